@@ -1,0 +1,63 @@
+# Lifeline: `make run` and `make test` are all a newcomer needs (see README.md).
+# Each target installs what is missing first, and only that.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Builds live outside the clone so a fresh clone (CI's, or yours) reuses earlier ones.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/lifeline/target
+# wasm-opt comes from npm's binaryen (Debian's is too old: its output fails to hydrate).
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+toolchain = $(shell sed -n 's/^$(1) *= *"\([^"]*\)".*/\1/p' Leptos.toml)
+CARGO_LEPTOS_VERSION := $(call toolchain,cargo-leptos)
+WASM_TARGET := $(call toolchain,wasm-target)
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+LIFELINE := $(CARGO_TARGET_DIR)/release/lifeline
+
+.PHONY: help run test dev build tools test-tools test-rust test-e2e clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-11s %s\n", $$1, $$2 }'
+
+run: build ## build in release and serve the dashboard (settings: LIFELINE_* or ARGS="--addr …")
+	$(LIFELINE) serve $(ARGS)
+
+test: tools test-tools test-rust test-e2e ## every test: Rust (all crates) and Playwright
+
+dev: tools ## rebuild and reload on every change (cargo leptos watch)
+	cargo leptos watch
+
+build: tools ## release build of the server and the dashboard
+	cargo leptos build --release
+
+test-rust: ## Rust unit and integration tests
+	cargo test -p server -p app --features app/ssr
+
+test-e2e: tools test-tools ## Playwright in Debian's Chromium against the release build
+	cargo leptos end-to-end --release
+
+tools: end2end/node_modules/.installed ## install the build toolchain where missing
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@[ "$$(cargo leptos --version 2>/dev/null)" = "cargo-leptos $(CARGO_LEPTOS_VERSION)" ] || { \
+	  echo "Installing cargo-leptos $(CARGO_LEPTOS_VERSION) (once; takes a while)"; \
+	  cargo install cargo-leptos --locked --version $(CARGO_LEPTOS_VERSION); }
+	@[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || { \
+	  echo "Installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (matches Cargo.lock)"; \
+	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; }
+
+end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
+	cd end2end && npm ci --no-audit --no-fund
+	@touch $@
+
+test-tools: ## install what the tests need where missing (Debian's Chromium)
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "Installing Debian's Chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+clean: ## remove build output (the SQLite data in ./data stays)
+	cargo clean
+	rm -rf target/site end2end/test-results end2end/playwright-report

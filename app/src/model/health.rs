@@ -1,0 +1,164 @@
+//! The light health report of seed 004 and how its status is derived.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::SessionStatus;
+
+/// Overall state of a Lifeline server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Every session that should run is connected and the database answers.
+    Ok,
+    /// The server runs, but some session that should run is not connected.
+    Degraded,
+    /// The database is unreachable or a critical part failed.
+    Error,
+}
+
+impl HealthStatus {
+    /// The wire spelling: `ok`, `degraded` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Ok => "ok",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Error => "error",
+        }
+    }
+}
+
+/// Sessions by coarse state, the `sessions` object of `GET /health`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCounts {
+    /// Every session Lifeline knows.
+    pub total: u32,
+    /// Linked and live.
+    pub connected: u32,
+    /// On the way: waiting for a QR scan, connecting or reconnecting.
+    pub connecting: u32,
+    /// Not trying: disconnected for any reason, or logged out.
+    pub disconnected: u32,
+}
+
+/// `GET /health`: the light report, cheap enough to poll every 30 s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// Derived with [`derive_status`].
+    pub status: HealthStatus,
+    /// When the report was made (RFC 3339).
+    pub timestamp: DateTime<Utc>,
+    /// Seconds since the server started.
+    pub uptime: u64,
+    /// Sessions by coarse state.
+    pub sessions: SessionCounts,
+}
+
+/// Running counts from which [`SessionCounts`] and the health status follow.
+///
+/// Besides the public counts it keeps how many sessions *should* run (desired running and
+/// active) and how many of those are connected: a session an operator stopped on purpose
+/// does not make the server degraded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// The public counts.
+    pub counts: SessionCounts,
+    /// Sessions whose desired state is running.
+    pub wanted: u32,
+    /// Of those, the connected ones.
+    pub wanted_connected: u32,
+}
+
+impl Tally {
+    /// Counts one session in.
+    pub fn add(&mut self, status: SessionStatus, should_run: bool) {
+        self.counts.total += 1;
+        match status {
+            SessionStatus::Connected => self.counts.connected += 1,
+            SessionStatus::QrPending | SessionStatus::Connecting | SessionStatus::Reconnecting => {
+                self.counts.connecting += 1
+            }
+            SessionStatus::Disconnected | SessionStatus::LoggedOut => self.counts.disconnected += 1,
+        }
+        if should_run {
+            self.wanted += 1;
+            if status == SessionStatus::Connected {
+                self.wanted_connected += 1;
+            }
+        }
+    }
+}
+
+impl FromIterator<(SessionStatus, bool)> for Tally {
+    fn from_iter<I: IntoIterator<Item = (SessionStatus, bool)>>(iter: I) -> Self {
+        let mut tally = Tally::default();
+        for (status, should_run) in iter {
+            tally.add(status, should_run);
+        }
+        tally
+    }
+}
+
+/// The status rule of DESIGN.md "HTTP surface": `error` when the database does not answer,
+/// `degraded` when a session that should run is not connected, `ok` otherwise.
+pub fn derive_status(tally: &Tally, database_ok: bool) -> HealthStatus {
+    if !database_ok {
+        HealthStatus::Error
+    } else if tally.wanted_connected < tally.wanted {
+        HealthStatus::Degraded
+    } else {
+        HealthStatus::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SessionStatus::*;
+
+    #[test]
+    fn buckets_cover_every_state_once() {
+        let tally: Tally = SessionStatus::ALL.iter().map(|s| (*s, false)).collect();
+        let c = tally.counts;
+        assert_eq!(c.total, 6);
+        assert_eq!(c.connected + c.connecting + c.disconnected, c.total);
+        assert_eq!((c.connected, c.connecting, c.disconnected), (1, 3, 2));
+    }
+
+    #[test]
+    fn derivation_matrix() {
+        let none = Tally::default();
+        let all_up: Tally = [(Connected, true), (Connected, true)].into_iter().collect();
+        let one_down: Tally = [(Connected, true), (Reconnecting, true)].into_iter().collect();
+        let stopped_on_purpose: Tally =
+            [(Connected, true), (Disconnected, false)].into_iter().collect();
+
+        assert_eq!(derive_status(&none, true), HealthStatus::Ok);
+        assert_eq!(derive_status(&all_up, true), HealthStatus::Ok);
+        assert_eq!(derive_status(&one_down, true), HealthStatus::Degraded);
+        assert_eq!(derive_status(&stopped_on_purpose, true), HealthStatus::Ok);
+        for t in [none, all_up, one_down, stopped_on_purpose] {
+            assert_eq!(derive_status(&t, false), HealthStatus::Error);
+        }
+    }
+
+    #[test]
+    fn light_report_has_seed_004_field_names() {
+        let h = Health {
+            status: HealthStatus::Degraded,
+            timestamp: DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc(),
+            uptime: 42,
+            sessions: SessionCounts { total: 3, connected: 1, connecting: 1, disconnected: 1 },
+        };
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "status": "degraded",
+                "timestamp": "2026-11-22T10:00:00Z",
+                "uptime": 42,
+                "sessions": {"total": 3, "connected": 1, "connecting": 1, "disconnected": 1}
+            })
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! A WhatsApp session as the dashboard and the machines' API see it.
+
+use std::{fmt, str::FromStr};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Observed state of a session: what the database stores and the dashboard shows.
+///
+/// See DESIGN.md "The session state machine". The wire and database spelling is snake_case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// New session waiting for a QR scan.
+    QrPending,
+    /// A connection attempt is under way.
+    Connecting,
+    /// Linked and live.
+    Connected,
+    /// Dropped; another attempt is scheduled.
+    Reconnecting,
+    /// Not connected and not trying; the reason says why.
+    Disconnected,
+    /// Unlinked from the phone; only a new QR scan brings it back.
+    LoggedOut,
+}
+
+/// Why a session is in its state (mostly meaningful for `disconnected`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Every retry of the policy failed; `last_error` holds the last failure.
+    GaveUp,
+    /// An operator stopped it.
+    Stopped,
+    /// The server shut down cleanly; the next start restores it.
+    ServerShutdown,
+    /// Another client took the session over.
+    Replaced,
+    /// WhatsApp banned the number for a while.
+    Banned,
+    /// QR codes ran out before anyone scanned one.
+    QrTimeout,
+}
+
+/// What the operator wants the session to be doing, apart from what it is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Desired {
+    /// Keep it connected: restore and recovery act on it.
+    Running,
+    /// Leave it alone until an operator starts it.
+    Stopped,
+}
+
+/// A stored value that is not one of the known spellings.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct ParseError {
+    /// Which enumeration was being read.
+    pub kind: &'static str,
+    /// The text that did not match.
+    pub value: String,
+}
+
+/// Implements the snake_case text form shared by the database and the wire.
+macro_rules! text_enum {
+    ($ty:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The snake_case spelling used in the database and on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(ParseError { kind: $kind, value: other.to_owned() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(SessionStatus, "session status", {
+    QrPending => "qr_pending",
+    Connecting => "connecting",
+    Connected => "connected",
+    Reconnecting => "reconnecting",
+    Disconnected => "disconnected",
+    LoggedOut => "logged_out",
+});
+
+text_enum!(Reason, "reason", {
+    GaveUp => "gave_up",
+    Stopped => "stopped",
+    ServerShutdown => "server_shutdown",
+    Replaced => "replaced",
+    Banned => "banned",
+    QrTimeout => "qr_timeout",
+});
+
+text_enum!(Desired, "desired state", {
+    Running => "running",
+    Stopped => "stopped",
+});
+
+impl SessionStatus {
+    /// A short human label for the dashboard.
+    pub fn label(self) -> &'static str {
+        match self {
+            SessionStatus::QrPending => "Waiting for QR scan",
+            SessionStatus::Connecting => "Connecting",
+            SessionStatus::Connected => "Connected",
+            SessionStatus::Reconnecting => "Reconnecting",
+            SessionStatus::Disconnected => "Disconnected",
+            SessionStatus::LoggedOut => "Logged out",
+        }
+    }
+}
+
+/// One session's row, as listed on the Sessions page and returned by the API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Stable identifier.
+    pub id: String,
+    /// The operator's name for it.
+    pub name: String,
+    /// The linked phone number, once paired.
+    pub phone_number: Option<String>,
+    /// Observed state.
+    pub status: SessionStatus,
+    /// Why it is in that state, where that matters.
+    pub reason: Option<Reason>,
+    /// The last failure seen, for `gave_up` and friends.
+    pub last_error: Option<String>,
+    /// Reconnect attempt number while reconnecting.
+    pub attempt: u32,
+    /// When the next attempt is due.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// Last time the session was live.
+    pub last_connected_at: Option<DateTime<Utc>>,
+    /// Last time a message arrived.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// Whether restore and recovery may connect it without a person.
+    pub auto_connect: bool,
+    /// What the operator wants it to be doing.
+    pub desired: Desired,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_forms_round_trip() {
+        for s in SessionStatus::ALL {
+            assert_eq!(s.as_str().parse::<SessionStatus>(), Ok(*s));
+            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{}\"", s.as_str()));
+        }
+        for r in Reason::ALL {
+            assert_eq!(r.as_str().parse::<Reason>(), Ok(*r));
+        }
+        for d in Desired::ALL {
+            assert_eq!(d.as_str().parse::<Desired>(), Ok(*d));
+        }
+    }
+
+    #[test]
+    fn unknown_text_is_an_error_naming_the_value() {
+        let err = "online".parse::<SessionStatus>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown session status \"online\"");
+    }
+}

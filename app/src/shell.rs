@@ -1,0 +1,57 @@
+//! The HTML document and the root component.
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_router::{
+    StaticSegment,
+    components::{Route, Router, Routes},
+};
+
+use crate::{
+    components::Layout,
+    policy::PollPolicy,
+    routes::{DashboardPage, SessionsPage, SettingsPage},
+    status::provide_status,
+};
+
+/// The whole HTML document the server renders around [`App`].
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // Derived from the options so the stylesheet's name is defined once, in the build settings.
+    let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <link rel="stylesheet" href=stylesheet/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The dashboard: status context, frame and routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_status(PollPolicy::default());
+    view! {
+        <Title text="Lifeline"/>
+        <Router>
+            <Layout>
+                <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
+                    <Route path=StaticSegment("") view=DashboardPage/>
+                    <Route path=StaticSegment("sessions") view=SessionsPage/>
+                    <Route path=StaticSegment("settings") view=SettingsPage/>
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

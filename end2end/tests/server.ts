@@ -1,0 +1,105 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const repoRoot = path.resolve(__dirname, '..', '..');
+
+/** The release binary `cargo leptos end-to-end --release` has just built. */
+export const lifelineBin =
+  process.env.LIFELINE_BIN ??
+  path.join(process.env.CARGO_TARGET_DIR ?? path.join(repoRoot, 'target'), 'release', 'lifeline');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real `lifeline serve` process on its own port and data folder. */
+export class LifelineServer {
+  private proc: ChildProcess | null = null;
+
+  private constructor(
+    readonly port: number,
+    readonly dataDir: string,
+    private readonly logPath: string,
+    private readonly extraArgs: string[],
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts a server on a free port with a fresh data folder; resolves once it listens. */
+  static async start(logPath: string, extraArgs: string[] = []): Promise<LifelineServer> {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lifeline-e2e-'));
+    const server = new LifelineServer(await freePort(), dataDir, logPath, extraArgs);
+    await server.launch();
+    return server;
+  }
+
+  /** (Re)starts the process on the same port and data folder. */
+  async launch(): Promise<void> {
+    const log = createWriteStream(this.logPath, { flags: 'a' });
+    const proc = spawn(
+      lifelineBin,
+      ['serve', '--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, ...this.extraArgs],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, NO_COLOR: '1', LEPTOS_SITE_ROOT: path.join(repoRoot, 'target', 'site') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    this.proc = proc;
+    proc.stdout!.pipe(log);
+    proc.stderr!.pipe(log);
+    // Ready is an event, not a guess: the server logs the line below once it listens.
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const onData = (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes('Lifeline listening on')) {
+          proc.stdout!.off('data', onData);
+          resolve();
+        }
+      };
+      proc.stdout!.on('data', onData);
+      proc.once('exit', (code) =>
+        reject(new Error(`lifeline exited with ${code} before listening; see ${this.logPath}`)),
+      );
+    });
+  }
+
+  /** SIGTERM, as a service manager stops it; waits for the exit. */
+  async stop(): Promise<void> {
+    await this.signal('SIGTERM');
+  }
+
+  /** SIGKILL: the server dies without any chance to clean up. */
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  /** Stops the server and deletes its data. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    const proc = this.proc;
+    this.proc = null;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill(sig);
+    await exited;
+  }
+}

@@ -1,0 +1,13 @@
+//! Lifeline's server: supervises WhatsApp sessions and serves the dashboard, health and
+//! events. The `lifeline` binary is a thin `main` over [`startup::Application`].
+
+pub mod board;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod probe;
+pub mod shutdown;
+pub mod site;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,48 @@
+//! The `lifeline` command.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use server::{
+    config::{Cli, Settings},
+    shutdown, site,
+    startup::Application,
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = cli.into_serve_settings();
+    telemetry::init(settings.log_format);
+    match serve(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lifeline: error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let options = site::options().context("cannot read the site settings")?;
+    let app = Application::build(&settings, options).await?;
+    app.run(shutdown::signal()).await.context("server failed")
+}
+
+/// The error and its causes on one line. Lifeline's own messages already quote their cause,
+/// so a cause whose text is already on the line is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}

@@ -1,0 +1,153 @@
+//! Building and running a server: everything between parsed settings and a served socket.
+
+use std::{
+    io,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use leptos::config::LeptosOptions;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    board::StatusBoard,
+    config::Settings,
+    db::{self, DatabaseUrl, Db, DbError, UrlError},
+    http, probe,
+    state::AppState,
+};
+
+/// How long open connections get to finish after a shutdown request.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the server could not start. Each message is one line an operator can act on.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    /// The data folder cannot be created or written.
+    #[error("data directory {} is not writable: {source}", path.display())]
+    DataDir {
+        /// The folder.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The database URL is not usable.
+    #[error(transparent)]
+    DatabaseUrl(#[from] UrlError),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// Another process holds the address.
+    #[error(
+        "cannot listen on {addr}: the address is already in use (is another Lifeline running?)"
+    )]
+    AddrInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// Listening failed for another reason.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        source: io::Error,
+    },
+}
+
+/// A server that has bound its address and opened its database, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Checks the settings, binds the address and opens (and migrates) the database.
+    pub async fn build(settings: &Settings, leptos: LeptosOptions) -> Result<Self, StartupError> {
+        let url = match &settings.database_url {
+            Some(url) => url.parse::<DatabaseUrl>()?,
+            None => {
+                prepare_data_dir(&settings.data_dir)?;
+                DatabaseUrl::sqlite_file(&settings.default_sqlite_path())
+            }
+        };
+        let listener = bind(settings.addr).await?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr: settings.addr, source })?;
+        let db = Db::open(&url).await?;
+        tracing::info!(database = %url.redacted(), "database ready");
+        let tally = db::sessions::tally(&db).await?;
+        let state = AppState { leptos, db, board: Arc::new(StatusBoard::new(tally)) };
+        Ok(Application { listener, addr, state })
+    }
+
+    /// The address actually bound (port 0 becomes a real port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state, for tests that look behind the HTTP surface.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections and background tasks and
+    /// closes the database.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), io::Error> {
+        let Application { listener, addr, state } = self;
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(probe::run(state.db.clone(), state.board.clone(), cancel.clone()));
+
+        tracing::info!("Lifeline listening on http://{addr}");
+        let trigger = cancel.clone();
+        let server =
+            axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(async move {
+                shutdown.await;
+                trigger.cancel();
+            });
+        let drained = async {
+            cancel.cancelled().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        };
+        tokio::select! {
+            result = server => result?,
+            _ = drained => tracing::warn!(
+                "connections still open {} s after shutdown began; closing them",
+                DRAIN_TIMEOUT.as_secs()
+            ),
+        }
+        cancel.cancel();
+        tasks.close();
+        tasks.wait().await;
+        state.db.close().await;
+        tracing::info!("Lifeline stopped");
+        Ok(())
+    }
+}
+
+/// Creates the data folder if needed and proves it writable: a read-only folder must stop
+/// the start here, not surface later as a failed write.
+fn prepare_data_dir(dir: &Path) -> Result<(), StartupError> {
+    let fail = |source| StartupError::DataDir { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(".lifeline-write-check");
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).await.map_err(|source| match source.kind() {
+        io::ErrorKind::AddrInUse => StartupError::AddrInUse { addr },
+        _ => StartupError::Bind { addr, source },
+    })
+}

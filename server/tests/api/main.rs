@@ -1,0 +1,7 @@
+//! Lifeline's integration tests: one binary, each test on its own server (port 0) and its
+//! own fresh database.
+
+mod dashboard;
+mod health;
+mod helpers;
+mod startup;

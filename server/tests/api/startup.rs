@@ -1,0 +1,118 @@
+//! Bad start-up input: one clear line on stderr and a non-zero exit, never a panic.
+
+use std::{
+    net::TcpListener,
+    process::{Command, Output},
+};
+
+/// Runs the real `lifeline` binary with only the given arguments (no `LIFELINE_*` or
+/// `DATABASE_URL` from the caller's environment), stopping it if it ever starts serving.
+fn lifeline(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeline"));
+    cmd.args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LIFELINE_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run lifeline");
+    // These inputs make it exit at once; a server that started instead would hang the
+    // test, so a watchdog thread kills it and the assertions below report it.
+    let pid = child.id();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
+    child.wait_with_output().unwrap()
+}
+
+fn assert_one_clear_line(out: &Output, expected: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exited successfully; stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got:\n{stderr}");
+    assert!(lines[0].starts_with("lifeline: error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in expected {
+        assert!(lines[0].contains(needle), "{needle:?} not in {:?}", lines[0]);
+    }
+}
+
+#[test]
+fn unwritable_data_dir_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where a folder should be: unwritable even for root.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let data_dir = blocker.join("data");
+    let out =
+        lifeline(&["serve", "--addr", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()]);
+    assert_one_clear_line(&out, &["data directory", data_dir.to_str().unwrap(), "not writable"]);
+}
+
+fn lifeline_with_database(url: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    lifeline(&["--addr", "127.0.0.1:0", "--data-dir", data_dir, "--database-url", url])
+}
+
+#[test]
+fn malformed_database_url_is_refused_without_echoing_the_password() {
+    let out = lifeline_with_database("postgres://lifeline:hunter2@db.internal:notaport/lifeline");
+    assert_one_clear_line(&out, &["database URL", "malformed"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+}
+
+#[test]
+fn unsupported_database_scheme_says_what_is_supported() {
+    let out = lifeline_with_database("mysql://root@localhost/lifeline");
+    assert_one_clear_line(&out, &["not supported", "sqlite://", "postgres://"]);
+}
+
+#[test]
+fn plain_database_url_variable_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .args(["--addr", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()])
+        .env_remove("LIFELINE_DATABASE_URL")
+        .env("DATABASE_URL", "mysql://root@localhost/lifeline")
+        .output()
+        .unwrap();
+    assert_one_clear_line(&out, &["mysql://", "not supported"]);
+}
+
+#[test]
+fn port_in_use_names_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = lifeline(&["--addr", &addr, "--data-dir", dir.path().to_str().unwrap()]);
+    assert_one_clear_line(&out, &[&addr, "already in use"]);
+}
+
+#[test]
+fn help_lists_every_setting_with_its_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeline")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--addr",
+        "LIFELINE_ADDR",
+        "--data-dir",
+        "LIFELINE_DATA_DIR",
+        "--database-url",
+        "LIFELINE_DATABASE_URL",
+        "DATABASE_URL",
+        "--log-format",
+        "LIFELINE_LOG_FORMAT",
+        "--api-key",
+        "LIFELINE_API_KEY",
+        "serve",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from --help:\n{help}");
+    }
+}

@@ -37,8 +37,11 @@ build: tools ## release build of the server and the dashboard
 test-rust: ## Rust unit and integration tests
 	cargo test -p server -p app --features app/ssr
 
+# cargo-leptos also starts a server of its own; the tests start theirs (tests/server.ts), so
+# that one gets a free port and a throwaway data folder and never collides with `make run`.
 test-e2e: tools test-tools ## Playwright in Debian's Chromium against the release build
-	cargo leptos end-to-end --release
+	e2e_data=$$(mktemp -d); trap 'rm -rf "$$e2e_data"' EXIT; \
+	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" cargo leptos end-to-end --release
 
 tools: end2end/node_modules/.installed ## install the build toolchain where missing
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)

@@ -116,3 +116,46 @@ fn help_lists_every_setting_with_its_variable() {
         assert!(help.contains(needle), "{needle} missing from --help:\n{help}");
     }
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly_and_json_logs_are_json() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("LIFELINE_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // Wait for the event "listening", not for a guessed amount of time.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let listening = line.contains("Lifeline listening on");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    assert!(seen.last().is_some_and(|l| l.contains("listening")), "never listened: {seen:?}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    seen.extend(lines.map(Result::unwrap));
+    let exit = child.wait().unwrap();
+
+    assert!(exit.success(), "exit {exit:?}; log: {seen:#?}");
+    for line in &seen {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+    }
+    assert!(seen.iter().any(|l| l.contains("SIGTERM received")), "{seen:#?}");
+    assert!(seen.last().unwrap().contains("Lifeline stopped"), "{seen:#?}");
+    assert!(dir.path().join("lifeline.db").exists(), "SQLite file not created");
+}

@@ -26,7 +26,7 @@ help: ## list the targets
 run: build ## build in release and serve the dashboard (settings: LIFELINE_* or ARGS="--addr …")
 	$(LIFELINE) serve $(ARGS)
 
-test: tools test-tools test-rust test-e2e ## every test: Rust (all crates) and Playwright
+test: tools test-tools test-rust test-e2e ## every test: Rust (all crates, SQLite and PostgreSQL) and Playwright
 
 dev: tools ## rebuild and reload on every change (cargo leptos watch)
 	cargo leptos watch
@@ -34,8 +34,10 @@ dev: tools ## rebuild and reload on every change (cargo leptos watch)
 build: tools ## release build of the server and the dashboard
 	cargo leptos build --release
 
-test-rust: ## Rust unit and integration tests
-	cargo test -p server -p app --features app/ssr
+# The integration suite runs on SQLite and on PostgreSQL: scripts/with-postgres starts a
+# throwaway PostgreSQL for it unless TEST_DATABASE_URL names one.
+test-rust: test-tools ## Rust unit and integration tests (SQLite and PostgreSQL)
+	scripts/with-postgres cargo test -p server -p app --features app/ssr
 
 # cargo-leptos also starts a server of its own; the tests start theirs (tests/server.ts), so
 # that one gets a free port and a throwaway data folder and never collides with `make run`.
@@ -56,10 +58,14 @@ end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
 	cd end2end && npm ci --no-audit --no-fund
 	@touch $@
 
-test-tools: ## install what the tests need where missing (Debian's Chromium)
-	@[ -x /usr/bin/chromium ] || { \
-	  echo "Installing Debian's Chromium for the browser tests"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+TEST_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) \
+  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+
+test-tools: ## install what the tests need where missing (Debian's Chromium and PostgreSQL)
+	@[ -z "$(strip $(TEST_PACKAGES))" ] || { \
+	  echo "Installing Debian packages for the tests: $(strip $(TEST_PACKAGES))"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES); }
 
 clean: ## remove build output (the SQLite data in ./data stays)
 	cargo clean

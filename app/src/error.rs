@@ -1,4 +1,5 @@
-//! The error every dashboard server function returns, serialisable across the wire.
+//! The error of every dashboard server function and the body of every REST error:
+//! `{"error": "<code>", "message": "<what went wrong>"}`.
 
 use leptos::server_fn::{
     codec::JsonEncoding,
@@ -7,19 +8,83 @@ use leptos::server_fn::{
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// What can go wrong behind a dashboard call, in words an operator can act on.
+/// What can go wrong behind a dashboard call or a REST request, in words an operator can
+/// act on. The variant is the stable code machines match on; the text is for people.
 #[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
-#[serde(tag = "code", content = "message", rename_all = "snake_case")]
+#[serde(tag = "error", content = "message", rename_all = "snake_case")]
 pub enum AppError {
-    /// The database did not answer or refused the query.
-    #[error("the database did not answer: {0}")]
-    Database(String),
-    /// The dashboard could not reach the server at all.
+    /// No session with that id.
+    #[error("{0}")]
+    NoSuchSession(String),
+    /// The request is malformed or a value is out of range.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The body is not JSON at all.
+    #[error("{0}")]
+    MalformedJson(String),
+    /// The body is larger than the server accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body is not declared as JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The connector asked for is not offered.
+    #[error("{0}")]
+    ConnectorUnavailable(String),
+    /// No credentials: a new QR scan is needed.
+    #[error("{0}")]
+    NotPaired(String),
+    /// The operator stopped the session.
+    #[error("{0}")]
+    SessionStopped(String),
+    /// The session did not connect within the wait.
+    #[error("{0}")]
+    StillRestoring(String),
+    /// The upstream refused.
+    #[error("{0}")]
+    UpstreamRefused(String),
+    /// The upstream did not answer.
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// A fault could not be injected into the simulator.
+    #[error("{0}")]
+    FaultRejected(String),
+    /// The server is shutting down.
+    #[error("{0}")]
+    ShuttingDown(String),
+    /// The database failed.
+    #[error("{0}")]
+    DatabaseError(String),
+    /// The dashboard could not reach the server.
     #[error("could not reach the Lifeline server: {0}")]
     Unreachable(String),
-    /// Anything else; the message says what.
+    /// Anything else.
     #[error("{0}")]
     Internal(String),
+}
+
+impl AppError {
+    /// The stable snake_case code (the `error` field on the wire).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::NoSuchSession(_) => "no_such_session",
+            AppError::InvalidRequest(_) => "invalid_request",
+            AppError::MalformedJson(_) => "malformed_json",
+            AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::ConnectorUnavailable(_) => "connector_unavailable",
+            AppError::NotPaired(_) => "not_paired",
+            AppError::SessionStopped(_) => "session_stopped",
+            AppError::StillRestoring(_) => "still_restoring",
+            AppError::UpstreamRefused(_) => "upstream_refused",
+            AppError::UpstreamTimeout(_) => "upstream_timeout",
+            AppError::FaultRejected(_) => "fault_rejected",
+            AppError::ShuttingDown(_) => "shutting_down",
+            AppError::DatabaseError(_) => "database_error",
+            AppError::Unreachable(_) => "unreachable",
+            AppError::Internal(_) => "internal",
+        }
+    }
 }
 
 impl FromServerFnError for AppError {
@@ -28,7 +93,42 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Request(e) => AppError::Unreachable(e),
+            ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => {
+                AppError::InvalidRequest(e)
+            }
             other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shape_is_error_and_message_with_the_code() {
+        let samples = [
+            AppError::NoSuchSession("x".into()),
+            AppError::InvalidRequest("x".into()),
+            AppError::MalformedJson("x".into()),
+            AppError::PayloadTooLarge("x".into()),
+            AppError::UnsupportedMediaType("x".into()),
+            AppError::ConnectorUnavailable("x".into()),
+            AppError::NotPaired("x".into()),
+            AppError::SessionStopped("x".into()),
+            AppError::StillRestoring("x".into()),
+            AppError::UpstreamRefused("x".into()),
+            AppError::UpstreamTimeout("x".into()),
+            AppError::FaultRejected("x".into()),
+            AppError::ShuttingDown("x".into()),
+            AppError::DatabaseError("x".into()),
+            AppError::Unreachable("x".into()),
+            AppError::Internal("x".into()),
+        ];
+        for e in samples {
+            let v = serde_json::to_value(&e).unwrap();
+            assert_eq!(v, serde_json::json!({"error": e.code(), "message": "x"}));
+            assert_eq!(serde_json::from_value::<AppError>(v).unwrap(), e);
         }
     }
 }

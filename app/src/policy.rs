@@ -74,12 +74,139 @@ impl PollPolicy {
     }
 }
 
+/// A retry schedule: how long to wait before retry number `n` (1-based), and when to stop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Backoff {
+    /// Fixed waits, one per retry: `[5 s, 15 s, 45 s]` retries three times.
+    Steps {
+        /// The wait before each retry.
+        delays: Vec<Duration>,
+    },
+    /// `base × 2ⁿ⁻¹` before retry `n`, for `retries` retries.
+    Doubling {
+        /// The wait before the first retry.
+        base: Duration,
+        /// How many retries before giving up.
+        retries: u32,
+    },
+}
+
+impl Backoff {
+    /// The wait before retry `n` (1-based), or `None` once the schedule is exhausted.
+    pub fn delay_before(&self, n: u32) -> Option<Duration> {
+        if n == 0 || n > self.retries() {
+            return None;
+        }
+        match self {
+            Backoff::Steps { delays } => delays.get(n as usize - 1).copied(),
+            Backoff::Doubling { base, .. } => base.checked_mul(1u32.checked_shl(n - 1)?),
+        }
+    }
+
+    /// How many retries the schedule allows.
+    pub fn retries(&self) -> u32 {
+        match self {
+            Backoff::Steps { delays } => u32::try_from(delays.len()).unwrap_or(u32::MAX),
+            Backoff::Doubling { retries, .. } => *retries,
+        }
+    }
+}
+
+/// Stretches `delay` by up to `fraction` of itself; `sample` is uniform in `[0, 1)`.
+///
+/// Jitter only ever lengthens a wait, so the documented schedule is a lower bound, and
+/// sessions that failed together do not all retry in the same instant.
+pub fn jittered(delay: Duration, fraction: f64, sample: f64) -> Duration {
+    let stretch = (fraction * sample.clamp(0.0, 1.0)).max(0.0);
+    delay.mul_f64(1.0 + stretch)
+}
+
+/// How the server keeps sessions alive (DESIGN.md "The session state machine").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupervisorPolicy {
+    /// Retries after a failed start or restore: 5 s, 15 s, 45 s, then `gave_up`.
+    pub restore: Backoff,
+    /// Retries after a live connection drops: 5 s doubling, 5 times, then `gave_up`.
+    pub reconnect: Backoff,
+    /// Largest extra fraction added to any wait.
+    pub jitter: f64,
+    /// A connection up this long is stable: its retry counter starts again from zero.
+    pub stable_after: Duration,
+    /// A handshake that takes longer than this failed.
+    pub handshake_timeout: Duration,
+    /// Handshakes in flight at once, across all sessions.
+    pub max_concurrent_handshakes: u32,
+    /// Least time between two start-up restores (jitter is added).
+    pub restore_spacing: Duration,
+    /// How long a send waits for a session that is being restored.
+    pub send_wait: Duration,
+    /// How long sending one message may take.
+    pub send_timeout: Duration,
+}
+
+impl Default for SupervisorPolicy {
+    fn default() -> Self {
+        SupervisorPolicy {
+            restore: Backoff::Steps {
+                delays: vec![
+                    Duration::from_secs(5),
+                    Duration::from_secs(15),
+                    Duration::from_secs(45),
+                ],
+            },
+            reconnect: Backoff::Doubling { base: Duration::from_secs(5), retries: 5 },
+            jitter: 0.25,
+            stable_after: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(30),
+            max_concurrent_handshakes: 4,
+            restore_spacing: Duration::from_millis(250),
+            send_wait: Duration::from_secs(20),
+            send_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn restore_ladder_is_5_15_45_then_stops() {
+        let p = SupervisorPolicy::default();
+        let waits: Vec<_> = (1..=4).map(|n| p.restore.delay_before(n)).collect();
+        assert_eq!(waits, [Some(secs(5)), Some(secs(15)), Some(secs(45)), None]);
+        assert_eq!(p.restore.retries(), 3);
+        assert_eq!(p.restore.delay_before(0), None);
+    }
+
+    #[test]
+    fn reconnect_doubles_from_5_s_five_times() {
+        let p = SupervisorPolicy::default();
+        let waits: Vec<_> = (1..=6).map(|n| p.reconnect.delay_before(n)).collect();
+        let s = |n| Some(secs(n));
+        assert_eq!(waits, [s(5), s(10), s(20), s(40), s(80), None]);
+    }
+
+    #[test]
+    fn doubling_never_overflows() {
+        let b = Backoff::Doubling { base: Duration::MAX, retries: 100 };
+        assert_eq!(b.delay_before(2), None);
+        let b = Backoff::Doubling { base: secs(1), retries: 100 };
+        assert_eq!(b.delay_before(40), None);
+    }
+
+    #[test]
+    fn jitter_only_lengthens_and_is_bounded() {
+        assert_eq!(jittered(secs(10), 0.25, 0.0), secs(10));
+        assert_eq!(jittered(secs(10), 0.25, 0.5), Duration::from_millis(11_250));
+        assert!(jittered(secs(10), 0.25, 0.999_999) < Duration::from_millis(12_500));
+        assert_eq!(jittered(secs(10), 0.25, 7.0), Duration::from_millis(12_500));
+        assert_eq!(jittered(secs(10), 0.0, 0.7), secs(10));
     }
 
     #[test]

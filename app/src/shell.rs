@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
     components::{Route, Router, Routes},
+    path,
 };
 
 use crate::{
@@ -37,7 +37,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The dashboard: status context, frame and routes.
+/// The dashboard: status context, frame and routes. Pages for people live under
+/// `/dashboard`; the root paths (`/sessions`, `/health`, …) are the REST API for machines.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -47,9 +48,9 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
-                    <Route path=StaticSegment("") view=DashboardPage/>
-                    <Route path=StaticSegment("sessions") view=SessionsPage/>
-                    <Route path=StaticSegment("settings") view=SettingsPage/>
+                    <Route path=path!("/dashboard") view=DashboardPage/>
+                    <Route path=path!("/dashboard/sessions") view=SessionsPage/>
+                    <Route path=path!("/dashboard/settings") view=SettingsPage/>
                 </Routes>
             </Layout>
         </Router>

@@ -22,6 +22,7 @@ test('the dashboard loads, hydrates, and navigates without a reload', async ({ p
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 
   await page.goto(server.url);
+  await expect(page).toHaveURL(`${server.url}/dashboard`);
   await hydrated(page);
   await expect(page.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
   await expect(page.getByRole('navigation', { name: 'Main' })).toBeVisible();
@@ -36,7 +37,7 @@ test('the dashboard loads, hydrates, and navigates without a reload', async ({ p
   // Client-side navigation keeps the page: a marker set now survives the click.
   await page.evaluate(() => ((window as any).__lifelineMarker = 'still here'));
   await page.getByRole('link', { name: 'Sessions' }).click();
-  await expect(page).toHaveURL(`${server.url}/sessions`);
+  await expect(page).toHaveURL(`${server.url}/dashboard/sessions`);
   await expect(page.getByRole('heading', { name: 'Sessions' })).toBeVisible();
   await expect(page.getByTestId('sessions-empty')).toContainText('No sessions yet.');
   expect(await page.evaluate(() => (window as any).__lifelineMarker)).toBe('still here');

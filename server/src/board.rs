@@ -1,7 +1,11 @@
-//! The status board: the live facts `GET /health` reports, kept in memory so that the
-//! endpoint answers without a database query or any other I/O.
+//! The status board: every session's current view and the counts `GET /health` reports,
+//! kept in memory so that health, listings and snapshots cost no database query.
+//!
+//! Session actors update it on every change, in the same step in which they publish the
+//! change on the event bus.
 
 use std::{
+    collections::HashMap,
     sync::{
         PoisonError, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -9,33 +13,84 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::model::{Health, Tally, derive_status};
+use app::model::{Desired, Health, SessionView, Tally, derive_status};
 use chrono::{SubsecRound, Utc};
 
-/// Counts of sessions by state and the database's last known condition.
+#[derive(Debug, Default)]
+struct Sessions {
+    views: HashMap<String, SessionView>,
+    tally: Tally,
+}
+
+fn should_run(view: &SessionView) -> bool {
+    view.desired == Desired::Running
+}
+
+/// Sessions by id, their counts, and the database's last known condition.
 #[derive(Debug)]
 pub struct StatusBoard {
     started: Instant,
-    tally: RwLock<Tally>,
+    sessions: RwLock<Sessions>,
     database_ok: AtomicBool,
     database_latency_us: AtomicU64,
 }
 
+impl Default for StatusBoard {
+    fn default() -> Self {
+        StatusBoard::new()
+    }
+}
+
 impl StatusBoard {
-    /// A board for a server that starts now with `tally` sessions and a database that just
-    /// answered (it was migrated a moment ago).
-    pub fn new(tally: Tally) -> StatusBoard {
+    /// An empty board for a server that starts now, with a database that just answered.
+    pub fn new() -> StatusBoard {
         StatusBoard {
             started: Instant::now(),
-            tally: RwLock::new(tally),
+            sessions: RwLock::default(),
             database_ok: AtomicBool::new(true),
             database_latency_us: AtomicU64::new(0),
         }
     }
 
-    /// Replaces the session counts.
-    pub fn set_tally(&self, tally: Tally) {
-        *self.tally.write().unwrap_or_else(PoisonError::into_inner) = tally;
+    /// Adds or replaces a session's view, keeping the counts in step.
+    pub fn upsert(&self, view: SessionView) {
+        let mut s = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
+        s.tally.add(view.status, should_run(&view));
+        if let Some(old) = s.views.insert(view.id.clone(), view) {
+            s.tally.remove(old.status, should_run(&old));
+        }
+    }
+
+    /// Forgets a session.
+    pub fn remove(&self, id: &str) {
+        let mut s = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = s.views.remove(id) {
+            s.tally.remove(old.status, should_run(&old));
+        }
+    }
+
+    /// One session's view.
+    pub fn get(&self, id: &str) -> Option<SessionView> {
+        self.sessions.read().unwrap_or_else(PoisonError::into_inner).views.get(id).cloned()
+    }
+
+    /// Every session, newest first.
+    pub fn list(&self) -> Vec<SessionView> {
+        let mut all: Vec<_> = self
+            .sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .views
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        all
+    }
+
+    /// The current counts.
+    pub fn tally(&self) -> Tally {
+        self.sessions.read().unwrap_or_else(PoisonError::into_inner).tally
     }
 
     /// Records the outcome of a database probe.
@@ -64,7 +119,7 @@ impl StatusBoard {
 
     /// The light report, as of now.
     pub fn health(&self) -> Health {
-        let tally = *self.tally.read().unwrap_or_else(PoisonError::into_inner);
+        let tally = self.tally();
         Health {
             status: derive_status(&tally, self.database_ok()),
             // Milliseconds are precision enough for a health report and easier to read.
@@ -81,20 +136,36 @@ mod tests {
 
     use super::*;
 
+    fn view(id: &str, status: SessionStatus, desired: Desired) -> SessionView {
+        SessionView {
+            status,
+            desired,
+            ..SessionView::new(id.into(), id.into(), "simulator".into(), Utc::now())
+        }
+    }
+
     #[test]
-    fn report_follows_tally_and_probe() {
-        let board = StatusBoard::new(Tally::default());
+    fn report_follows_sessions_and_probe() {
+        let board = StatusBoard::new();
         assert_eq!(board.health().status, HealthStatus::Ok);
 
-        board.set_tally([(SessionStatus::Reconnecting, true)].into_iter().collect());
+        board.upsert(view("a", SessionStatus::Reconnecting, Desired::Running));
         let h = board.health();
         assert_eq!(h.status, HealthStatus::Degraded);
         assert_eq!(h.sessions.connecting, 1);
 
+        board.upsert(view("a", SessionStatus::Connected, Desired::Running));
+        let h = board.health();
+        assert_eq!(h.status, HealthStatus::Ok);
+        assert_eq!((h.sessions.total, h.sessions.connected, h.sessions.connecting), (1, 1, 0));
+
         board.record_database(None);
         assert_eq!(board.health().status, HealthStatus::Error);
         board.record_database(Some(Duration::from_millis(3)));
-        assert_eq!(board.health().status, HealthStatus::Degraded);
+        assert_eq!(board.health().status, HealthStatus::Ok);
         assert_eq!(board.database_latency(), Duration::from_millis(3));
+
+        board.remove("a");
+        assert_eq!(board.tally(), Tally::default());
     }
 }

@@ -1,7 +1,8 @@
 //! Command line and settings: one typed [`Settings`] from flags and `LIFELINE_*` variables.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use app::policy::SupervisorPolicy;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Lifeline keeps WhatsApp sessions alive and shows, live, that they are.
@@ -64,6 +65,26 @@ pub struct Settings {
     /// API key that machines send as `x-api-key` to reach the protected routes.
     #[arg(long, env = "LIFELINE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+
+    /// Start with three simulated sessions (healthy, flapping, logged out after a while),
+    /// so the dashboard shows life without a phone. Implies --simulator.
+    #[arg(long, env = "LIFELINE_DEMO")]
+    pub demo: bool,
+
+    /// Offer the simulated connector and its fault-injection route
+    /// (POST /dev/simulator/sessions/{id}/fault), for tests and trials.
+    #[arg(long, env = "LIFELINE_SIMULATOR")]
+    pub simulator: bool,
+
+    /// Most session handshakes in flight at once (restore and reconnects alike).
+    #[arg(long, env = "LIFELINE_MAX_HANDSHAKES", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_handshakes: u32,
+
+    /// Least time between two session restores at start-up, in milliseconds (jitter is
+    /// added).
+    #[arg(long, env = "LIFELINE_RESTORE_SPACING_MS", default_value_t = 250)]
+    pub restore_spacing_ms: u64,
 }
 
 /// How log lines are written.
@@ -84,6 +105,24 @@ impl Settings {
             database_url: None,
             log_format: LogFormat::Text,
             api_key: None,
+            demo: false,
+            simulator: false,
+            max_handshakes: 4,
+            restore_spacing_ms: 250,
+        }
+    }
+
+    /// Whether the simulated connector is offered.
+    pub fn simulator_enabled(&self) -> bool {
+        self.simulator || self.demo
+    }
+
+    /// The supervisor policy: the defaults with this server's settings applied.
+    pub fn policy(&self) -> SupervisorPolicy {
+        SupervisorPolicy {
+            max_concurrent_handshakes: self.max_handshakes,
+            restore_spacing: Duration::from_millis(self.restore_spacing_ms),
+            ..SupervisorPolicy::default()
         }
     }
 
@@ -116,6 +155,18 @@ mod tests {
         assert_eq!(a.addr, b.addr);
         assert_eq!(a.log_format, LogFormat::Json);
         assert_eq!(b.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn supervisor_settings_reach_the_policy() {
+        let s = parse(&["lifeline", "--max-handshakes", "9", "--restore-spacing-ms", "40"]);
+        let p = s.policy();
+        assert_eq!(p.max_concurrent_handshakes, 9);
+        assert_eq!(p.restore_spacing, Duration::from_millis(40));
+        assert_eq!(p.restore, SupervisorPolicy::default().restore);
+        assert!(Cli::try_parse_from(["lifeline", "--max-handshakes", "0"]).is_err());
+        assert!(parse(&["lifeline", "--demo"]).simulator_enabled());
+        assert!(!parse(&["lifeline"]).simulator_enabled());
     }
 
     #[test]

@@ -3,11 +3,15 @@
 
 pub mod board;
 pub mod config;
+pub mod connector;
 pub mod db;
+pub mod demo;
+pub mod events;
 pub mod http;
 pub mod probe;
 pub mod shutdown;
 pub mod site;
 pub mod startup;
 pub mod state;
+pub mod supervisor;
 pub mod telemetry;

@@ -26,9 +26,10 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let stop = shutdown::listen().context("cannot listen for shutdown signals")?;
     let options = site::options().context("cannot read the site settings")?;
     let app = Application::build(&settings, options).await?;
-    app.run(shutdown::signal()).await.context("server failed")
+    app.run(stop).await.context("server failed")
 }
 
 /// The error and its causes on one line. Lifeline's own messages already quote their cause,

@@ -1,31 +1,29 @@
 //! Waiting for the operator (or the service manager) to ask for a stop.
 
-/// Resolves on ctrl-c or SIGTERM, whichever comes first.
-pub async fn signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
+use std::io;
 
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
-        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
+/// Starts listening for ctrl-c and SIGTERM at once, and returns a future that resolves on
+/// whichever comes first. Listening from the very start matters: a SIGTERM that arrives
+/// while the server is still starting must still mean "shut down cleanly".
+#[cfg(unix)]
+pub fn listen() -> io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("ctrl-c received, shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
+        }
+    })
+}
+
+/// Starts listening for ctrl-c, and returns a future that resolves on it.
+#[cfg(not(unix))]
+pub fn listen() -> io::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("ctrl-c received, shutting down");
+        }
+    })
 }

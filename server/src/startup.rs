@@ -13,12 +13,21 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+use app::policy::SupervisorPolicy;
+
 use crate::{
     board::StatusBoard,
     config::Settings,
-    db::{self, DatabaseUrl, Db, DbError, UrlError},
+    connector::{
+        Connectors,
+        simulator::{SimConfig, Simulator},
+    },
+    db::{DatabaseUrl, Db, DbError, UrlError},
+    demo,
+    events::EventBus,
     http, probe,
     state::AppState,
+    supervisor::{Supervisor, SupervisorParts},
 };
 
 /// How long open connections get to finish after a shutdown request.
@@ -59,16 +68,30 @@ pub enum StartupError {
     },
 }
 
-/// A server that has bound its address and opened its database, ready to run.
+/// A server that has bound its address, opened its database and started supervising its
+/// sessions, ready to serve.
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    demo: bool,
 }
 
 impl Application {
-    /// Checks the settings, binds the address and opens (and migrates) the database.
+    /// Checks the settings, binds the address, opens (and migrates) the database and starts
+    /// the supervisor, which begins restoring sessions.
     pub async fn build(settings: &Settings, leptos: LeptosOptions) -> Result<Self, StartupError> {
+        Self::build_with(settings, leptos, settings.policy(), SimConfig::default()).await
+    }
+
+    /// [`Application::build`] with an explicit policy and simulator timing (tests use
+    /// shorter waits than production).
+    pub async fn build_with(
+        settings: &Settings,
+        leptos: LeptosOptions,
+        policy: SupervisorPolicy,
+        simulation: SimConfig,
+    ) -> Result<Self, StartupError> {
         let url = match &settings.database_url {
             Some(url) => url.parse::<DatabaseUrl>()?,
             None => {
@@ -82,9 +105,27 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr: settings.addr, source })?;
         let db = Db::open(&url).await?;
         tracing::info!(database = %url.redacted(), "database ready");
-        let tally = db::sessions::tally(&db).await?;
-        let state = AppState { leptos, db, board: Arc::new(StatusBoard::new(tally)) };
-        Ok(Application { listener, addr, state })
+        if settings.demo {
+            demo::seed(&db).await?;
+        }
+
+        let mut connectors = Connectors::default();
+        let simulator = settings.simulator_enabled().then(|| Simulator::new(simulation));
+        if let Some(simulator) = &simulator {
+            connectors = connectors.with("simulator", Arc::new(simulator.clone()));
+        }
+        let bus = EventBus::default();
+        let board = Arc::new(StatusBoard::new());
+        let supervisor = Supervisor::start(SupervisorParts {
+            db: db.clone(),
+            bus: bus.clone(),
+            board: board.clone(),
+            policy,
+            connectors,
+        })
+        .await?;
+        let state = AppState { leptos, db, board, bus, supervisor, simulator };
+        Ok(Application { listener, addr, state, demo: settings.demo })
     }
 
     /// The address actually bound (port 0 becomes a real port).
@@ -103,10 +144,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), io::Error> {
-        let Application { listener, addr, state } = self;
+        let Application { listener, addr, state, demo } = self;
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(probe::run(state.db.clone(), state.board.clone(), cancel.clone()));
+        if let (true, Some(simulator)) = (demo, state.simulator.clone()) {
+            tracing::info!("demo: three simulated sessions; watch the dashboard");
+            tasks.spawn(demo::run(simulator, cancel.clone()));
+        }
 
         tracing::info!("Lifeline listening on http://{addr}");
         let trigger = cancel.clone();
@@ -127,6 +172,7 @@ impl Application {
             ),
         }
         cancel.cancel();
+        state.supervisor.shutdown().await;
         tasks.close();
         tasks.wait().await;
         state.db.close().await;

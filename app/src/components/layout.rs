@@ -12,14 +12,14 @@ pub fn Layout(children: Children) -> impl IntoView {
     view! {
         <div class="frame">
             <header class="topbar">
-                <A href="/" attr:class="brand">"Lifeline"</A>
+                <A href="/dashboard" attr:class="brand">"Lifeline"</A>
                 <StatusDot/>
             </header>
             <aside class="sidebar">
                 <nav aria-label="Main">
-                    <A href="/" exact=true>"Dashboard"</A>
-                    <A href="/sessions">"Sessions"</A>
-                    <A href="/settings">"Settings"</A>
+                    <A href="/dashboard" exact=true>"Dashboard"</A>
+                    <A href="/dashboard/sessions">"Sessions"</A>
+                    <A href="/dashboard/settings">"Settings"</A>
                 </nav>
                 <footer class="sidebar-footer">
                     <StatusBadge/>

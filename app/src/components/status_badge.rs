@@ -35,7 +35,7 @@ pub fn StatusBadge() -> impl IntoView {
                 <p class="detail">{move || reading.with(|r| r.detail.clone())}</p>
                 <p class="checked">"Last checked: " {last_checked}</p>
                 {move || status.last_error.get().map(|e| view! { <p class="error">{e}</p> })}
-                <A href="/settings">"Settings"</A>
+                <A href="/dashboard/settings">"Settings"</A>
             </div>
         </div>
     }

@@ -72,18 +72,27 @@ pub struct Tally {
 impl Tally {
     /// Counts one session in.
     pub fn add(&mut self, status: SessionStatus, should_run: bool) {
-        self.counts.total += 1;
-        match status {
-            SessionStatus::Connected => self.counts.connected += 1,
+        self.adjust(status, should_run, |n| *n += 1);
+    }
+
+    /// Counts one session out (the reverse of [`Tally::add`] with the same arguments).
+    pub fn remove(&mut self, status: SessionStatus, should_run: bool) {
+        self.adjust(status, should_run, |n| *n = n.saturating_sub(1));
+    }
+
+    fn adjust(&mut self, status: SessionStatus, should_run: bool, step: impl Fn(&mut u32)) {
+        step(&mut self.counts.total);
+        step(match status {
+            SessionStatus::Connected => &mut self.counts.connected,
             SessionStatus::QrPending | SessionStatus::Connecting | SessionStatus::Reconnecting => {
-                self.counts.connecting += 1
+                &mut self.counts.connecting
             }
-            SessionStatus::Disconnected | SessionStatus::LoggedOut => self.counts.disconnected += 1,
-        }
+            SessionStatus::Disconnected | SessionStatus::LoggedOut => &mut self.counts.disconnected,
+        });
         if should_run {
-            self.wanted += 1;
+            step(&mut self.wanted);
             if status == SessionStatus::Connected {
-                self.wanted_connected += 1;
+                step(&mut self.wanted_connected);
             }
         }
     }
@@ -123,6 +132,19 @@ mod tests {
         assert_eq!(c.total, 6);
         assert_eq!(c.connected + c.connecting + c.disconnected, c.total);
         assert_eq!((c.connected, c.connecting, c.disconnected), (1, 3, 2));
+    }
+
+    #[test]
+    fn remove_undoes_add() {
+        let mut t = Tally::default();
+        for s in SessionStatus::ALL {
+            for should_run in [true, false] {
+                let before = t;
+                t.add(*s, should_run);
+                t.remove(*s, should_run);
+                assert_eq!(t, before);
+            }
+        }
     }
 
     #[test]

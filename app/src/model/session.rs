@@ -41,6 +41,10 @@ pub enum Reason {
     Banned,
     /// QR codes ran out before anyone scanned one.
     QrTimeout,
+    /// The link dropped; a reconnect is scheduled.
+    ConnectionLost,
+    /// The last connection attempt failed; another is scheduled.
+    AttemptFailed,
 }
 
 /// What the operator wants the session to be doing, apart from what it is doing.
@@ -110,6 +114,8 @@ text_enum!(Reason, "reason", {
     Replaced => "replaced",
     Banned => "banned",
     QrTimeout => "qr_timeout",
+    ConnectionLost => "connection_lost",
+    AttemptFailed => "attempt_failed",
 });
 
 text_enum!(Desired, "desired state", {
@@ -131,6 +137,22 @@ impl SessionStatus {
     }
 }
 
+impl Reason {
+    /// A short human explanation for the dashboard.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::GaveUp => "gave up after retries",
+            Reason::Stopped => "stopped by an operator",
+            Reason::ServerShutdown => "server shut down",
+            Reason::Replaced => "replaced by another client",
+            Reason::Banned => "temporarily banned",
+            Reason::QrTimeout => "QR code not scanned in time",
+            Reason::ConnectionLost => "connection lost",
+            Reason::AttemptFailed => "connection attempt failed",
+        }
+    }
+}
+
 /// One session's row, as listed on the Sessions page and returned by the API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionView {
@@ -138,15 +160,19 @@ pub struct SessionView {
     pub id: String,
     /// The operator's name for it.
     pub name: String,
+    /// Which connector drives it: `whatsapp` or `simulator`.
+    pub connector: String,
     /// The linked phone number, once paired.
     pub phone_number: Option<String>,
+    /// Whether credentials are stored: without them only a QR scan brings it back.
+    pub paired: bool,
     /// Observed state.
     pub status: SessionStatus,
     /// Why it is in that state, where that matters.
     pub reason: Option<Reason>,
     /// The last failure seen, for `gave_up` and friends.
     pub last_error: Option<String>,
-    /// Reconnect attempt number while reconnecting.
+    /// Retry number within the current schedule (0: first try, or none pending).
     pub attempt: u32,
     /// When the next attempt is due.
     pub next_retry_at: Option<DateTime<Utc>>,
@@ -162,6 +188,31 @@ pub struct SessionView {
     pub created_at: DateTime<Utc>,
     /// When its row last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl SessionView {
+    /// A session that has just been created: unpaired, not connected, meant to run, and
+    /// allowed to connect on its own.
+    pub fn new(id: String, name: String, connector: String, now: DateTime<Utc>) -> SessionView {
+        SessionView {
+            id,
+            name,
+            connector,
+            phone_number: None,
+            paired: false,
+            status: SessionStatus::Disconnected,
+            reason: None,
+            last_error: None,
+            attempt: 0,
+            next_retry_at: None,
+            last_connected_at: None,
+            last_message_at: None,
+            auto_connect: true,
+            desired: Desired::Running,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 #[cfg(test)]

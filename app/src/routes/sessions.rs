@@ -49,7 +49,7 @@ fn SessionTable(sessions: Vec<SessionView>) -> impl IntoView {
                     <tr data-state=s.status.as_str()>
                         <td>{s.name}</td>
                         <td>{s.status.label()}</td>
-                        <td>{s.reason.map(|r| r.as_str().replace('_', " ")).unwrap_or_default()}</td>
+                        <td>{s.reason.map(|r| r.label())}</td>
                         <td>{(s.attempt > 0).then(|| s.attempt.to_string())}</td>
                         <td>{stamp(s.next_retry_at)}</td>
                         <td>{stamp(s.last_connected_at).unwrap_or_else(|| "never".to_owned())}</td>

@@ -1,16 +1,30 @@
-//! The `sessions` table.
+//! The `sessions` and `session_events` tables: what operators and the start-up read.
+//! The supervisor's own writes go through its journal (`supervisor::journal`).
 
-use app::model::{Desired, Reason, SessionStatus, SessionView, Tally};
+use app::model::{Desired, Reason, SessionStatus, SessionView};
 use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, on_pool};
 
-/// A `sessions` row as stored; [`SessionView`] is what leaves the server.
+/// A session as stored: the view, plus what only the server may see.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSession {
+    /// What leaves the server.
+    pub view: SessionView,
+    /// The connector's credentials, if paired.
+    pub credentials: Option<Vec<u8>>,
+    /// Whether the session takes part at all (inactive ones are never restored).
+    pub is_active: bool,
+}
+
 #[derive(Debug, sqlx::FromRow)]
 struct SessionRow {
     id: String,
     name: String,
+    connector: String,
     phone_number: Option<String>,
+    auth_state: Option<Vec<u8>>,
+    is_active: bool,
     status: String,
     reason: Option<String>,
     last_error: Option<String>,
@@ -24,24 +38,23 @@ struct SessionRow {
     updated_at: DateTime<Utc>,
 }
 
-const VIEW_COLUMNS: &str = "id, name, phone_number, status, reason, last_error, attempt, \
-     next_retry_at, last_connected_at, last_message_at, auto_connect, desired, created_at, updated_at";
-
-impl TryFrom<SessionRow> for SessionView {
+impl TryFrom<SessionRow> for StoredSession {
     type Error = DbError;
 
-    fn try_from(r: SessionRow) -> Result<SessionView, DbError> {
+    fn try_from(r: SessionRow) -> Result<StoredSession, DbError> {
         let corrupt = |e: app::model::ParseError| DbError::Corrupt {
             table: "sessions",
             detail: format!("session {}: {e}", r.id),
         };
-        Ok(SessionView {
+        let view = SessionView {
             status: r.status.parse::<SessionStatus>().map_err(corrupt)?,
             reason: r.reason.as_deref().map(str::parse::<Reason>).transpose().map_err(corrupt)?,
             desired: r.desired.parse::<Desired>().map_err(corrupt)?,
             attempt: u32::try_from(r.attempt).unwrap_or(0),
+            paired: r.auth_state.is_some(),
             id: r.id,
             name: r.name,
+            connector: r.connector,
             phone_number: r.phone_number,
             last_error: r.last_error,
             next_retry_at: r.next_retry_at,
@@ -50,32 +63,199 @@ impl TryFrom<SessionRow> for SessionView {
             auto_connect: r.auto_connect,
             created_at: r.created_at,
             updated_at: r.updated_at,
-        })
+        };
+        Ok(StoredSession { view, credentials: r.auth_state, is_active: r.is_active })
     }
 }
 
 /// Every session, newest first.
-pub async fn list(db: &Db) -> Result<Vec<SessionView>, DbError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {VIEW_COLUMNS} FROM sessions ORDER BY created_at DESC, id"
-    ));
-    let rows: Vec<SessionRow> = on_pool!(db, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
-    rows.into_iter().map(SessionView::try_from).collect()
-}
-
-/// Counts every session by state, and which of them should be running.
-pub async fn tally(db: &Db) -> Result<Tally, DbError> {
-    let rows: Vec<(String, bool)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT status, (desired = 'running' AND is_active) AS should_run FROM sessions"
+pub async fn load_all(db: &Db) -> Result<Vec<StoredSession>, DbError> {
+    let rows: Vec<SessionRow> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT id, name, connector, phone_number, auth_state, is_active, status, reason,
+                last_error, attempt, next_retry_at, last_connected_at, last_message_at,
+                auto_connect, desired, created_at, updated_at
+         FROM sessions ORDER BY created_at DESC, id"
     )
     .fetch_all(pool)
     .await)?;
+    rows.into_iter().map(StoredSession::try_from).collect()
+}
+
+/// Stores a new session (with credentials, when it arrives already paired).
+pub async fn insert(db: &Db, session: &StoredSession) -> Result<(), DbError> {
+    write(db, session, "").await
+}
+
+/// Inserts `session`, or resets an existing row with its id to it (credentials, state and
+/// desired state; name and history are kept).
+pub async fn insert_or_reset(db: &Db, session: &StoredSession) -> Result<(), DbError> {
+    write(
+        db,
+        session,
+        "ON CONFLICT (id) DO UPDATE SET
+             connector = excluded.connector, phone_number = excluded.phone_number,
+             auth_state = excluded.auth_state, is_active = excluded.is_active,
+             auto_connect = excluded.auto_connect, desired = excluded.desired,
+             status = excluded.status, reason = excluded.reason, last_error = NULL,
+             attempt = excluded.attempt, next_retry_at = NULL, updated_at = excluded.updated_at",
+    )
+    .await
+}
+
+async fn write(db: &Db, session: &StoredSession, on_conflict: &'static str) -> Result<(), DbError> {
+    let v = &session.view;
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO sessions (id, name, connector, phone_number, auth_state, is_active,
+                               auto_connect, desired, status, reason, attempt, created_at,
+                               updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
+    ));
+    on_pool!(db, pool => sqlx::query(sql)
+        .bind(&v.id)
+        .bind(&v.name)
+        .bind(&v.connector)
+        .bind(&v.phone_number)
+        .bind(&session.credentials)
+        .bind(session.is_active)
+        .bind(v.auto_connect)
+        .bind(v.desired.as_str())
+        .bind(v.status.as_str())
+        .bind(v.reason.map(Reason::as_str))
+        .bind(i64::from(v.attempt))
+        .bind(v.created_at)
+        .bind(v.updated_at)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// Records what the operator wants; `false` when there is no such session.
+pub async fn set_desired(
+    db: &Db,
+    id: &str,
+    desired: Desired,
+    at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => sqlx::query(
+        "UPDATE sessions SET desired = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(desired.as_str())
+    .bind(at)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Sets whether restore and recovery may connect the session; `false` when there is none.
+pub async fn set_auto_connect(
+    db: &Db,
+    id: &str,
+    auto_connect: bool,
+    at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => sqlx::query(
+        "UPDATE sessions SET auto_connect = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(auto_connect)
+    .bind(at)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Deletes a session and its history; `false` when there was none.
+pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// What a start-up after a crash or `kill -9` writes on rows that still claim a link.
+pub const UNCLEAN_DETAIL: &str =
+    "the previous run ended without a clean shutdown (crash or kill -9); corrected at start";
+
+/// Rows left live by a run that died without shutting down: no process holds their links
+/// any more, so they become `disconnected / server_shutdown` (desired state untouched, so
+/// restore picks them up). Returns the corrected ids with their stale status.
+pub async fn correct_unclean(
+    db: &Db,
+    at: DateTime<Utc>,
+) -> Result<Vec<(String, SessionStatus)>, DbError> {
+    const LIVE: &str = "('qr_pending', 'connecting', 'connected', 'reconnecting')";
+    let rows: Vec<(String, String)> = on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, status FROM sessions WHERE status IN {LIVE}"
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, status) in &rows {
+            sqlx::query(
+                "INSERT INTO session_events (session_id, at, from_status, to_status, reason, detail)
+                 VALUES ($1, $2, $3, 'disconnected', 'server_shutdown', $4)"
+            )
+            .bind(id)
+            .bind(at)
+            .bind(status)
+            .bind(UNCLEAN_DETAIL)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE sessions SET status = 'disconnected', reason = 'server_shutdown',
+                    next_retry_at = NULL, updated_at = $1
+             WHERE status IN {LIVE}"
+        )))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(rows)
+    })?;
     rows.into_iter()
-        .map(|(status, should_run)| {
-            let status = status
-                .parse::<SessionStatus>()
-                .map_err(|e| DbError::Corrupt { table: "sessions", detail: e.to_string() })?;
-            Ok((status, should_run))
+        .map(|(id, status)| {
+            let status = status.parse().map_err(|e: app::model::ParseError| DbError::Corrupt {
+                table: "sessions",
+                detail: format!("session {id}: {e}"),
+            })?;
+            Ok((id, status))
         })
         .collect()
+}
+
+/// One row of a session's history.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Status before.
+    pub from_status: String,
+    /// Status after.
+    pub to_status: String,
+    /// Reason after, if any.
+    pub reason: Option<String>,
+    /// What happened, for people.
+    pub detail: Option<String>,
+}
+
+/// A session's history, oldest first, at most `limit` rows (the newest ones).
+pub async fn events(db: &Db, id: &str, limit: u32) -> Result<Vec<SessionEvent>, DbError> {
+    let mut rows: Vec<SessionEvent> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT at, from_status, to_status, reason, detail FROM session_events
+         WHERE session_id = $1 ORDER BY id DESC LIMIT $2"
+    )
+    .bind(id)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await)?;
+    rows.reverse();
+    Ok(rows)
 }

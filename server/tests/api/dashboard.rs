@@ -1,17 +1,28 @@
 //! The server-rendered dashboard and its server functions.
 
-use crate::helpers::{SeedSession, spawn_app, spawn_app_with_sessions};
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn the_root_leads_to_the_dashboard() {
+    let app = spawn_app().await;
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/dashboard");
+    app.stop().await;
+}
 
 #[tokio::test]
 async fn dashboard_shell_renders_with_navigation_dot_and_badge() {
     let app = spawn_app().await;
-    let response = app.get("/").await;
+    let response = app.get("/dashboard").await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     for needle in [
         "<title>Lifeline</title>",
-        r#"href="/sessions""#,
-        r#"href="/settings""#,
+        r#"href="/dashboard/sessions""#,
+        r#"href="/dashboard/settings""#,
         r#"data-testid="status-dot""#,
         r#"data-testid="status-badge""#,
         // The hydration script and stylesheet, named after the build's output name.
@@ -26,22 +37,20 @@ async fn dashboard_shell_renders_with_navigation_dot_and_badge() {
 #[tokio::test]
 async fn sessions_page_shows_an_empty_state() {
     let app = spawn_app().await;
-    let html = app.get("/sessions").await.text().await.unwrap();
+    let html = app.get("/dashboard/sessions").await.text().await.unwrap();
     assert!(html.contains("No sessions yet."), "{html}");
     app.stop().await;
 }
 
 #[tokio::test]
-async fn sessions_page_lists_sessions_from_the_database() {
-    let app = spawn_app_with_sessions(&[
-        SeedSession { id: "a", name: "Front desk", status: "connected", desired: "running" },
-        SeedSession { id: "b", name: "Support bot", status: "reconnecting", desired: "running" },
-    ])
-    .await;
-    let html = app.get("/sessions").await.text().await.unwrap();
+async fn sessions_page_lists_the_sessions() {
+    let app = spawn_app().await;
+    app.paired_session("Front desk").await;
+    app.create_session("Support bot").await;
+    let html = app.get("/dashboard/sessions").await.text().await.unwrap();
     assert!(html.contains("Front desk"), "{html}");
     assert!(html.contains("Support bot"), "{html}");
-    assert!(html.contains("Reconnecting"), "{html}");
+    assert!(html.contains("Connected"), "{html}");
     assert!(!html.contains("No sessions yet."), "{html}");
     app.stop().await;
 }
@@ -49,7 +58,7 @@ async fn sessions_page_lists_sessions_from_the_database() {
 #[tokio::test]
 async fn unknown_pages_are_404_and_files_outside_the_site_are_not_served() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/no-such-page").await.status(), 404);
+    assert_eq!(app.get("/dashboard/no-such-page").await.status(), 404);
     // The database lives in the data dir next to the site folder: never reachable.
     assert_eq!(app.get("/data/lifeline.db").await.status(), 404);
     assert_eq!(app.get("/../data/lifeline.db").await.status(), 404);

@@ -1,8 +1,8 @@
 //! `GET /health`.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::helpers::{SeedSession, spawn_app, spawn_app_with_sessions};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn health_has_exactly_the_seed_004_fields() {
@@ -26,39 +26,39 @@ async fn health_has_exactly_the_seed_004_fields() {
     assert!(body["uptime"].is_u64(), "uptime is whole seconds: {}", body["uptime"]);
     assert_eq!(
         body["sessions"],
-        serde_json::json!({"total": 0, "connected": 0, "connecting": 0, "disconnected": 0})
+        json!({"total": 0, "connected": 0, "connecting": 0, "disconnected": 0})
     );
     app.stop().await;
 }
 
 #[tokio::test]
-async fn health_counts_the_sessions_in_the_database() {
-    let app = spawn_app_with_sessions(&[
-        SeedSession { id: "a", name: "Shop", status: "connected", desired: "running" },
-        SeedSession { id: "b", name: "Bot", status: "reconnecting", desired: "running" },
-        SeedSession { id: "c", name: "Old", status: "logged_out", desired: "stopped" },
-        SeedSession { id: "d", name: "New", status: "qr_pending", desired: "running" },
-    ])
-    .await;
+async fn health_counts_live_sessions_and_degrades_when_one_is_down() {
+    let app = spawn_app().await;
+    let linked = app.paired_session("Shop").await;
+    let pairing = app.create_session("New phone").await;
+    app.until(&pairing, |v| v.status == app::model::SessionStatus::QrPending).await;
 
     let body: Value = app.get("/health").await.json().await.unwrap();
     assert_eq!(
         body["sessions"],
-        serde_json::json!({"total": 4, "connected": 1, "connecting": 2, "disconnected": 1})
+        json!({"total": 2, "connected": 1, "connecting": 1, "disconnected": 0})
     );
-    // "Bot" and "New" should run and are not connected.
-    assert_eq!(body["status"], "degraded");
-    app.stop().await;
-}
+    assert_eq!(body["status"], "degraded", "a session that should run is not connected");
 
-#[tokio::test]
-async fn sessions_stopped_on_purpose_do_not_degrade_health() {
-    let app = spawn_app_with_sessions(&[
-        SeedSession { id: "a", name: "Shop", status: "connected", desired: "running" },
-        SeedSession { id: "b", name: "Paused", status: "disconnected", desired: "stopped" },
-    ])
-    .await;
+    // Stopped on purpose, it no longer counts against health.
+    let r = app.post_empty(&format!("/sessions/{pairing}/stop")).await;
+    assert_eq!(r.status(), 200);
     let body: Value = app.get("/health").await.json().await.unwrap();
+    assert_eq!(
+        body["sessions"],
+        json!({"total": 2, "connected": 1, "connecting": 0, "disconnected": 1})
+    );
     assert_eq!(body["status"], "ok");
+
+    // Its link dropping makes the server degraded at once (no database query involved).
+    app.fault(&linked, json!({"kind": "drop"})).await;
+    app.until(&linked, |v| v.status != app::model::SessionStatus::Connected).await;
+    let body: Value = app.get("/health").await.json().await.unwrap();
+    assert_eq!(body["status"], "degraded");
     app.stop().await;
 }

@@ -1,27 +1,207 @@
-//! `spawn_app()` and friends.
+//! `spawn_app()` and friends: a real server on port 0 with a fresh database, SQLite or
+//! PostgreSQL, and the simulator as its upstream.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
-use chrono::{DateTime, Utc};
+use app::{
+    model::{SessionStatus, SessionView},
+    policy::{Backoff, SupervisorPolicy},
+};
 use leptos::config::LeptosOptions;
+use serde_json::Value;
 use server::{
     config::Settings,
+    connector::simulator::SimConfig,
     db::{DatabaseUrl, Db},
     startup::Application,
+    state::AppState,
 };
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-/// A running server on a free port with a fresh database in a temporary folder.
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temporary folder.
+    Sqlite,
+    /// A fresh database on the server `TEST_DATABASE_URL` names.
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            })+
+        }
+    };
+}
+
+/// A URL for a brand-new, empty database of the given kind.
+pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("lifeline.db").display()),
+        Backend::Postgres => {
+            let admin = std::env::var("TEST_DATABASE_URL").expect(
+                "PostgreSQL tests need TEST_DATABASE_URL=postgres://… (`make test` starts a \
+                 throwaway PostgreSQL and sets it)",
+            );
+            let name = format!("lifeline_test_{}", uuid::Uuid::new_v4().simple());
+            let url: DatabaseUrl = admin.parse().expect("TEST_DATABASE_URL does not parse");
+            let DatabaseUrl::Postgres(options) = url else {
+                panic!("TEST_DATABASE_URL is not postgres")
+            };
+            let pool =
+                sqlx::PgPool::connect_with(options).await.expect("cannot reach TEST_DATABASE_URL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .expect("cannot create a test database");
+            pool.close().await;
+            with_database_name(&admin, &name)
+        }
+    }
+}
+
+/// `postgres://u@h:p/old?x=y` → `postgres://u@h:p/NAME?x=y`.
+fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Timings for tests: the shapes of the production policy, in milliseconds.
+pub fn fast_policy() -> SupervisorPolicy {
+    let ms = Duration::from_millis;
+    SupervisorPolicy {
+        restore: Backoff::Steps { delays: vec![ms(50), ms(100), ms(150)] },
+        reconnect: Backoff::Doubling { base: ms(50), retries: 5 },
+        jitter: 0.0,
+        stable_after: ms(500),
+        handshake_timeout: Duration::from_secs(2),
+        max_concurrent_handshakes: 4,
+        restore_spacing: ms(1),
+        send_wait: Duration::from_secs(2),
+        send_timeout: Duration::from_secs(1),
+    }
+}
+
+/// A fast simulator.
+pub fn fast_simulator() -> SimConfig {
+    let ms = Duration::from_millis;
+    SimConfig { handshake: ms(20), qr_every: ms(400), qr_codes: 3, flap_after: ms(50) }
+}
+
+/// A running server with its own database.
 pub struct TestApp {
     /// Where it listens.
     pub addr: SocketAddr,
     /// A client for it.
     pub client: reqwest::Client,
+    /// The server's state, to look behind the HTTP surface.
+    pub state: AppState,
+    /// Its database URL (for restarts and for looking at rows).
+    pub database_url: String,
+    settings: Settings,
+    policy: SupervisorPolicy,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
-    /// Keeps the temporary folder alive as long as the server.
-    _dir: TempDir,
+    dir: TempDir,
+}
+
+/// How to start a test server.
+pub struct TestOptions {
+    /// Which database.
+    pub backend: Backend,
+    /// Whether the simulator (and its fault route) is on.
+    pub simulator: bool,
+    /// The supervisor policy.
+    pub policy: SupervisorPolicy,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        TestOptions { backend: Backend::Sqlite, simulator: true, policy: fast_policy() }
+    }
+}
+
+/// Starts a server with the simulator on a fresh SQLite database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestOptions::default()).await
+}
+
+/// Starts a server with the simulator on a fresh database of the given kind.
+pub async fn spawn_on(backend: Backend) -> TestApp {
+    spawn_app_with(TestOptions { backend, ..TestOptions::default() }).await
+}
+
+/// Starts a server as described.
+pub async fn spawn_app_with(options: TestOptions) -> TestApp {
+    let dir = tempfile::tempdir().expect("no temporary folder");
+    let database_url = fresh_database(options.backend, &dir).await;
+    spawn_on_database(dir, database_url, options.simulator, options.policy).await
+}
+
+/// Starts a server on an existing database (one a test prepared, say).
+pub async fn spawn_on_database(
+    dir: TempDir,
+    database_url: String,
+    simulator: bool,
+    policy: SupervisorPolicy,
+) -> TestApp {
+    let mut settings = Settings::with_data_dir(dir.path().join("data"));
+    settings.addr = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = Some(database_url.clone());
+    settings.simulator = simulator;
+    launch(dir, settings, policy, database_url).await
+}
+
+async fn launch(
+    dir: TempDir,
+    settings: Settings,
+    policy: SupervisorPolicy,
+    database_url: String,
+) -> TestApp {
+    let site = LeptosOptions::builder()
+        .output_name("lifeline")
+        .site_root(dir.path().join("site").to_string_lossy().into_owned())
+        .build();
+    let app = Application::build_with(&settings, site, policy.clone(), fast_simulator())
+        .await
+        .expect("server did not build");
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        state,
+        database_url,
+        settings,
+        policy,
+        stop: Some(stop),
+        server: Some(server),
+        dir,
+    }
 }
 
 impl TestApp {
@@ -30,12 +210,63 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    /// GET `path` and return the response.
+    /// GET `path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("request failed")
     }
 
-    /// Asks the server to stop and waits until it has.
+    /// POST `body` as JSON to `path`.
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(&body).send().await.expect("request failed")
+    }
+
+    /// POST with no body.
+    pub async fn post_empty(&self, path: &str) -> reqwest::Response {
+        self.client.post(self.url(path)).send().await.expect("request failed")
+    }
+
+    /// Creates a simulator session through the API; returns its id.
+    pub async fn create_session(&self, name: &str) -> String {
+        let r = self
+            .post("/sessions", serde_json::json!({"name": name, "connector": "simulator"}))
+            .await;
+        assert_eq!(r.status(), 201, "create failed: {}", r.text().await.unwrap());
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Injects a simulator fault through the API.
+    pub async fn fault(&self, id: &str, fault: Value) {
+        let r = self.post(&format!("/dev/simulator/sessions/{id}/fault"), fault).await;
+        assert_eq!(r.status(), 200, "fault failed: {}", r.text().await.unwrap());
+    }
+
+    /// Creates a session and pairs it by "scanning" its QR code; returns once connected.
+    pub async fn paired_session(&self, name: &str) -> String {
+        let id = self.create_session(name).await;
+        self.until(&id, |v| v.status == SessionStatus::QrPending).await;
+        self.fault(&id, serde_json::json!({"kind": "scan"})).await;
+        self.until(&id, |v| v.status == SessionStatus::Connected).await;
+        id
+    }
+
+    /// Waits for the session's first view that satisfies `f` (an event, not a poll; the
+    /// 10 s bound only turns a hang into a failure).
+    pub async fn until(&self, id: &str, f: impl Fn(&SessionView) -> bool) -> SessionView {
+        let handle = self.state.supervisor.handle(id).expect("no such session");
+        let mut watch = handle.watch();
+        match tokio::time::timeout(Duration::from_secs(10), watch.wait_for(|v| f(v))).await {
+            Ok(view) => view.expect("the session's actor ended").clone(),
+            Err(_) => panic!("session {id} never got there; it is {:?}", handle.view()),
+        }
+    }
+
+    /// A fresh pool on the test's database, to look at rows.
+    pub async fn db(&self) -> Db {
+        let url: DatabaseUrl = self.database_url.parse().unwrap();
+        Db::open(&url).await.expect("cannot open the test database")
+    }
+
+    /// Stops the server gracefully and waits until it has.
     pub async fn stop(mut self) {
         self.shutdown().await;
     }
@@ -48,89 +279,11 @@ impl TestApp {
             server.await.expect("server task panicked").expect("server failed");
         }
     }
-}
 
-/// Site settings for tests: nothing is served from the working directory.
-pub fn test_site(dir: &TempDir) -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("lifeline")
-        .site_root(dir.path().join("site").to_string_lossy().into_owned())
-        .build()
-}
-
-/// Settings for a test server in `dir`, listening on a free port.
-pub fn test_settings(dir: &TempDir) -> Settings {
-    let mut settings = Settings::with_data_dir(dir.path().join("data"));
-    settings.addr = "127.0.0.1:0".parse().unwrap();
-    settings
-}
-
-/// Starts a server on a fresh database.
-pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("no temporary folder");
-    spawn_app_in(dir, |_| async {}).await
-}
-
-/// Starts a server in `dir` after `seed` has run against its freshly migrated database:
-/// the server sees the seeded rows as a restarted server would.
-pub async fn spawn_app_in<F, Fut>(dir: TempDir, seed: F) -> TestApp
-where
-    F: FnOnce(Db) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let settings = test_settings(&dir);
-    std::fs::create_dir_all(&settings.data_dir).unwrap();
-    let db = Db::open(&DatabaseUrl::sqlite_file(&settings.default_sqlite_path()))
-        .await
-        .expect("cannot open the test database");
-    seed(db.clone()).await;
-    db.close().await;
-
-    let app = Application::build(&settings, test_site(&dir)).await.expect("server did not build");
-    let addr = app.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run(async move {
-        let _ = stopped.await;
-    }));
-    TestApp {
-        addr,
-        client: reqwest::Client::new(),
-        stop: Some(stop),
-        server: Some(server),
-        _dir: dir,
-    }
-}
-
-/// Starts a server whose database already holds `sessions`, as a restarted server finds it.
-pub async fn spawn_app_with_sessions(sessions: &'static [SeedSession<'static>]) -> TestApp {
-    let dir = tempfile::tempdir().expect("no temporary folder");
-    spawn_app_in(dir, |db| async move { insert_sessions(&db, sessions).await }).await
-}
-
-/// A session row as a test wants it.
-pub struct SeedSession<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub status: &'a str,
-    pub desired: &'a str,
-}
-
-/// Inserts sessions directly, as an earlier run of the server would have left them.
-pub async fn insert_sessions(db: &Db, sessions: &[SeedSession<'_>]) {
-    let Db::Sqlite(pool) = db else { panic!("seeding is written for SQLite") };
-    for (i, s) in sessions.iter().enumerate() {
-        let created: DateTime<Utc> = Utc::now() - chrono::Duration::minutes(i as i64);
-        sqlx::query(
-            "INSERT INTO sessions (id, name, connector, status, desired, created_at, updated_at)
-             VALUES ($1, $2, 'simulator', $3, $4, $5, $5)",
-        )
-        .bind(s.id)
-        .bind(s.name)
-        .bind(s.status)
-        .bind(s.desired)
-        .bind(created)
-        .execute(pool)
-        .await
-        .expect("seeding failed");
+    /// Stops the server gracefully and starts a new one on the same database.
+    pub async fn restart(mut self) -> TestApp {
+        self.shutdown().await;
+        let TestApp { dir, settings, policy, database_url, .. } = self;
+        launch(dir, settings, policy, database_url).await
     }
 }

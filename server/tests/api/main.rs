@@ -4,4 +4,6 @@
 mod dashboard;
 mod health;
 mod helpers;
+mod lifecycle;
+mod sessions;
 mod startup;

@@ -1,0 +1,132 @@
+//! Request and response bodies of the REST routes for machines (`/sessions…`).
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /sessions`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    /// A name for people, 1 to 100 characters.
+    pub name: String,
+    /// `whatsapp` or, when the server runs with `--simulator` or `--demo`, `simulator`.
+    pub connector: String,
+}
+
+/// `PATCH /sessions/{id}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSession {
+    /// Whether restore and recovery may connect it without a person.
+    pub auto_connect: Option<bool>,
+}
+
+/// `POST /sessions/{id}/messages`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// The recipient's phone number in international form, e.g. `+27821234567`.
+    pub to: String,
+    /// The text, 1 to [`MAX_TEXT_CHARS`] characters.
+    pub text: String,
+}
+
+/// The longest text Lifeline sends in one message.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// The answer to a sent message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentMessage {
+    /// The upstream's id for the message.
+    pub id: String,
+}
+
+/// The seed 004 shape of an operator action's outcome (`POST /sessions/{id}/reconnect` …).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionResult {
+    /// Whether the action was carried out.
+    pub success: bool,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// The longest session name.
+pub const MAX_NAME_CHARS: usize = 100;
+
+impl CreateSession {
+    /// The request with its name trimmed, or what is wrong with it.
+    pub fn validated(&self) -> Result<CreateSession, String> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err("name must not be empty".into());
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(format!("name must be at most {MAX_NAME_CHARS} characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err("name must not contain control characters".into());
+        }
+        Ok(CreateSession { name: name.to_owned(), connector: self.connector.trim().to_owned() })
+    }
+}
+
+impl SendMessage {
+    /// The request with the number normalised to `+` and digits, or what is wrong with it.
+    pub fn validated(&self) -> Result<SendMessage, String> {
+        let digits: String =
+            self.to.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+        let digits = digits.strip_prefix('+').unwrap_or(&digits);
+        let valid = (7..=15).contains(&digits.len())
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && !digits.starts_with('0');
+        if !valid {
+            return Err(format!(
+                "to must be a phone number in international form, like +27821234567 (got {:?})",
+                self.to
+            ));
+        }
+        if self.text.trim().is_empty() {
+            return Err("text must not be empty".into());
+        }
+        let chars = self.text.chars().count();
+        if chars > MAX_TEXT_CHARS {
+            return Err(format!("text is {chars} characters; the limit is {MAX_TEXT_CHARS}"));
+        }
+        Ok(SendMessage { to: format!("+{digits}"), text: self.text.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(to: &str, text: &str) -> Result<SendMessage, String> {
+        SendMessage { to: to.into(), text: text.into() }.validated()
+    }
+
+    #[test]
+    fn phone_numbers_are_normalised() {
+        assert_eq!(msg("+27 82 123-4567", "hi").unwrap().to, "+27821234567");
+        assert_eq!(msg("27821234567", "hi").unwrap().to, "+27821234567");
+    }
+
+    #[test]
+    fn bad_numbers_and_texts_are_refused() {
+        for to in ["", "+", "12345", "+0821234567", "+2782123456789012", "hello", "+27 82 abc"] {
+            assert!(msg(to, "hi").is_err(), "{to:?} accepted");
+        }
+        assert!(msg("+27821234567", "   ").is_err());
+        assert!(msg("+27821234567", &"x".repeat(MAX_TEXT_CHARS)).is_ok());
+        assert!(msg("+27821234567", &"x".repeat(MAX_TEXT_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        let create = |name: &str| {
+            CreateSession { name: name.into(), connector: "simulator".into() }.validated()
+        };
+        assert_eq!(create("  Shop  ").unwrap().name, "Shop");
+        assert!(create("   ").is_err());
+        assert!(create(&"n".repeat(MAX_NAME_CHARS + 1)).is_err());
+        assert!(create("a\u{7}b").is_err());
+    }
+}

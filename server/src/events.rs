@@ -1,0 +1,144 @@
+//! The event bus: every change the server announces, numbered, with a replay ring.
+//!
+//! Publishers never wait for listeners: a listener that falls behind the broadcast
+//! channel's capacity is told it lagged and must resynchronise (the `/ws` hub sends it a
+//! fresh snapshot), so one slow reader never slows the supervisor.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use app::model::{Envelope, Event};
+use chrono::Utc;
+use tokio::sync::broadcast;
+
+/// How many recent events are kept for replay to reconnecting clients.
+pub const RING_CAPACITY: usize = 4096;
+
+struct Inner {
+    next_seq: u64,
+    ring: VecDeque<Arc<Envelope>>,
+}
+
+/// The bus. Cloning shares it.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Mutex<Inner>>,
+    tx: broadcast::Sender<Arc<Envelope>>,
+    ring_capacity: usize,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus").field("last_seq", &self.last_seq()).finish()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::with_capacity(RING_CAPACITY)
+    }
+}
+
+/// A replay request reached further back than the ring holds.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooOld;
+
+impl EventBus {
+    /// A bus that keeps the last `ring_capacity` events.
+    pub fn with_capacity(ring_capacity: usize) -> EventBus {
+        let (tx, _) = broadcast::channel(ring_capacity.max(16));
+        EventBus {
+            inner: Arc::new(Mutex::new(Inner {
+                next_seq: 1,
+                ring: VecDeque::with_capacity(ring_capacity),
+            })),
+            tx,
+            ring_capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Numbers `event`, keeps it for replay and hands it to every listener.
+    pub fn publish(&self, event: Event) -> u64 {
+        // Numbering and sending under one lock keeps the broadcast in sequence order.
+        let mut inner = self.lock();
+        let envelope = Arc::new(Envelope { seq: inner.next_seq, at: Utc::now(), event });
+        inner.next_seq += 1;
+        if inner.ring.len() == self.ring_capacity {
+            inner.ring.pop_front();
+        }
+        inner.ring.push_back(envelope.clone());
+        let _ = self.tx.send(envelope.clone());
+        envelope.seq
+    }
+
+    /// Listens from now on; also returns the last sequence number published before.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Envelope>>, u64) {
+        let inner = self.lock();
+        (self.tx.subscribe(), inner.next_seq - 1)
+    }
+
+    /// The last sequence number published (0 before any).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq - 1
+    }
+
+    /// Every event after `seq`, or [`TooOld`] when some of them already left the ring.
+    pub fn replay_after(&self, seq: u64) -> Result<Vec<Arc<Envelope>>, TooOld> {
+        let inner = self.lock();
+        let oldest = inner.ring.front().map_or(inner.next_seq, |e| e.seq);
+        if seq + 1 < oldest {
+            return Err(TooOld);
+        }
+        Ok(inner.ring.iter().filter(|e| e.seq > seq).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn removed(id: &str) -> Event {
+        Event::SessionRemoved { session_id: id.into() }
+    }
+
+    #[test]
+    fn sequence_numbers_start_at_1_and_increase() {
+        let bus = EventBus::with_capacity(8);
+        assert_eq!(bus.last_seq(), 0);
+        assert_eq!(bus.publish(removed("a")), 1);
+        assert_eq!(bus.publish(removed("b")), 2);
+        assert_eq!(bus.last_seq(), 2);
+    }
+
+    #[tokio::test]
+    async fn listeners_get_events_in_order() {
+        let bus = EventBus::with_capacity(8);
+        bus.publish(removed("before"));
+        let (mut rx, last) = bus.subscribe();
+        assert_eq!(last, 1);
+        bus.publish(removed("a"));
+        bus.publish(removed("b"));
+        assert_eq!(rx.recv().await.unwrap().seq, 2);
+        assert_eq!(rx.recv().await.unwrap().seq, 3);
+    }
+
+    #[test]
+    fn replay_inside_and_beyond_the_ring() {
+        let bus = EventBus::with_capacity(4);
+        for i in 0..10 {
+            bus.publish(removed(&i.to_string()));
+        }
+        // The ring holds 7..=10.
+        let seqs = |v: Vec<Arc<Envelope>>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(bus.replay_after(8).unwrap()), [9, 10]);
+        assert_eq!(seqs(bus.replay_after(6).unwrap()), [7, 8, 9, 10]);
+        assert_eq!(seqs(bus.replay_after(10).unwrap()), Vec::<u64>::new());
+        assert_eq!(bus.replay_after(5), Err(TooOld));
+    }
+}

@@ -1,0 +1,109 @@
+//! REST errors: every failure is a status code and a JSON [`AppError`] body.
+
+use app::error::AppError;
+use axum::{
+    Json,
+    extract::{FromRequest, Request, rejection::JsonRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::de::DeserializeOwned;
+
+use crate::supervisor::SupervisorError;
+
+/// A failed REST request.
+#[derive(Debug)]
+pub struct ApiFailure(pub AppError);
+
+impl ApiFailure {
+    fn status(&self) -> StatusCode {
+        match self.0 {
+            AppError::NoSuchSession(_) => StatusCode::NOT_FOUND,
+            AppError::InvalidRequest(_) | AppError::ConnectorUnavailable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            AppError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::FaultRejected(_) => {
+                StatusCode::CONFLICT
+            }
+            AppError::UpstreamRefused(_) => StatusCode::BAD_GATEWAY,
+            AppError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            AppError::StillRestoring(_)
+            | AppError::ShuttingDown(_)
+            | AppError::DatabaseError(_)
+            | AppError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.0)).into_response()
+    }
+}
+
+impl From<SupervisorError> for ApiFailure {
+    fn from(e: SupervisorError) -> Self {
+        ApiFailure(to_app_error(e))
+    }
+}
+
+/// Maps the supervisor's errors to the shared wire error.
+pub fn to_app_error(e: SupervisorError) -> AppError {
+    let message = e.to_string();
+    match e {
+        SupervisorError::NotFound(_) => AppError::NoSuchSession(message),
+        SupervisorError::Invalid(_) => AppError::InvalidRequest(message),
+        SupervisorError::ConnectorUnavailable { .. } => AppError::ConnectorUnavailable(message),
+        SupervisorError::NotPaired(_) => AppError::NotPaired(message),
+        SupervisorError::Stopped(_) => AppError::SessionStopped(message),
+        SupervisorError::StillRestoring { .. } => AppError::StillRestoring(message),
+        SupervisorError::Upstream(_) => AppError::UpstreamRefused(message),
+        SupervisorError::UpstreamTimeout(_) => AppError::UpstreamTimeout(message),
+        SupervisorError::ShuttingDown => AppError::ShuttingDown(message),
+        SupervisorError::Database(e) => {
+            tracing::error!(error = %e, "database error behind a request");
+            AppError::DatabaseError(message)
+        }
+    }
+}
+
+/// A JSON body whose rejections are JSON errors too, saying what was wrong.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiFailure;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiFailure(match rejection {
+                JsonRejection::JsonDataError(e) => {
+                    AppError::InvalidRequest(format!("the body does not fit: {}", e.body_text()))
+                }
+                JsonRejection::JsonSyntaxError(e) => AppError::MalformedJson(format!(
+                    "the body is not valid JSON: {}",
+                    e.body_text()
+                )),
+                JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType(
+                    "send the body as JSON with Content-Type: application/json".into(),
+                ),
+                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    AppError::PayloadTooLarge(format!(
+                        "the body is larger than {} KiB",
+                        super::MAX_BODY_BYTES / 1024
+                    ))
+                }
+                other => AppError::InvalidRequest(other.body_text()),
+            })),
+        }
+    }
+}

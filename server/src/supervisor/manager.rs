@@ -1,0 +1,464 @@
+//! The supervisor: owns every session's actor, restores at start, shuts down cleanly, and
+//! carries out what operators (dashboard or REST) ask for.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
+
+use app::{
+    model::{
+        Desired, Event, SessionStatus, SessionView,
+        api::{ActionResult, CreateSession, SendMessage, SentMessage},
+    },
+    policy::SupervisorPolicy,
+};
+use chrono::Utc;
+use tokio::sync::{Semaphore, watch};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{
+    actor::{self, Deps, Seed, SendFailure, SessionHandle},
+    error::SupervisorError,
+    journal::{self, Journal},
+    machine::Input,
+    restore::{self, RestoreState},
+};
+use crate::{
+    board::StatusBoard,
+    connector::{Connector, Connectors, LinkError},
+    db::{
+        Db, DbError,
+        sessions::{self, StoredSession},
+    },
+    events::EventBus,
+};
+
+/// What the supervisor is built from.
+pub struct SupervisorParts {
+    /// The database.
+    pub db: Db,
+    /// Where changes are announced.
+    pub bus: EventBus,
+    /// Where views and counts are kept.
+    pub board: Arc<StatusBoard>,
+    /// The policy in effect.
+    pub policy: SupervisorPolicy,
+    /// The connectors offered.
+    pub connectors: Connectors,
+}
+
+struct Inner {
+    db: Db,
+    deps: Deps,
+    connectors: Connectors,
+    handles: RwLock<HashMap<String, SessionHandle>>,
+    actors: TaskTracker,
+    background: TaskTracker,
+    cancel: CancellationToken,
+    restore: watch::Receiver<RestoreState>,
+}
+
+/// The supervisor. Cloning shares it.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor").field("sessions", &self.handles().len()).finish()
+    }
+}
+
+type Result<T, E = SupervisorError> = std::result::Result<T, E>;
+
+impl Supervisor {
+    /// Loads every session, corrects rows a crashed run left behind, starts one actor per
+    /// session and begins restoring the ones that should run.
+    pub async fn start(parts: SupervisorParts) -> Result<Supervisor, DbError> {
+        let SupervisorParts { db, bus, board, policy, connectors } = parts;
+        let corrected = sessions::correct_unclean(&db, Utc::now()).await?;
+        if !corrected.is_empty() {
+            tracing::warn!(
+                sessions = corrected.len(),
+                "the previous run did not shut down cleanly; corrected the sessions it left live"
+            );
+        }
+        let stored = sessions::load_all(&db).await?;
+
+        let (journal, records) = Journal::new();
+        let background = TaskTracker::new();
+        background.spawn(journal::run_writer(db.clone(), records));
+        let policy = Arc::new(policy);
+        let deps = Deps {
+            handshakes: Arc::new(Semaphore::new(policy.max_concurrent_handshakes.max(1) as usize)),
+            policy: policy.clone(),
+            bus: bus.clone(),
+            board,
+            journal,
+        };
+        let (restore_tx, restore_rx) = watch::channel(RestoreState::default());
+        let supervisor = Supervisor {
+            inner: Arc::new(Inner {
+                db,
+                deps,
+                connectors,
+                handles: RwLock::default(),
+                actors: TaskTracker::new(),
+                background,
+                cancel: CancellationToken::new(),
+                restore: restore_rx,
+            }),
+        };
+
+        let mut to_restore = Vec::new();
+        for session in stored {
+            let restorable = supervisor.restorable(&session);
+            let handle = supervisor.spawn_actor(session);
+            if restorable {
+                to_restore.push(handle);
+            }
+        }
+        let inner = &supervisor.inner;
+        inner.background.spawn(restore::run(
+            to_restore,
+            policy,
+            bus,
+            restore_tx,
+            inner.cancel.child_token(),
+        ));
+        Ok(supervisor)
+    }
+
+    /// Restore acts on sessions that are active, paired, allowed to connect on their own,
+    /// meant to run, and whose connector this server offers.
+    fn restorable(&self, s: &StoredSession) -> bool {
+        s.is_active
+            && s.credentials.is_some()
+            && s.view.auto_connect
+            && s.view.desired == Desired::Running
+            && s.view.status != SessionStatus::LoggedOut
+            && self.inner.connectors.get(&s.view.connector).is_some()
+    }
+
+    fn connector(&self, name: &str) -> Result<Arc<dyn Connector>, String> {
+        self.inner
+            .connectors
+            .get(name)
+            .ok_or_else(|| unavailable_hint(name, &self.inner.connectors))
+    }
+
+    fn spawn_actor(&self, session: StoredSession) -> SessionHandle {
+        let id = session.view.id.clone();
+        self.inner.deps.board.upsert(session.view.clone());
+        let seed = Seed {
+            connector: self.connector(&session.view.connector),
+            view: session.view,
+            credentials: session.credentials,
+        };
+        let handle = actor::spawn(seed, self.inner.deps.clone(), &self.inner.actors);
+        self.inner
+            .handles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, handle.clone());
+        handle
+    }
+
+    fn handles(&self) -> Vec<SessionHandle> {
+        self.inner
+            .handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The handle of session `id`.
+    pub fn handle(&self, id: &str) -> Result<SessionHandle> {
+        self.inner
+            .handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SupervisorError::NotFound(id.to_owned()))
+    }
+
+    /// Every session, newest first.
+    pub fn list(&self) -> Vec<SessionView> {
+        self.inner.deps.board.list()
+    }
+
+    /// One session.
+    pub fn get(&self, id: &str) -> Result<SessionView> {
+        self.inner.deps.board.get(id).ok_or_else(|| SupervisorError::NotFound(id.to_owned()))
+    }
+
+    /// Where start-up restore got to.
+    pub fn restore_state(&self) -> watch::Receiver<RestoreState> {
+        self.inner.restore.clone()
+    }
+
+    /// The policy in effect.
+    pub fn policy(&self) -> &SupervisorPolicy {
+        &self.inner.deps.policy
+    }
+
+    /// Creates a session and starts pairing it by QR.
+    pub async fn create(&self, request: &CreateSession) -> Result<SessionView> {
+        let request = request.validated().map_err(SupervisorError::Invalid)?;
+        self.connector(&request.connector).map_err(|hint| {
+            SupervisorError::ConnectorUnavailable { name: request.connector.clone(), hint }
+        })?;
+        let view = SessionView::new(
+            uuid::Uuid::new_v4().to_string(),
+            request.name,
+            request.connector,
+            Utc::now(),
+        );
+        let stored = StoredSession { view, credentials: None, is_active: true };
+        sessions::insert(&self.inner.db, &stored).await?;
+        let handle = self.spawn_actor(stored);
+        let mut watch = handle.watch();
+        handle
+            .input(Input::Start, Some("created; pairing by QR code".into()))
+            .await
+            .map_err(gone)?;
+        // Answer with the session as it is once the start has been taken in.
+        let view = watch
+            .wait_for(|v| v.status != SessionStatus::Disconnected)
+            .await
+            .map(|v| v.clone())
+            .map_err(|_| SupervisorError::ShuttingDown)?;
+        tracing::info!(session = %view.id, name = %view.name, connector = %view.connector, "session created");
+        Ok(view)
+    }
+
+    /// Connects anew (dropping any current link) and waits for the first outcome.
+    pub async fn reconnect(&self, id: &str) -> Result<ActionResult> {
+        let handle = self.handle(id)?;
+        let view = handle.view();
+        if !view.paired {
+            return Err(SupervisorError::NotPaired(id.to_owned()));
+        }
+        self.set_desired(&handle, id, Desired::Running).await?;
+        let since = Utc::now();
+        let mut watch = handle.watch();
+        handle
+            .input(Input::Reconnect, Some("reconnect requested by an operator".into()))
+            .await
+            .map_err(gone)?;
+        let wait = self.inner.deps.policy.handshake_timeout + Duration::from_secs(5);
+        let outcome = tokio::time::timeout(
+            wait,
+            watch.wait_for(|v| v.updated_at >= since && v.status != SessionStatus::Connecting),
+        )
+        .await;
+        let view = match outcome {
+            Ok(Ok(v)) => v.clone(),
+            Ok(Err(_)) => return Err(SupervisorError::ShuttingDown),
+            Err(_) => handle.view(),
+        };
+        Ok(describe_outcome(&view))
+    }
+
+    /// Starts a session (pairing by QR if it has no credentials) and keeps it running.
+    pub async fn start_session(&self, id: &str) -> Result<SessionView> {
+        let handle = self.handle(id)?;
+        self.set_desired(&handle, id, Desired::Running).await?;
+        handle.input(Input::Start, Some("started by an operator".into())).await.map_err(gone)?;
+        Ok(self.settled_view(&handle).await)
+    }
+
+    /// Stops a session and keeps it stopped until started again.
+    pub async fn stop_session(&self, id: &str) -> Result<SessionView> {
+        let handle = self.handle(id)?;
+        self.set_desired(&handle, id, Desired::Stopped).await?;
+        handle.input(Input::Stop, Some("stopped by an operator".into())).await.map_err(gone)?;
+        Ok(self.settled_view(&handle).await)
+    }
+
+    /// Allows or forbids connecting without a person (restore and recovery).
+    pub async fn set_auto_connect(&self, id: &str, on: bool) -> Result<SessionView> {
+        let handle = self.handle(id)?;
+        if !sessions::set_auto_connect(&self.inner.db, id, on, Utc::now()).await? {
+            return Err(SupervisorError::NotFound(id.to_owned()));
+        }
+        handle.set_auto_connect(on).await.map_err(gone)?;
+        Ok(self.settled_view(&handle).await)
+    }
+
+    /// Logs a session out upstream and forgets its credentials.
+    pub async fn logout(&self, id: &str) -> Result<SessionView> {
+        let handle = self.handle(id)?;
+        handle.logout().await.map_err(gone)?;
+        Ok(self.settled_view(&handle).await)
+    }
+
+    /// Deletes a session: its link is closed, its row and history removed.
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        let handle = self.handle(id)?;
+        handle.remove().await;
+        self.inner.handles.write().unwrap_or_else(PoisonError::into_inner).remove(id);
+        self.inner.deps.board.remove(id);
+        sessions::delete(&self.inner.db, id).await?;
+        self.inner.deps.bus.publish(Event::SessionRemoved { session_id: id.to_owned() });
+        tracing::info!(session = %id, "session deleted");
+        Ok(())
+    }
+
+    /// Sends a text. A session that should be connected but is not is restored first, and
+    /// the send waits (bounded by the policy's `send_wait`) for it to connect.
+    pub async fn send(&self, id: &str, message: &SendMessage) -> Result<SentMessage> {
+        let message = message.validated().map_err(SupervisorError::Invalid)?;
+        let handle = self.handle(id)?;
+        let view = handle.view();
+        if view.desired == Desired::Stopped {
+            return Err(SupervisorError::Stopped(id.to_owned()));
+        }
+        if !view.paired {
+            return Err(SupervisorError::NotPaired(id.to_owned()));
+        }
+        if view.status != SessionStatus::Connected {
+            self.wait_connected(&handle, id).await?;
+        }
+        match handle.send(message.to.clone(), message.text).await.map_err(gone)? {
+            Ok(message_id) => {
+                tracing::info!(session = %id, to = %message.to, "message sent");
+                Ok(SentMessage { id: message_id })
+            }
+            Err(SendFailure::NotConnected) | Err(SendFailure::Link(LinkError::Closed)) => {
+                Err(SupervisorError::Upstream("the link closed before the message was sent".into()))
+            }
+            Err(SendFailure::Link(LinkError::Refused(why))) => Err(SupervisorError::Upstream(why)),
+            Err(SendFailure::Timeout) => {
+                Err(SupervisorError::UpstreamTimeout(self.inner.deps.policy.send_timeout.as_secs()))
+            }
+        }
+    }
+
+    async fn wait_connected(&self, handle: &SessionHandle, id: &str) -> Result<()> {
+        let since = Utc::now();
+        let mut watch = handle.watch();
+        handle
+            .input(Input::Start, Some("restoring to send a message".into()))
+            .await
+            .map_err(gone)?;
+        let wait = self.inner.deps.policy.send_wait;
+        let outcome = tokio::time::timeout(
+            wait,
+            watch.wait_for(|v| {
+                v.status == SessionStatus::Connected
+                    || (v.updated_at >= since
+                        && matches!(
+                            v.status,
+                            SessionStatus::Disconnected | SessionStatus::LoggedOut
+                        ))
+            }),
+        )
+        .await;
+        let view = match outcome {
+            Ok(Ok(view)) => view.clone(),
+            Ok(Err(_)) => return Err(SupervisorError::ShuttingDown),
+            Err(_) => {
+                return Err(SupervisorError::StillRestoring {
+                    id: id.to_owned(),
+                    status: handle.view().status.to_string(),
+                    waited_secs: wait.as_secs(),
+                });
+            }
+        };
+        match view.status {
+            SessionStatus::Connected => Ok(()),
+            SessionStatus::LoggedOut => Err(SupervisorError::NotPaired(id.to_owned())),
+            _ => Err(SupervisorError::Upstream(
+                view.last_error.unwrap_or_else(|| "the session could not connect".into()),
+            )),
+        }
+    }
+
+    async fn set_desired(&self, handle: &SessionHandle, id: &str, desired: Desired) -> Result<()> {
+        if handle.view().desired != desired {
+            if !sessions::set_desired(&self.inner.db, id, desired, Utc::now()).await? {
+                return Err(SupervisorError::NotFound(id.to_owned()));
+            }
+            handle.set_desired(desired).await.map_err(gone)?;
+        }
+        Ok(())
+    }
+
+    /// The view once the actor has taken in every command sent before this call.
+    async fn settled_view(&self, handle: &SessionHandle) -> SessionView {
+        // A round trip through the actor's mailbox orders this read after those commands.
+        let _ = handle.link_alive().await;
+        handle.view()
+    }
+
+    /// Waits until every session change so far is stored.
+    pub async fn flush_journal(&self) {
+        self.inner.deps.journal.flush().await;
+    }
+
+    /// Stops restore, closes every link, stores `disconnected / server_shutdown` for each
+    /// live session (desired state kept, so the next start restores them) and waits until
+    /// all of it is written.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        let handles = self.handles();
+        tracing::info!(sessions = handles.len(), "closing every session");
+        let mut closing = tokio::task::JoinSet::new();
+        for handle in handles {
+            closing.spawn(async move { handle.shutdown().await });
+        }
+        closing.join_all().await;
+        self.inner.actors.close();
+        self.inner.actors.wait().await;
+        self.inner.deps.journal.flush().await;
+        tracing::info!("every session closed and stored");
+    }
+}
+
+fn gone(_: actor::Gone) -> SupervisorError {
+    SupervisorError::ShuttingDown
+}
+
+fn unavailable_hint(name: &str, connectors: &Connectors) -> String {
+    match name {
+        "simulator" => "start the server with --simulator or --demo to use it".into(),
+        _ => format!("available: {}", connectors.names().join(", ")),
+    }
+}
+
+/// The seed 004 answer to a reconnect: what came of the first attempt.
+fn describe_outcome(view: &SessionView) -> ActionResult {
+    let error = view.last_error.as_deref().unwrap_or("unknown error");
+    let (success, message) = match view.status {
+        SessionStatus::Connected => (true, "connected".to_owned()),
+        SessionStatus::Connecting => (false, "still connecting; watch the session's status".into()),
+        SessionStatus::Reconnecting => (
+            false,
+            match view.next_retry_at {
+                Some(at) => {
+                    format!("attempt failed: {error}; retrying at {}", at.format("%H:%M:%S UTC"))
+                }
+                None => format!("attempt failed: {error}"),
+            },
+        ),
+        SessionStatus::QrPending => (false, "waiting for a QR scan".into()),
+        SessionStatus::LoggedOut => {
+            (false, "logged out: start the session and scan a new QR code".into())
+        }
+        SessionStatus::Disconnected => (
+            false,
+            format!(
+                "not connected ({}): {error}",
+                view.reason.map_or("disconnected", |r| r.label())
+            ),
+        ),
+    };
+    ActionResult { success, message }
+}

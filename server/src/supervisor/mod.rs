@@ -1,0 +1,16 @@
+//! Session supervision: the pure state machine, one actor per session, the journal that
+//! stores their changes, start-up restore, and the manager that owns them all.
+
+pub mod actor;
+pub mod error;
+pub mod journal;
+pub mod machine;
+pub mod manager;
+pub mod restore;
+
+pub use error::SupervisorError;
+pub use manager::{Supervisor, SupervisorParts};
+pub use restore::RestoreState;
+
+#[cfg(test)]
+mod tests;

@@ -18,7 +18,7 @@ WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LIFELINE := $(CARGO_TARGET_DIR)/release/lifeline
 
-.PHONY: help run test dev build tools test-tools test-rust test-e2e clean
+.PHONY: help run test dev build bench tools test-tools test-rust test-e2e clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-11s %s\n", $$1, $$2 }'
@@ -44,6 +44,9 @@ test-rust: test-tools ## Rust unit and integration tests (SQLite and PostgreSQL)
 test-e2e: tools test-tools ## Playwright in Debian's Chromium against the release build
 	e2e_data=$$(mktemp -d); trap 'rm -rf "$$e2e_data"' EXIT; \
 	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" cargo leptos end-to-end --release
+
+bench: ## benchmarks: sessions per instance, memory per session, restore time
+	cargo bench -p server --bench supervisor
 
 tools: end2end/node_modules/.installed ## install the build toolchain where missing
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)

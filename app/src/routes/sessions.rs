@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use crate::{functions::list_sessions, model::SessionView};
+use crate::{
+    functions::list_sessions,
+    model::{SessionStatus, SessionView},
+};
 
 /// Lists the sessions from the database through the `list_sessions` server function.
 #[component]
@@ -50,7 +53,9 @@ fn SessionTable(sessions: Vec<SessionView>) -> impl IntoView {
                         <td>{s.name}</td>
                         <td>{s.status.label()}</td>
                         <td>{s.reason.map(|r| r.label())}</td>
-                        <td>{(s.attempt > 0).then(|| s.attempt.to_string())}</td>
+                        // A retry count only means something while a retry is under way.
+                        <td>{(s.attempt > 0 && matches!(s.status, SessionStatus::Connecting | SessionStatus::Reconnecting))
+                            .then(|| s.attempt.to_string())}</td>
                         <td>{stamp(s.next_retry_at)}</td>
                         <td>{stamp(s.last_connected_at).unwrap_or_else(|| "never".to_owned())}</td>
                     </tr>

@@ -427,9 +427,17 @@ fn gone(_: actor::Gone) -> SupervisorError {
 }
 
 fn unavailable_hint(name: &str, connectors: &Connectors) -> String {
+    let offered = connectors.names();
     match name {
         "simulator" => "start the server with --simulator or --demo to use it".into(),
-        _ => format!("available: {}", connectors.names().join(", ")),
+        "whatsapp" => format!(
+            "the WhatsApp connector is not part of this build yet; offered: {}",
+            if offered.is_empty() { "none".to_owned() } else { offered.join(", ") }
+        ),
+        _ if offered.is_empty() => {
+            "this server offers no connector (start it with --simulator to try one)".into()
+        }
+        _ => format!("offered: {}", offered.join(", ")),
     }
 }
 

@@ -45,8 +45,8 @@ test-e2e: tools test-tools ## Playwright in Debian's Chromium against the releas
 	e2e_data=$$(mktemp -d); trap 'rm -rf "$$e2e_data"' EXIT; \
 	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" cargo leptos end-to-end --release
 
-bench: ## benchmarks: sessions per instance, memory per session, restore time
-	cargo bench -p server --bench supervisor
+bench: ## benchmarks: sessions per instance, memory per session, restore time, /health throughput
+	cargo bench -p server --bench supervisor --bench http
 
 tools: end2end/node_modules/.installed ## install the build toolchain where missing
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
@@ -62,9 +62,10 @@ end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
 	@touch $@
 
 TEST_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) \
-  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+  $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
+  $(if $(wildcard /usr/bin/promtool),,prometheus)
 
-test-tools: ## install what the tests need where missing (Debian's Chromium and PostgreSQL)
+test-tools: ## install what the tests need where missing (Debian's Chromium, PostgreSQL, promtool)
 	@[ -z "$(strip $(TEST_PACKAGES))" ] || { \
 	  echo "Installing Debian packages for the tests: $(strip $(TEST_PACKAGES))"; \
 	  $(SUDO) apt-get update -qq && \

@@ -55,6 +55,15 @@ pub enum AppError {
     /// The database failed.
     #[error("{0}")]
     DatabaseError(String),
+    /// No valid API key or login.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Credentials are fine, but this is not allowed (another site's request, say).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed logins.
+    #[error("{0}")]
+    TooManyAttempts(String),
     /// The dashboard could not reach the server.
     #[error("could not reach the Lifeline server: {0}")]
     Unreachable(String),
@@ -81,8 +90,37 @@ impl AppError {
             AppError::FaultRejected(_) => "fault_rejected",
             AppError::ShuttingDown(_) => "shutting_down",
             AppError::DatabaseError(_) => "database_error",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::TooManyAttempts(_) => "too_many_attempts",
             AppError::Unreachable(_) => "unreachable",
             AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl AppError {
+    /// The HTTP status that goes with the error, on every surface.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            AppError::MalformedJson(_) => 400,
+            AppError::Unauthorized(_) => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::NoSuchSession(_) => 404,
+            AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::FaultRejected(_) => {
+                409
+            }
+            AppError::PayloadTooLarge(_) => 413,
+            AppError::UnsupportedMediaType(_) => 415,
+            AppError::InvalidRequest(_) | AppError::ConnectorUnavailable(_) => 422,
+            AppError::TooManyAttempts(_) => 429,
+            AppError::Internal(_) => 500,
+            AppError::UpstreamRefused(_) => 502,
+            AppError::StillRestoring(_)
+            | AppError::ShuttingDown(_)
+            | AppError::DatabaseError(_)
+            | AppError::Unreachable(_) => 503,
+            AppError::UpstreamTimeout(_) => 504,
         }
     }
 }
@@ -122,6 +160,9 @@ mod tests {
             AppError::FaultRejected("x".into()),
             AppError::ShuttingDown("x".into()),
             AppError::DatabaseError("x".into()),
+            AppError::Unauthorized("x".into()),
+            AppError::Forbidden("x".into()),
+            AppError::TooManyAttempts("x".into()),
             AppError::Unreachable("x".into()),
             AppError::Internal("x".into()),
         ];

@@ -5,6 +5,9 @@
 //! functions, and the browser-side status client. The `ssr` feature compiles the server's
 //! half, `hydrate` the browser's.
 
+// Leptos views are deeply nested types; the frame around every page exceeds the default.
+#![recursion_limit = "256"]
+
 pub mod components;
 pub mod error;
 pub mod functions;

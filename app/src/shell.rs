@@ -3,14 +3,14 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    components::{Route, Router, Routes},
+    components::{ParentRoute, Route, Router, Routes},
     path,
 };
 
 use crate::{
     components::Layout,
     policy::PollPolicy,
-    routes::{DashboardPage, SessionsPage, SettingsPage},
+    routes::{DashboardPage, LoginPage, SessionsPage, SettingsPage, SetupPage},
     status::provide_status,
 };
 
@@ -46,13 +46,15 @@ pub fn App() -> impl IntoView {
     view! {
         <Title text="Lifeline"/>
         <Router>
-            <Layout>
-                <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
-                    <Route path=path!("/dashboard") view=DashboardPage/>
-                    <Route path=path!("/dashboard/sessions") view=SessionsPage/>
-                    <Route path=path!("/dashboard/settings") view=SettingsPage/>
-                </Routes>
-            </Layout>
+            <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
+                <Route path=path!("/dashboard/login") view=LoginPage/>
+                <Route path=path!("/dashboard/setup") view=SetupPage/>
+                <ParentRoute path=path!("/dashboard") view=Layout>
+                    <Route path=path!("") view=DashboardPage/>
+                    <Route path=path!("sessions") view=SessionsPage/>
+                    <Route path=path!("settings") view=SettingsPage/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }

@@ -23,6 +23,19 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The admin password test servers are created with. */
+export const ADMIN_PASSWORD = 'correct horse battery staple';
+/** The API key test servers accept. */
+export const API_KEY = 'e2e-key-0123456789abcdef';
+
+/** How to start a test server. */
+export interface ServerOptions {
+  /** Create the admin from this password; `null` leaves the server waiting for setup. */
+  adminPassword?: string | null;
+  /** Extra arguments for `lifeline serve`. */
+  args?: string[];
+}
+
 /** A real `lifeline serve` process on its own port and data folder. */
 export class LifelineServer {
   private proc: ChildProcess | null = null;
@@ -31,7 +44,7 @@ export class LifelineServer {
     readonly port: number,
     readonly dataDir: string,
     private readonly logPath: string,
-    private readonly extraArgs: string[],
+    private readonly options: ServerOptions,
   ) {}
 
   get url(): string {
@@ -39,9 +52,9 @@ export class LifelineServer {
   }
 
   /** Starts a server on a free port with a fresh data folder; resolves once it listens. */
-  static async start(logPath: string, extraArgs: string[] = []): Promise<LifelineServer> {
+  static async start(logPath: string, options: ServerOptions = {}): Promise<LifelineServer> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lifeline-e2e-'));
-    const server = new LifelineServer(await freePort(), dataDir, logPath, extraArgs);
+    const server = new LifelineServer(await freePort(), dataDir, logPath, options);
     await server.launch();
     return server;
   }
@@ -51,10 +64,10 @@ export class LifelineServer {
     const log = createWriteStream(this.logPath, { flags: 'a' });
     const proc = spawn(
       lifelineBin,
-      ['serve', '--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, ...this.extraArgs],
+      ['serve', '--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, ...(this.options.args ?? [])],
       {
         cwd: repoRoot,
-        env: { ...process.env, NO_COLOR: '1', LEPTOS_SITE_ROOT: path.join(repoRoot, 'target', 'site') },
+        env: this.environment(),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -76,6 +89,22 @@ export class LifelineServer {
         reject(new Error(`lifeline exited with ${code} before listening; see ${this.logPath}`)),
       );
     });
+  }
+
+  private environment(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NO_COLOR: '1',
+      LEPTOS_SITE_ROOT: path.join(repoRoot, 'target', 'site'),
+      LIFELINE_API_KEY: API_KEY,
+    };
+    // The Makefile gives cargo-leptos's own server a throwaway setup; ours choose their own.
+    delete env.LIFELINE_ADDR;
+    delete env.LIFELINE_DATA_DIR;
+    const password = this.options.adminPassword === undefined ? ADMIN_PASSWORD : this.options.adminPassword;
+    if (password === null) delete env.LIFELINE_ADMIN_PASSWORD;
+    else env.LIFELINE_ADMIN_PASSWORD = password;
+    return env;
   }
 
   /** SIGTERM, as a service manager stops it; waits for the exit. */

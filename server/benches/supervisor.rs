@@ -12,10 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::{
-    model::{Reason, SessionView},
-    policy::SupervisorPolicy,
-};
+use app::policy::SupervisorPolicy;
 use chrono::Utc;
 use server::{
     board::StatusBoard,
@@ -25,6 +22,7 @@ use server::{
     },
     db::{DatabaseUrl, Db},
     events::EventBus,
+    metrics::Metrics,
     supervisor::{
         Supervisor, SupervisorParts,
         actor::{self, Deps, Seed},
@@ -116,20 +114,7 @@ fn rss_kib() -> f64 {
 }
 
 fn paired(i: usize) -> server::db::sessions::StoredSession {
-    server::db::sessions::StoredSession {
-        view: SessionView {
-            paired: true,
-            reason: Some(Reason::ServerShutdown),
-            ..SessionView::new(
-                format!("s{i:06}"),
-                format!("Session {i}"),
-                "simulator".into(),
-                Utc::now(),
-            )
-        },
-        credentials: Some(format!("sim:s{i}").into_bytes()),
-        is_active: true,
-    }
+    Simulator::paired_session(format!("s{i:06}"), format!("Session {i}"), Utc::now())
 }
 
 /// Memory of `n` supervised, connected sessions.
@@ -153,6 +138,7 @@ async fn supervised_memory(n: usize) -> String {
             ..SupervisorPolicy::default()
         },
         connectors: Connectors::default().with("simulator", Arc::new(simulator)),
+        metrics: Arc::new(Metrics::default()),
     })
     .await
     .unwrap();
@@ -214,6 +200,7 @@ fn restore_time(policy: SupervisorPolicy) -> (Duration, Duration) {
             bus: bus.clone(),
             board: Arc::new(StatusBoard::new()),
             journal,
+            metrics: Arc::new(Metrics::default()),
         };
         let simulator = Arc::new(Simulator::new(SimConfig::default()));
         let tasks = TaskTracker::new();

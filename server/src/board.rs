@@ -8,13 +8,14 @@ use std::{
     collections::HashMap,
     sync::{
         PoisonError, RwLock,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use app::model::{Desired, Health, SessionView, Tally, derive_status};
 use chrono::{SubsecRound, Utc};
+use tokio::sync::watch;
 
 #[derive(Debug, Default)]
 struct Sessions {
@@ -31,7 +32,7 @@ fn should_run(view: &SessionView) -> bool {
 pub struct StatusBoard {
     started: Instant,
     sessions: RwLock<Sessions>,
-    database_ok: AtomicBool,
+    database_ok: watch::Sender<bool>,
     database_latency_us: AtomicU64,
 }
 
@@ -47,7 +48,7 @@ impl StatusBoard {
         StatusBoard {
             started: Instant::now(),
             sessions: RwLock::default(),
-            database_ok: AtomicBool::new(true),
+            database_ok: watch::Sender::new(true),
             database_latency_us: AtomicU64::new(0),
         }
     }
@@ -95,7 +96,7 @@ impl StatusBoard {
 
     /// Records the outcome of a database probe.
     pub fn record_database(&self, outcome: Option<Duration>) {
-        self.database_ok.store(outcome.is_some(), Ordering::Relaxed);
+        self.database_ok.send_if_modified(|ok| std::mem::replace(ok, outcome.is_some()) != *ok);
         if let Some(latency) = outcome {
             let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
             self.database_latency_us.store(us, Ordering::Relaxed);
@@ -104,7 +105,12 @@ impl StatusBoard {
 
     /// Whether the database answered its last probe.
     pub fn database_ok(&self) -> bool {
-        self.database_ok.load(Ordering::Relaxed)
+        *self.database_ok.borrow()
+    }
+
+    /// Sees every change between the database answering and not.
+    pub fn database_changes(&self) -> watch::Receiver<bool> {
+        self.database_ok.subscribe()
     }
 
     /// How long the last successful probe took.

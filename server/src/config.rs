@@ -66,6 +66,24 @@ pub struct Settings {
     #[arg(long, env = "LIFELINE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
+    /// Password for the dashboard's "admin" account, created on first start when no admin
+    /// exists (instead of the setup page). Ignored once an admin exists.
+    #[arg(long, env = "LIFELINE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Other sites allowed to call this server from a browser (CORS), comma-separated
+    /// origins like https://ops.example.com. Default: none (same origin only).
+    #[arg(long, env = "LIFELINE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Serve /metrics without credentials (for a Prometheus that cannot send a key).
+    #[arg(long, env = "LIFELINE_PUBLIC_METRICS")]
+    pub public_metrics: bool,
+
+    /// Mark the login cookie Secure (set this when the dashboard is served over HTTPS).
+    #[arg(long, env = "LIFELINE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
     /// Start with three simulated sessions (healthy, flapping, logged out after a while),
     /// so the dashboard shows life without a phone. Implies --simulator.
     #[arg(long, env = "LIFELINE_DEMO")]
@@ -105,6 +123,10 @@ impl Settings {
             database_url: None,
             log_format: LogFormat::Text,
             api_key: None,
+            admin_password: None,
+            cors_origins: Vec::new(),
+            public_metrics: false,
+            secure_cookies: false,
             demo: false,
             simulator: false,
             max_handshakes: 4,
@@ -167,6 +189,13 @@ mod tests {
         assert!(Cli::try_parse_from(["lifeline", "--max-handshakes", "0"]).is_err());
         assert!(parse(&["lifeline", "--demo"]).simulator_enabled());
         assert!(!parse(&["lifeline"]).simulator_enabled());
+    }
+
+    #[test]
+    fn cors_origins_are_a_list() {
+        let s = parse(&["lifeline", "--cors-origins", "https://a.example,https://b.example"]);
+        assert_eq!(s.cors_origins, ["https://a.example", "https://b.example"]);
+        assert!(parse(&["lifeline"]).cors_origins.is_empty());
     }
 
     #[test]

@@ -4,16 +4,12 @@
 
 use std::time::Duration;
 
-use app::model::{Reason, SessionView};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     connector::simulator::{Fault, Simulator},
-    db::{
-        Db, DbError,
-        sessions::{self, StoredSession},
-    },
+    db::{Db, DbError, sessions},
 };
 
 /// The demo sessions: id, name, phone number.
@@ -31,15 +27,9 @@ const TICK: Duration = Duration::from_secs(15);
 pub async fn seed(db: &Db) -> Result<(), DbError> {
     let now = Utc::now();
     for (id, name, phone) in SESSIONS {
-        let view = SessionView {
-            phone_number: Some(phone.into()),
-            paired: true,
-            reason: Some(Reason::ServerShutdown),
-            ..SessionView::new(id.into(), name.into(), "simulator".into(), now)
-        };
-        let credentials = Some(format!("sim:{id}:demo").into_bytes());
-        sessions::insert_or_reset(db, &StoredSession { view, credentials, is_active: true })
-            .await?;
+        let mut session = Simulator::paired_session(id.into(), name.into(), now);
+        session.view.phone_number = Some(phone.into());
+        sessions::insert_or_reset(db, &session).await?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Lifeline's server: supervises WhatsApp sessions and serves the dashboard, health and
 //! events. The `lifeline` binary is a thin `main` over [`startup::Application`].
 
+pub mod access;
 pub mod board;
 pub mod config;
 pub mod connector;
@@ -8,6 +9,7 @@ pub mod db;
 pub mod demo;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod probe;
 pub mod shutdown;
 pub mod site;

@@ -13,10 +13,10 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(10);
 /// unavailable as one that refuses.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Probes the database every [`PROBE_EVERY`] until `cancel` fires, recording each outcome
-/// on the board and logging each change between up and down once.
-pub async fn run(db: Db, board: Arc<StatusBoard>, cancel: CancellationToken) {
-    let mut ticker = tokio::time::interval(PROBE_EVERY);
+/// Probes the database every `every` until `cancel` fires, recording each outcome on the
+/// board and logging each change between up and down once.
+pub async fn run(db: Db, board: Arc<StatusBoard>, every: Duration, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

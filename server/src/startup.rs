@@ -16,6 +16,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use app::policy::SupervisorPolicy;
 
 use crate::{
+    access::{Access, AccessError},
     board::StatusBoard,
     config::Settings,
     connector::{
@@ -25,8 +26,10 @@ use crate::{
     db::{DatabaseUrl, Db, DbError, UrlError},
     demo,
     events::EventBus,
-    http, probe,
-    state::AppState,
+    http,
+    metrics::Metrics,
+    probe,
+    state::{AppState, Shared},
     supervisor::{Supervisor, SupervisorParts},
 };
 
@@ -50,6 +53,9 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// Access control could not start (keys not loadable, admin not creatable).
+    #[error("cannot set up access control: {0}")]
+    Access(#[from] AccessError),
     /// Another process holds the address.
     #[error(
         "cannot listen on {addr}: the address is already in use (is another Lifeline running?)"
@@ -75,6 +81,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     demo: bool,
+    probe_every: Duration,
 }
 
 impl Application {
@@ -114,23 +121,55 @@ impl Application {
         if let Some(simulator) = &simulator {
             connectors = connectors.with("simulator", Arc::new(simulator.clone()));
         }
+        let access = Access::load(
+            db.clone(),
+            settings.api_key.clone(),
+            settings.admin_password.clone(),
+            settings.secure_cookies,
+        )
+        .await?;
         let bus = EventBus::default();
         let board = Arc::new(StatusBoard::new());
+        let metrics = Arc::new(Metrics::default());
         let supervisor = Supervisor::start(SupervisorParts {
             db: db.clone(),
             bus: bus.clone(),
             board: board.clone(),
             policy,
             connectors,
+            metrics: metrics.clone(),
         })
         .await?;
-        let state = AppState { leptos, db, board, bus, supervisor, simulator };
-        Ok(Application { listener, addr, state, demo: settings.demo })
+        let state = AppState::new(Shared {
+            leptos,
+            db,
+            board,
+            bus,
+            supervisor,
+            simulator,
+            access: Arc::new(access),
+            metrics,
+            allowed_origins: settings.cors_origins.clone(),
+            public_metrics: settings.public_metrics,
+        });
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            demo: settings.demo,
+            probe_every: probe::PROBE_EVERY,
+        })
     }
 
     /// The address actually bound (port 0 becomes a real port).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Probes the database this often instead of every [`probe::PROBE_EVERY`].
+    pub fn with_probe_every(mut self, every: Duration) -> Self {
+        self.probe_every = every;
+        self
     }
 
     /// The shared state, for tests that look behind the HTTP surface.
@@ -144,10 +183,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), io::Error> {
-        let Application { listener, addr, state, demo } = self;
+        let Application { listener, addr, state, demo, probe_every } = self;
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(probe::run(state.db.clone(), state.board.clone(), cancel.clone()));
+        tasks.spawn(probe::run(state.db.clone(), state.board.clone(), probe_every, cancel.clone()));
         if let (true, Some(simulator)) = (demo, state.simulator.clone()) {
             tracing::info!("demo: three simulated sessions; watch the dashboard");
             tasks.spawn(demo::run(simulator, cancel.clone()));

@@ -2,25 +2,56 @@
 
 use std::sync::Arc;
 
+use std::net::{IpAddr, SocketAddr};
+
 use app::{
     error::AppError,
     functions::Backend,
     model::{
-        SessionView,
+        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
     },
 };
-use axum::extract::FromRef;
+use axum::{
+    extract::{ConnectInfo, FromRef},
+    http::{HeaderMap, request::Parts},
+};
 use leptos::config::LeptosOptions;
 
 use crate::{
-    board::StatusBoard, connector::simulator::Simulator, db::Db, events::EventBus,
-    http::to_app_error, supervisor::Supervisor,
+    access::{Access, AccessError, Caller},
+    board::StatusBoard,
+    connector::simulator::Simulator,
+    db::Db,
+    events::EventBus,
+    http::{deep_report, to_app_error},
+    metrics::Metrics,
+    supervisor::Supervisor,
 };
 
-/// Shared state of a running server. Cloning is cheap.
+/// Shared state of a running server: one pointer, so handing it to every request (and
+/// every middleware) costs a single reference count, not one per field.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the parts of a running server.
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points to.
+#[derive(Debug)]
+pub struct Shared {
     /// Where the site's files are and what they are called.
     pub leptos: LeptosOptions,
     /// The database.
@@ -33,6 +64,14 @@ pub struct AppState {
     pub supervisor: Supervisor,
     /// The simulated upstream, when the server runs with `--simulator` or `--demo`.
     pub simulator: Option<Simulator>,
+    /// Logins and API keys.
+    pub access: Arc<Access>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Browser origins besides this server's own that may call it.
+    pub allowed_origins: Vec<String>,
+    /// Whether `/metrics` needs credentials.
+    pub public_metrics: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -41,8 +80,82 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+fn access_error(e: AccessError) -> AppError {
+    let message = e.to_string();
+    match e {
+        AccessError::WrongCredentials => AppError::Unauthorized(message),
+        AccessError::TooManyAttempts(_) => AppError::TooManyAttempts(message),
+        AccessError::AlreadySetUp => AppError::Forbidden(message),
+        AccessError::Invalid(_) | AccessError::NoSuchKey(_) => AppError::InvalidRequest(message),
+        AccessError::Database(e) => {
+            tracing::error!(error = %e, "database error behind an access request");
+            AppError::DatabaseError(message)
+        }
+        AccessError::Hashing(_) => AppError::Internal(message),
+    }
+}
+
 #[async_trait::async_trait]
 impl Backend for AppState {
+    async fn authorize(&self, headers: &HeaderMap) -> Result<(), AppError> {
+        match self.access.authenticate(headers).await {
+            Some(_) => Ok(()),
+            None => Err(AppError::Unauthorized("log in to the dashboard first".into())),
+        }
+    }
+
+    async fn auth_state(&self, headers: &HeaderMap) -> AuthState {
+        if !self.access.admin_exists() {
+            return AuthState::NeedsSetup;
+        }
+        match self.access.authenticate(headers).await {
+            Some(Caller::Admin { username }) => AuthState::LoggedIn { username },
+            Some(_) | None => AuthState::LoggedOut,
+        }
+    }
+
+    async fn setup(
+        &self,
+        username: &str,
+        password: &str,
+        confirm: &str,
+    ) -> Result<String, AppError> {
+        self.access.setup(username, password, confirm).await.map_err(access_error)
+    }
+
+    async fn login(
+        &self,
+        request: &Parts,
+        username: &str,
+        password: &str,
+    ) -> Result<String, AppError> {
+        let client = request
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        self.access.login(client, username, password).await.map_err(access_error)
+    }
+
+    async fn logout(&self, headers: &HeaderMap) -> Result<String, AppError> {
+        self.access.logout(headers).await.map_err(access_error)
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyView>, AppError> {
+        self.access.list_keys().await.map_err(access_error)
+    }
+
+    async fn create_api_key(&self, name: String) -> Result<CreatedApiKey, AppError> {
+        self.access.create_key(&name).await.map_err(access_error)
+    }
+
+    async fn revoke_api_key(&self, id: String) -> Result<(), AppError> {
+        self.access.revoke_key(&id).await.map_err(access_error)
+    }
+
+    async fn deep_health(&self) -> Result<DeepHealth, AppError> {
+        Ok(deep_report(self).await)
+    }
+
     async fn list_sessions(&self) -> Result<Vec<SessionView>, AppError> {
         Ok(self.supervisor.list())
     }

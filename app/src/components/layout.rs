@@ -2,18 +2,25 @@
 //! the status badge.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
+use leptos_router::components::{A, Outlet};
 
 use super::{StatusBadge, StatusDot};
+use crate::functions::Logout;
 
-/// Header, sidebar and the page in `children`.
+/// Header, sidebar and the current page.
 #[component]
-pub fn Layout(children: Children) -> impl IntoView {
+pub fn Layout() -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
     view! {
         <div class="frame">
             <header class="topbar">
                 <A href="/dashboard" attr:class="brand">"Lifeline"</A>
-                <StatusDot/>
+                <div class="topbar-right">
+                    <StatusDot/>
+                    <ActionForm action=logout attr:class="logout">
+                        <button type="submit" class="link-button">"Log out"</button>
+                    </ActionForm>
+                </div>
             </header>
             <aside class="sidebar">
                 <nav aria-label="Main">
@@ -25,7 +32,9 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <StatusBadge/>
                 </footer>
             </aside>
-            <main class="content">{children()}</main>
+            <main class="content"><Outlet/></main>
         </div>
     }
+    // Erased: the frame's full type is deep enough to exhaust the compiler's limits.
+    .into_any()
 }

@@ -2,20 +2,52 @@
 
 use std::sync::Arc;
 
+use http::{HeaderMap, request::Parts};
 use leptos::prelude::use_context;
 
 use crate::{
     error::AppError,
     model::{
-        SessionView,
+        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
     },
 };
 
 /// What the dashboard's server functions need from the server. The server implements it
-/// over its supervisor and provides a [`SharedBackend`] as Leptos context.
+/// over its supervisor and access control, and provides a [`SharedBackend`] as context.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// `Ok` when the request carries a valid login (or API key).
+    async fn authorize(&self, headers: &HeaderMap) -> Result<(), AppError>;
+    /// Whether the visitor must set up, log in, or is logged in.
+    async fn auth_state(&self, headers: &HeaderMap) -> AuthState;
+    /// Creates the first admin; returns the `Set-Cookie` of its login.
+    async fn setup(
+        &self,
+        username: &str,
+        password: &str,
+        confirm: &str,
+    ) -> Result<String, AppError>;
+    /// Checks a login; returns the `Set-Cookie` of the new session.
+    async fn login(
+        &self,
+        request: &Parts,
+        username: &str,
+        password: &str,
+    ) -> Result<String, AppError>;
+    /// Ends the request's login; returns the `Set-Cookie` that clears it.
+    async fn logout(&self, headers: &HeaderMap) -> Result<String, AppError>;
+
+    /// Every API key, newest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyView>, AppError>;
+    /// Creates an API key (its text is in the answer only).
+    async fn create_api_key(&self, name: String) -> Result<CreatedApiKey, AppError>;
+    /// Revokes an API key.
+    async fn revoke_api_key(&self, id: String) -> Result<(), AppError>;
+
+    /// The deep health report.
+    async fn deep_health(&self) -> Result<DeepHealth, AppError>;
+
     /// Every session, newest first.
     async fn list_sessions(&self) -> Result<Vec<SessionView>, AppError>;
     /// Creates a session and starts pairing it.
@@ -40,8 +72,33 @@ pub trait Backend: Send + Sync + 'static {
 /// The form in which the server provides its [`Backend`].
 pub type SharedBackend = Arc<dyn Backend>;
 
-/// The backend of the request being served.
+/// The backend of the request being served, whoever is asking.
 pub fn backend() -> Result<SharedBackend, AppError> {
     use_context::<SharedBackend>()
         .ok_or_else(|| AppError::Internal("the server did not provide its backend".into()))
+}
+
+/// The request being served.
+pub fn request() -> Result<Parts, AppError> {
+    use_context::<Parts>()
+        .ok_or_else(|| AppError::Internal("the request is not in the server's context".into()))
+}
+
+/// The backend, for a request that carries a valid login: every server function but login
+/// and setup goes through here.
+pub async fn authorized() -> Result<SharedBackend, AppError> {
+    let backend = backend()?;
+    backend.authorize(&request()?.headers).await.map_err(fail)?;
+    Ok(backend)
+}
+
+/// Gives the response the error's HTTP status (server functions answer 500 otherwise).
+pub fn fail(error: AppError) -> AppError {
+    if let (Some(response), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(error.http_status()),
+    ) {
+        response.set_status(status);
+    }
+    error
 }

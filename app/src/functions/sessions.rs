@@ -4,64 +4,66 @@ use leptos::prelude::*;
 
 // The request bodies are named through `api::`: `#[server]` names each function's own
 // argument struct after it (`create_session` → `CreateSession`).
+#[cfg(feature = "ssr")]
+use crate::model::api;
 use crate::{
     error::AppError,
     model::{
         SessionView,
-        api::{self, ActionResult, SentMessage},
+        api::{ActionResult, SentMessage},
     },
 };
 
 /// Every session, newest first.
 #[server]
 pub async fn list_sessions() -> Result<Vec<SessionView>, AppError> {
-    super::backend()?.list_sessions().await
+    super::authorized().await?.list_sessions().await
 }
 
 /// Creates a session and starts pairing it by QR.
 #[server]
 pub async fn create_session(name: String, connector: String) -> Result<SessionView, AppError> {
-    super::backend()?.create_session(api::CreateSession { name, connector }).await
+    super::authorized().await?.create_session(api::CreateSession { name, connector }).await
 }
 
 /// Connects a session anew and reports the first outcome.
 #[server]
 pub async fn reconnect_session(id: String) -> Result<ActionResult, AppError> {
-    super::backend()?.reconnect_session(id).await
+    super::authorized().await?.reconnect_session(id).await
 }
 
 /// Starts a session and keeps it running.
 #[server]
 pub async fn start_session(id: String) -> Result<SessionView, AppError> {
-    super::backend()?.start_session(id).await
+    super::authorized().await?.start_session(id).await
 }
 
 /// Stops a session and keeps it stopped.
 #[server]
 pub async fn stop_session(id: String) -> Result<SessionView, AppError> {
-    super::backend()?.stop_session(id).await
+    super::authorized().await?.stop_session(id).await
 }
 
 /// Allows or forbids connecting the session without a person.
 #[server]
 pub async fn set_auto_connect(id: String, on: bool) -> Result<SessionView, AppError> {
-    super::backend()?.set_auto_connect(id, on).await
+    super::authorized().await?.set_auto_connect(id, on).await
 }
 
 /// Logs a session out and forgets its credentials.
 #[server]
 pub async fn logout_session(id: String) -> Result<SessionView, AppError> {
-    super::backend()?.logout_session(id).await
+    super::authorized().await?.logout_session(id).await
 }
 
 /// Deletes a session and its history.
 #[server]
 pub async fn delete_session(id: String) -> Result<(), AppError> {
-    super::backend()?.delete_session(id).await
+    super::authorized().await?.delete_session(id).await
 }
 
 /// Sends a text message, restoring the session first if needed.
 #[server]
 pub async fn send_message(id: String, to: String, text: String) -> Result<SentMessage, AppError> {
-    super::backend()?.send_message(id, api::SendMessage { to, text }).await
+    super::authorized().await?.send_message(id, api::SendMessage { to, text }).await
 }

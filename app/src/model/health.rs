@@ -54,6 +54,66 @@ pub struct Health {
     pub sessions: SessionCounts,
 }
 
+/// `GET /health/deep`: the full report of seed 004, polled every 5 min and by monitoring.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeepHealth {
+    /// Derived like the light report's, with the database measured just now.
+    pub status: HealthStatus,
+    /// When the report was made.
+    pub timestamp: DateTime<Utc>,
+    /// Seconds since the server started.
+    pub uptime: u64,
+    /// A real round trip to the database.
+    pub database: DatabaseHealth,
+    /// Every session.
+    pub sessions: Vec<SessionHealth>,
+}
+
+/// The database part of the deep report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseHealth {
+    /// Whether it answered.
+    pub connected: bool,
+    /// How long the round trip took, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// One session in the deep report: seed 004's fields, then Lifeline's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionHealth {
+    /// The session's id.
+    pub session_id: String,
+    /// The linked number.
+    pub phone_number: Option<String>,
+    /// Its observed state.
+    pub connection_status: SessionStatus,
+    /// When it was last live.
+    pub last_connected_at: Option<DateTime<Utc>>,
+    /// When a message last arrived.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// Whether the transport says the link is up (a half-open link says yes).
+    pub socket_alive: bool,
+    /// The operator's name for it.
+    pub name: String,
+    /// Why it is in its state.
+    pub reason: Option<super::Reason>,
+    /// Retry number in the current schedule.
+    pub attempt: u32,
+    /// When the next retry is due.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// The last failure seen.
+    pub last_error: Option<String>,
+    /// Seconds since a message arrived, if one ever did.
+    pub last_message_age_seconds: Option<u64>,
+    /// Seconds since the session was last connected (0 while connected).
+    pub last_connected_age_seconds: Option<u64>,
+    /// What the operator wants it to do.
+    pub desired: super::Desired,
+}
+
 /// Running counts from which [`SessionCounts`] and the health status follow.
 ///
 /// Besides the public counts it keeps how many sessions *should* run (desired running and
@@ -162,6 +222,47 @@ mod tests {
         for t in [none, all_up, one_down, stopped_on_purpose] {
             assert_eq!(derive_status(&t, false), HealthStatus::Error);
         }
+    }
+
+    #[test]
+    fn deep_report_has_seed_004_field_names() {
+        let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc();
+        let deep = DeepHealth {
+            status: HealthStatus::Ok,
+            timestamp: t,
+            uptime: 5,
+            database: DatabaseHealth { connected: true, latency_ms: 0.5 },
+            sessions: vec![SessionHealth {
+                session_id: "s".into(),
+                phone_number: Some("+27821234567".into()),
+                connection_status: SessionStatus::Connected,
+                last_connected_at: Some(t),
+                last_message_at: None,
+                socket_alive: true,
+                name: "Shop".into(),
+                reason: None,
+                attempt: 0,
+                next_retry_at: None,
+                last_error: None,
+                last_message_age_seconds: None,
+                last_connected_age_seconds: Some(0),
+                desired: super::super::Desired::Running,
+            }],
+        };
+        let v = serde_json::to_value(&deep).unwrap();
+        assert_eq!(v["database"], serde_json::json!({"connected": true, "latencyMs": 0.5}));
+        let s = &v["sessions"][0];
+        for field in [
+            "sessionId",
+            "phoneNumber",
+            "connectionStatus",
+            "lastConnectedAt",
+            "lastMessageAt",
+            "socketAlive",
+        ] {
+            assert!(s.get(field).is_some(), "{field} missing: {s}");
+        }
+        assert_eq!(s["connectionStatus"], "connected");
     }
 
     #[test]

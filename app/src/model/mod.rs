@@ -1,10 +1,18 @@
 //! The wire types: what the server says and the browser reads, in one definition.
 
+mod access;
 pub mod api;
 mod event;
 mod health;
 mod session;
 
+pub use access::{
+    ApiKeyView, AuthState, CreatedApiKey, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    check_new_password, check_username,
+};
 pub use event::{Envelope, Event};
-pub use health::{Health, HealthStatus, SessionCounts, Tally, derive_status};
+pub use health::{
+    DatabaseHealth, DeepHealth, Health, HealthStatus, SessionCounts, SessionHealth, Tally,
+    derive_status,
+};
 pub use session::{Desired, ParseError, Reason, SessionStatus, SessionView};

@@ -15,12 +15,14 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
+use app::model::{Reason, SessionView};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
 use super::{ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Upstream};
+use crate::db::sessions::StoredSession;
 
 /// Timing of the simulated upstream.
 #[derive(Clone, Debug)]
@@ -268,6 +270,18 @@ impl Simulator {
             }
         };
         Ok(done)
+    }
+
+    /// A session already paired with the simulator, as a previous run would have stored it
+    /// (demos, tests and benchmarks start from these).
+    pub fn paired_session(id: String, name: String, now: DateTime<Utc>) -> StoredSession {
+        let credentials = Some(format!("sim:{id}:stored").into_bytes());
+        let view = SessionView {
+            paired: true,
+            reason: Some(Reason::ServerShutdown),
+            ..SessionView::new(id, name, "simulator".into(), now)
+        };
+        StoredSession { view, credentials, is_active: true }
     }
 
     /// The most credentialed handshakes that were ever in flight at once.

@@ -4,6 +4,8 @@
 //! SQLite too) and run on whichever pool is in use through [`on_pool!`]. Where the dialects
 //! really differ, the migrations do: `migrations/sqlite` and `migrations/postgres`.
 
+pub mod accounts;
+pub mod api_keys;
 pub mod sessions;
 mod url;
 

@@ -17,25 +17,7 @@ pub struct ApiFailure(pub AppError);
 
 impl ApiFailure {
     fn status(&self) -> StatusCode {
-        match self.0 {
-            AppError::NoSuchSession(_) => StatusCode::NOT_FOUND,
-            AppError::InvalidRequest(_) | AppError::ConnectorUnavailable(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            AppError::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::FaultRejected(_) => {
-                StatusCode::CONFLICT
-            }
-            AppError::UpstreamRefused(_) => StatusCode::BAD_GATEWAY,
-            AppError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            AppError::StillRestoring(_)
-            | AppError::ShuttingDown(_)
-            | AppError::DatabaseError(_)
-            | AppError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 

@@ -1,9 +1,13 @@
-//! The HTTP surface: health and REST routes for machines, the dashboard and its server
-//! functions for people.
+//! The HTTP surface: health, metrics and REST routes for machines, the dashboard and its
+//! server functions for people, and the checks and headers every response gets.
 
+mod auth;
 mod dev;
 mod error;
+mod guard;
 mod health;
+mod metrics;
+mod security;
 mod sessions;
 
 use std::sync::Arc;
@@ -12,14 +16,16 @@ use app::{App, functions::SharedBackend, shell};
 use axum::{
     Router,
     extract::DefaultBodyLimit,
+    middleware::from_fn_with_state,
     response::Redirect,
     routing::{get, post},
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
-use tower_http::trace::TraceLayer;
 
+pub use auth::origin_allowed;
 pub use error::{ApiFailure, to_app_error};
+pub use health::deep_report;
 
 use crate::state::AppState;
 
@@ -30,8 +36,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(state.clone());
     let options = state.leptos.clone();
-    let mut machines = Router::new()
-        .route("/health", get(health::light))
+
+    let mut protected = Router::new()
+        .route("/health/deep", get(health::deep))
         .route("/sessions", get(sessions::list).post(sessions::create))
         .route(
             "/sessions/{id}",
@@ -42,19 +49,43 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/stop", post(sessions::stop))
         .route("/sessions/{id}/logout", post(sessions::logout))
         .route("/sessions/{id}/messages", post(sessions::send));
+    let mut public = Router::new()
+        .route("/health", get(health::light))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz));
     if state.simulator.is_some() {
-        machines = machines.route("/dev/simulator/sessions/{id}/fault", post(dev::fault));
+        protected = protected.route("/dev/simulator/sessions/{id}/fault", post(dev::fault));
     }
-    machines
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    if state.public_metrics {
+        public = public.route("/metrics", get(metrics::metrics));
+    } else {
+        protected = protected.route("/metrics", get(metrics::metrics));
+    }
+    // The body limit only where bodies are read: `/health` pays for no layer it needs not.
+    let protected = protected
+        .route_layer(from_fn_with_state(state.clone(), auth::require_caller))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+
+    let router = public
+        .merge(protected)
         .route("/", get(|| async { Redirect::temporary("/dashboard") }))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
-            move || provide_context(backend.clone()),
+            move || {
+                provide_context(backend.clone());
+                security::page_policy();
+            },
             move || shell(options.clone()),
         )
         .fallback(file_and_error_handler::<AppState, _>(shell))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        // Router layers wrap each route, so the route template is known to the timer.
+        .layer(from_fn_with_state(state.clone(), guard::around));
+    // CORS only when other origins are allowed; by default the browser's same-origin rule
+    // stands and no CORS headers are sent at all.
+    let router = match security::cors(&state.allowed_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
 }

@@ -28,6 +28,7 @@ use crate::{
         ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Report, Upstream,
     },
     events::EventBus,
+    metrics::Metrics,
 };
 
 /// How long closing a link may take before the actor moves on without it.
@@ -48,6 +49,8 @@ pub struct Deps {
     pub journal: Journal,
     /// Bounds handshakes in flight across all sessions.
     pub handshakes: Arc<Semaphore>,
+    /// Counts attempts.
+    pub metrics: Arc<Metrics>,
 }
 
 /// What an actor starts from: the stored session.
@@ -78,7 +81,7 @@ enum Command {
     Logout(oneshot::Sender<()>),
     Send { to: String, text: String, reply: oneshot::Sender<Result<String, SendFailure>> },
     Probe(oneshot::Sender<Result<Duration, SendFailure>>),
-    LinkAlive(oneshot::Sender<bool>),
+    Sync(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
     Remove(oneshot::Sender<()>),
 }
@@ -88,10 +91,17 @@ enum Command {
 pub struct Gone;
 
 /// A cheap, cloneable handle to one session's actor.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SessionHandle {
     tx: mpsc::Sender<Command>,
     view: watch::Receiver<SessionView>,
+    link: watch::Receiver<Option<Arc<dyn Link>>>,
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle").field("id", &self.view.borrow().id).finish()
+    }
 }
 
 impl SessionHandle {
@@ -149,10 +159,16 @@ impl SessionHandle {
         rx.await.map_err(|_| Gone)
     }
 
-    /// Whether the session has a link whose transport says it is up.
-    pub async fn link_alive(&self) -> Result<bool, Gone> {
+    /// Whether the session has a link whose transport says it is up (read without asking
+    /// the actor, so a deep health report over thousands of sessions stays cheap).
+    pub fn link_alive(&self) -> bool {
+        self.link.borrow().as_ref().is_some_and(|l| l.is_alive())
+    }
+
+    /// Resolves once the actor has taken in every command sent before this one.
+    pub async fn sync(&self) -> Result<(), Gone> {
         let (tx, rx) = oneshot::channel();
-        self.command(Command::LinkAlive(tx)).await?;
+        self.command(Command::Sync(tx)).await?;
         rx.await.map_err(|_| Gone)
     }
 
@@ -190,6 +206,7 @@ struct Actor {
     stable_at: Option<Instant>,
     last_message_written: Option<DateTime<Utc>>,
     view_tx: watch::Sender<SessionView>,
+    link_tx: watch::Sender<Option<Arc<dyn Link>>>,
     reports_tx: mpsc::UnboundedSender<(u64, Report)>,
 }
 
@@ -198,6 +215,7 @@ pub fn spawn(seed: Seed, deps: Deps, tasks: &tokio_util::task::TaskTracker) -> S
     let (tx, rx) = mpsc::channel(64);
     let (view_tx, view_rx) = watch::channel(seed.view.clone());
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let (link_tx, link_rx) = watch::channel(None);
     let mut state = State::new(seed.view.status, seed.credentials.is_some());
     state.reason = seed.view.reason;
     state.last_error = seed.view.last_error.clone();
@@ -216,10 +234,11 @@ pub fn spawn(seed: Seed, deps: Deps, tasks: &tokio_util::task::TaskTracker) -> S
         stable_at: None,
         last_message_written: None,
         view_tx,
+        link_tx,
         reports_tx,
     };
     tasks.spawn(actor.run(rx, reports_rx));
-    SessionHandle { tx, view: view_rx }
+    SessionHandle { tx, view: view_rx, link: link_rx }
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -334,8 +353,8 @@ impl Actor {
                     let _ = reply.send(Err(SendFailure::NotConnected));
                 }
             },
-            Command::LinkAlive(reply) => {
-                let _ = reply.send(self.link.as_ref().is_some_and(|l| l.is_alive()));
+            Command::Sync(reply) => {
+                let _ = reply.send(());
             }
             Command::Shutdown(reply) => {
                 self.apply(Input::Shutdown, None).await;
@@ -359,6 +378,7 @@ impl Actor {
     async fn attempt_done(&mut self, result: AttemptResult) {
         let input = match result {
             Ok(link) => {
+                self.link_tx.send_replace(Some(link.clone()));
                 self.link = Some(link);
                 Input::AttemptSucceeded
             }
@@ -372,6 +392,7 @@ impl Actor {
         if self.state.status != SessionStatus::Connected {
             // The machine did not take the link (it was stopped meanwhile, say).
             if let Some(link) = self.link.take() {
+                self.link_tx.send_replace(None);
                 close(link).await;
             }
         }
@@ -462,6 +483,7 @@ impl Actor {
     }
 
     fn connect(&mut self) {
+        self.deps.metrics.connect_attempt(self.state.schedule);
         self.generation += 1;
         let sink = EventSink::new(self.generation, self.reports_tx.clone());
         let connector = match &self.connector {
@@ -505,6 +527,7 @@ impl Actor {
             attempt.abort();
         }
         if let Some(link) = self.link.take() {
+            self.link_tx.send_replace(None);
             close(link).await;
         }
     }

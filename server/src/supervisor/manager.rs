@@ -33,6 +33,7 @@ use crate::{
         sessions::{self, StoredSession},
     },
     events::EventBus,
+    metrics::{Metrics, RecoveryTrigger},
 };
 
 /// What the supervisor is built from.
@@ -47,6 +48,8 @@ pub struct SupervisorParts {
     pub policy: SupervisorPolicy,
     /// The connectors offered.
     pub connectors: Connectors,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 struct Inner {
@@ -78,7 +81,7 @@ impl Supervisor {
     /// Loads every session, corrects rows a crashed run left behind, starts one actor per
     /// session and begins restoring the ones that should run.
     pub async fn start(parts: SupervisorParts) -> Result<Supervisor, DbError> {
-        let SupervisorParts { db, bus, board, policy, connectors } = parts;
+        let SupervisorParts { db, bus, board, policy, connectors, metrics } = parts;
         let corrected = sessions::correct_unclean(&db, Utc::now()).await?;
         if !corrected.is_empty() {
             tracing::warn!(
@@ -98,6 +101,7 @@ impl Supervisor {
             bus: bus.clone(),
             board,
             journal,
+            metrics,
         };
         let (restore_tx, restore_rx) = watch::channel(RestoreState::default());
         let supervisor = Supervisor {
@@ -246,6 +250,7 @@ impl Supervisor {
             return Err(SupervisorError::NotPaired(id.to_owned()));
         }
         self.set_desired(&handle, id, Desired::Running).await?;
+        self.inner.deps.metrics.recovery(RecoveryTrigger::Manual);
         let since = Utc::now();
         let mut watch = handle.watch();
         handle
@@ -393,9 +398,13 @@ impl Supervisor {
 
     /// The view once the actor has taken in every command sent before this call.
     async fn settled_view(&self, handle: &SessionHandle) -> SessionView {
-        // A round trip through the actor's mailbox orders this read after those commands.
-        let _ = handle.link_alive().await;
+        let _ = handle.sync().await;
         handle.view()
+    }
+
+    /// Whether session `id` has a link whose transport says it is up.
+    pub fn socket_alive(&self, id: &str) -> bool {
+        self.handle(id).is_ok_and(|h| h.link_alive())
     }
 
     /// Waits until every session change so far is stored.

@@ -13,10 +13,16 @@ async fn the_root_leads_to_the_dashboard() {
     app.stop().await;
 }
 
+/// GET a dashboard page as the logged-in admin.
+async fn page(app: &crate::helpers::TestApp, path: &str) -> reqwest::Response {
+    let cookie = app.login().await;
+    app.anonymous().get(app.url(path)).header("cookie", cookie).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn dashboard_shell_renders_with_navigation_dot_and_badge() {
     let app = spawn_app().await;
-    let response = app.get("/dashboard").await;
+    let response = page(&app, "/dashboard").await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     for needle in [
@@ -37,7 +43,7 @@ async fn dashboard_shell_renders_with_navigation_dot_and_badge() {
 #[tokio::test]
 async fn sessions_page_shows_an_empty_state() {
     let app = spawn_app().await;
-    let html = app.get("/dashboard/sessions").await.text().await.unwrap();
+    let html = page(&app, "/dashboard/sessions").await.text().await.unwrap();
     assert!(html.contains("No sessions yet."), "{html}");
     app.stop().await;
 }
@@ -47,7 +53,7 @@ async fn sessions_page_lists_the_sessions() {
     let app = spawn_app().await;
     app.paired_session("Front desk").await;
     app.create_session("Support bot").await;
-    let html = app.get("/dashboard/sessions").await.text().await.unwrap();
+    let html = page(&app, "/dashboard/sessions").await.text().await.unwrap();
     assert!(html.contains("Front desk"), "{html}");
     assert!(html.contains("Support bot"), "{html}");
     assert!(html.contains("Connected"), "{html}");
@@ -58,7 +64,7 @@ async fn sessions_page_lists_the_sessions() {
 #[tokio::test]
 async fn unknown_pages_are_404_and_files_outside_the_site_are_not_served() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/dashboard/no-such-page").await.status(), 404);
+    assert_eq!(page(&app, "/dashboard/no-such-page").await.status(), 404);
     // The database lives in the data dir next to the site folder: never reachable.
     assert_eq!(app.get("/data/lifeline.db").await.status(), 404);
     assert_eq!(app.get("/../data/lifeline.db").await.status(), 404);

@@ -108,6 +108,11 @@ pub fn fast_simulator() -> SimConfig {
     SimConfig { handshake: ms(20), qr_every: ms(400), qr_codes: 3, flap_after: ms(50) }
 }
 
+/// The API key every test server accepts (as `LIFELINE_API_KEY`).
+pub const API_KEY: &str = "test-key-0123456789abcdef";
+/// The admin password every test server is created with (as `LIFELINE_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
 /// A running server with its own database.
 pub struct TestApp {
     /// Where it listens.
@@ -133,11 +138,24 @@ pub struct TestOptions {
     pub simulator: bool,
     /// The supervisor policy.
     pub policy: SupervisorPolicy,
+    /// The admin created at start; `None` leaves the server waiting for setup.
+    pub admin_password: Option<String>,
+    /// Other origins allowed to call the server from a browser.
+    pub cors_origins: Vec<String>,
+    /// How often the database is probed.
+    pub probe_every: Duration,
 }
 
 impl Default for TestOptions {
     fn default() -> Self {
-        TestOptions { backend: Backend::Sqlite, simulator: true, policy: fast_policy() }
+        TestOptions {
+            backend: Backend::Sqlite,
+            simulator: true,
+            policy: fast_policy(),
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            cors_origins: Vec::new(),
+            probe_every: Duration::from_secs(10),
+        }
     }
 }
 
@@ -155,7 +173,10 @@ pub async fn spawn_on(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("no temporary folder");
     let database_url = fresh_database(options.backend, &dir).await;
-    spawn_on_database(dir, database_url, options.simulator, options.policy).await
+    let mut settings = test_settings(&dir, database_url.clone(), options.simulator);
+    settings.admin_password = options.admin_password;
+    settings.cors_origins = options.cors_origins;
+    launch_with(dir, settings, options.policy, database_url, options.probe_every).await
 }
 
 /// Starts a server on an existing database (one a test prepared, say).
@@ -165,11 +186,17 @@ pub async fn spawn_on_database(
     simulator: bool,
     policy: SupervisorPolicy,
 ) -> TestApp {
+    let settings = test_settings(&dir, database_url.clone(), simulator);
+    launch(dir, settings, policy, database_url).await
+}
+
+fn test_settings(dir: &TempDir, database_url: String, simulator: bool) -> Settings {
     let mut settings = Settings::with_data_dir(dir.path().join("data"));
     settings.addr = "127.0.0.1:0".parse().unwrap();
-    settings.database_url = Some(database_url.clone());
+    settings.database_url = Some(database_url);
     settings.simulator = simulator;
-    launch(dir, settings, policy, database_url).await
+    settings.api_key = Some(API_KEY.into());
+    settings
 }
 
 async fn launch(
@@ -178,22 +205,35 @@ async fn launch(
     policy: SupervisorPolicy,
     database_url: String,
 ) -> TestApp {
+    launch_with(dir, settings, policy, database_url, Duration::from_secs(10)).await
+}
+
+async fn launch_with(
+    dir: TempDir,
+    settings: Settings,
+    policy: SupervisorPolicy,
+    database_url: String,
+    probe_every: Duration,
+) -> TestApp {
     let site = LeptosOptions::builder()
         .output_name("lifeline")
         .site_root(dir.path().join("site").to_string_lossy().into_owned())
         .build();
     let app = Application::build_with(&settings, site, policy.clone(), fast_simulator())
         .await
-        .expect("server did not build");
+        .expect("server did not build")
+        .with_probe_every(probe_every);
     let addr = app.local_addr();
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async move {
         let _ = stopped.await;
     }));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-api-key", API_KEY.parse().unwrap());
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder().default_headers(headers).build().unwrap(),
         state,
         database_url,
         settings,
@@ -223,6 +263,32 @@ impl TestApp {
     /// POST with no body.
     pub async fn post_empty(&self, path: &str) -> reqwest::Response {
         self.client.post(self.url(path)).send().await.expect("request failed")
+    }
+
+    /// Logs in as the admin through the login form; returns the `Cookie` header to send.
+    pub async fn login(&self) -> String {
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let r = client
+            .post(self.url("/api/auth/login"))
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", "")])
+            .send()
+            .await
+            .unwrap();
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("lifeline_session="))
+            .unwrap_or_else(|| panic!("no session cookie from login: {}", r.status()))
+            .to_owned();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// A client that sends no credentials and follows no redirects.
+    pub fn anonymous(&self) -> reqwest::Client {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
     }
 
     /// Creates a simulator session through the API; returns its id.

@@ -7,18 +7,21 @@ use std::{
 };
 
 use app::{
-    model::{Desired, Reason, SessionStatus, SessionView},
+    model::{Desired, Reason, SessionStatus},
     policy::SupervisorPolicy,
 };
 use chrono::Utc;
 use serde_json::{Value, json};
-use server::db::{
-    Db,
-    sessions::{self, StoredSession, UNCLEAN_DETAIL},
+use server::{
+    connector::simulator::Simulator,
+    db::{
+        Db,
+        sessions::{self, StoredSession, UNCLEAN_DETAIL},
+    },
 };
 
 use crate::{
-    helpers::{Backend, fast_policy, fresh_database, spawn_on, spawn_on_database},
+    helpers::{API_KEY, Backend, fast_policy, fresh_database, spawn_on, spawn_on_database},
     on_both_databases,
 };
 
@@ -94,20 +97,7 @@ async fn stopped_and_logged_out_sessions_are_not_restored(backend: Backend) {
 fn paired_rows(n: usize) -> Vec<StoredSession> {
     let now = Utc::now();
     (0..n)
-        .map(|i| StoredSession {
-            view: SessionView {
-                paired: true,
-                reason: Some(Reason::ServerShutdown),
-                ..SessionView::new(
-                    format!("s{i:05}"),
-                    format!("Session {i}"),
-                    "simulator".into(),
-                    now,
-                )
-            },
-            credentials: Some(format!("sim:s{i}").into_bytes()),
-            is_active: true,
-        })
+        .map(|i| Simulator::paired_session(format!("s{i:05}"), format!("Session {i}"), now))
         .collect()
 }
 
@@ -159,6 +149,7 @@ impl Lifeline {
             .arg(data_dir)
             .args(["--database-url", database_url])
             .env("NO_COLOR", "1")
+            .env("LIFELINE_API_KEY", API_KEY)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -201,7 +192,9 @@ fn wait_for_line(
 async fn kill_9_leaves_rows_the_next_start_corrects(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(backend, &dir).await;
-    let client = reqwest::Client::new();
+    let mut key = reqwest::header::HeaderMap::new();
+    key.insert("x-api-key", API_KEY.parse().unwrap());
+    let client = reqwest::Client::builder().default_headers(key).build().unwrap();
 
     let mut first = Lifeline::start(&url, dir.path());
     let created: Value = client

@@ -1,9 +1,11 @@
 //! Lifeline's integration tests: one binary, each test on its own server (port 0) and its
 //! own fresh database.
 
+mod access;
 mod dashboard;
 mod health;
 mod helpers;
 mod lifecycle;
+mod observability;
 mod sessions;
 mod startup;

@@ -1,0 +1,76 @@
+import { test as base } from '@playwright/test';
+
+import { expect } from './fixtures';
+import { ADMIN_PASSWORD, LifelineServer } from './server';
+
+async function hydrated(page: import('@playwright/test').Page) {
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+}
+
+base('first start: setup creates the admin, then login and logout work', async ({ page }, testInfo) => {
+  const server = await LifelineServer.start(testInfo.outputPath('lifeline.log'), { adminPassword: null });
+  try {
+    await page.goto(`${server.url}/dashboard/sessions`);
+    await expect(page).toHaveURL(`${server.url}/dashboard/setup`);
+    await hydrated(page);
+    await page.screenshot({ path: testInfo.outputPath('setup.png') });
+
+    await page.getByLabel('Username').fill('owner');
+    // Too short is caught by the browser (minlength); a mismatch is caught by the server.
+    await page.getByLabel(/^Password \(at least/).fill('a long enough password');
+    await page.getByLabel('Password again').fill('a different long password');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect(page.getByRole('alert')).toContainText('the two passwords differ');
+
+    await page.getByLabel(/^Password \(at least/).fill('a long enough password');
+    await page.getByLabel('Password again').fill('a long enough password');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect(page.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await expect(page).toHaveURL(`${server.url}/dashboard/login`);
+    await page.goto(`${server.url}/dashboard/settings`);
+    await expect(page).toHaveURL(/\/dashboard\/login\?next=\/dashboard\/settings$/);
+    await hydrated(page);
+    await page.getByLabel('Username').fill('owner');
+    await page.getByLabel('Password').fill('wrong password!');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect(page.getByRole('alert')).toContainText('wrong username or password');
+    await page.getByLabel('Password').fill('a long enough password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect(page).toHaveURL(`${server.url}/dashboard/settings`);
+    await expect(page.getByRole('heading', { name: 'Settings' })).toBeVisible();
+  } finally {
+    await server.dispose();
+  }
+});
+
+base('an API key is shown once, works, and stops working when revoked', async ({ page }, testInfo) => {
+  const server = await LifelineServer.start(testInfo.outputPath('lifeline.log'));
+  try {
+    await page.goto(`${server.url}/dashboard/login`);
+    await hydrated(page);
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('link', { name: 'Settings' }).first().click();
+    await page.getByLabel('Name').fill('Prometheus');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const key = (await page.getByTestId('new-key').textContent())!.trim();
+    expect(key).toMatch(/^ll_/);
+    await expect(page.getByTestId('api-keys')).toContainText('Prometheus');
+    await page.screenshot({ path: testInfo.outputPath('api-key.png'), fullPage: true });
+
+    const deep = await page.request.get(`${server.url}/health/deep`, { headers: { 'x-api-key': key } });
+    expect(deep.status()).toBe(200);
+
+    await page.getByRole('button', { name: 'Revoke key Prometheus' }).click();
+    await expect(page.getByTestId('api-keys')).toContainText('revoked');
+    const refused = await page.request.get(`${server.url}/health/deep`, {
+      headers: { 'x-api-key': key, cookie: '' },
+    });
+    expect(refused.status()).toBe(401);
+  } finally {
+    await server.dispose();
+  }
+});

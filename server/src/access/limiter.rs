@@ -1,0 +1,91 @@
+//! Login rate limiting: a sliding window of failures per client address.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+/// Remembers failed logins per address and refuses an address with too many recent ones.
+#[derive(Debug)]
+pub struct LoginLimiter {
+    max_failures: usize,
+    window: Duration,
+    failures: HashMap<IpAddr, VecDeque<Instant>>,
+}
+
+/// Addresses remembered at most; beyond this, stale entries are swept.
+const MAX_TRACKED: usize = 10_000;
+
+impl LoginLimiter {
+    /// Allows `max_failures` failures per `window` and address.
+    pub fn new(max_failures: usize, window: Duration) -> LoginLimiter {
+        LoginLimiter { max_failures, window, failures: HashMap::new() }
+    }
+
+    fn recent(&mut self, ip: IpAddr, now: Instant) -> &mut VecDeque<Instant> {
+        let window = self.window;
+        let times = self.failures.entry(ip).or_default();
+        while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            times.pop_front();
+        }
+        times
+    }
+
+    /// `Err(wait)` when `ip` must wait before trying again.
+    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let (max, window) = (self.max_failures, self.window);
+        let times = self.recent(ip, now);
+        match times.front() {
+            Some(oldest) if times.len() >= max => Err(window - now.duration_since(*oldest)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed attempt from `ip`.
+    pub fn failed(&mut self, ip: IpAddr, now: Instant) {
+        if self.failures.len() >= MAX_TRACKED {
+            let window = self.window;
+            self.failures
+                .retain(|_, t| t.back().is_some_and(|last| now.duration_since(*last) < window));
+        }
+        self.recent(ip, now).push_back(now);
+    }
+
+    /// Forgets `ip`'s failures after a successful login.
+    pub fn succeeded(&mut self, ip: IpAddr) {
+        self.failures.remove(&ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_after_the_limit_and_opens_after_the_window() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut l = LoginLimiter::new(5, Duration::from_secs(900));
+        let t0 = Instant::now();
+        for i in 0..5 {
+            assert!(l.check(ip, t0).is_ok(), "refused after {i} failures");
+            l.failed(ip, t0 + Duration::from_secs(i));
+        }
+        let wait = l.check(ip, t0 + Duration::from_secs(10)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(890));
+        assert!(l.check(other, t0).is_ok(), "another address is not locked");
+        assert!(l.check(ip, t0 + Duration::from_secs(901)).is_ok(), "the oldest failure aged out");
+    }
+
+    #[test]
+    fn success_clears() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut l = LoginLimiter::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        l.failed(ip, t0);
+        l.succeeded(ip);
+        l.failed(ip, t0);
+        assert!(l.check(ip, t0).is_ok());
+    }
+}

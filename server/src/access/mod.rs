@@ -1,0 +1,374 @@
+//! Access control: the dashboard's admin login and API keys for machines.
+//!
+//! Machines send `x-api-key` (or `Authorization: Bearer`); people log in to the dashboard
+//! and carry an HttpOnly, SameSite=Strict session cookie. Either way the answer to a
+//! request without valid credentials is the same 401, whatever was missing or wrong.
+
+pub mod limiter;
+pub mod secrets;
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{
+        Mutex, PoisonError, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use app::model::{ApiKeyView, CreatedApiKey, check_new_password, check_username};
+use axum::http::{HeaderMap, header};
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use self::limiter::LoginLimiter;
+use crate::db::{
+    Db, DbError,
+    accounts::{self, User},
+    api_keys::{self, StoredKey},
+};
+
+/// The name of the dashboard's session cookie.
+pub const COOKIE: &str = "lifeline_session";
+/// How long a login lasts.
+pub const LOGIN_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// Failed logins allowed per address within [`LOGIN_WINDOW`].
+pub const LOGIN_ATTEMPTS: usize = 5;
+/// The window over which failed logins count.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// A key's last use is stored at most this often.
+const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// Who made a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A logged-in dashboard user.
+    Admin {
+        /// Their name.
+        username: String,
+    },
+    /// A machine with the key given by `LIFELINE_API_KEY`.
+    ConfiguredKey,
+    /// A machine with a key created in Settings.
+    ApiKey {
+        /// Which key.
+        id: String,
+    },
+}
+
+/// Why an access request was refused.
+#[derive(Debug, Error)]
+pub enum AccessError {
+    /// Wrong username or password (never says which).
+    #[error("wrong username or password")]
+    WrongCredentials,
+    /// Too many failed logins from this address.
+    #[error("too many failed logins; try again in {} min", .0.as_secs().div_ceil(60))]
+    TooManyAttempts(Duration),
+    /// Setup was asked for, but an admin exists.
+    #[error("an admin account already exists; log in instead")]
+    AlreadySetUp,
+    /// The input does not fit.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such key.
+    #[error("no API key with id {0:?}")]
+    NoSuchKey(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// Hashing failed.
+    #[error("could not hash the password: {0}")]
+    Hashing(String),
+}
+
+#[derive(Clone, Debug)]
+struct KnownKey {
+    id: String,
+    last_touch: Option<DateTime<Utc>>,
+}
+
+/// The access service. One per server.
+#[derive(Debug)]
+pub struct Access {
+    db: Db,
+    configured_key: Option<String>,
+    keys: RwLock<HashMap<String, KnownKey>>,
+    admin_exists: AtomicBool,
+    limiter: Mutex<LoginLimiter>,
+    secure_cookies: bool,
+}
+
+impl Access {
+    /// Loads the live API keys, and creates the admin from `admin_password` when none
+    /// exists yet (automation's way past the setup page).
+    pub async fn load(
+        db: Db,
+        configured_key: Option<String>,
+        admin_password: Option<String>,
+        secure_cookies: bool,
+    ) -> Result<Access, AccessError> {
+        let keys = api_keys::all(&db)
+            .await?
+            .into_iter()
+            .filter(|k| k.view.revoked_at.is_none())
+            .map(|k| (k.key_hash, KnownKey { id: k.view.id, last_touch: k.view.last_used_at }))
+            .collect();
+        let access = Access {
+            admin_exists: AtomicBool::new(accounts::count_users(&db).await? > 0),
+            db,
+            configured_key: configured_key.filter(|k| !k.is_empty()),
+            keys: RwLock::new(keys),
+            limiter: Mutex::new(LoginLimiter::new(LOGIN_ATTEMPTS, LOGIN_WINDOW)),
+            secure_cookies,
+        };
+        if let Some(password) = admin_password.filter(|p| !p.is_empty()) {
+            if access.admin_exists() {
+                tracing::info!("an admin account exists; LIFELINE_ADMIN_PASSWORD is not used");
+            } else {
+                access.create_admin("admin", &password).await?;
+                tracing::info!("created the admin account \"admin\" from LIFELINE_ADMIN_PASSWORD");
+            }
+        }
+        Ok(access)
+    }
+
+    /// Whether an admin account exists (else the dashboard shows its setup page).
+    pub fn admin_exists(&self) -> bool {
+        self.admin_exists.load(Ordering::Relaxed)
+    }
+
+    /// Who sent these headers: an API key first, then the session cookie.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Option<Caller> {
+        if let Some(key) = presented_key(headers) {
+            return self.check_key(key).await;
+        }
+        let token = session_token(headers)?;
+        match accounts::login_user(&self.db, &secrets::digest(token), Utc::now()).await {
+            Ok(user) => user.map(|username| Caller::Admin { username }),
+            Err(e) => {
+                tracing::error!(error = %e, "checking a login failed");
+                None
+            }
+        }
+    }
+
+    async fn check_key(&self, key: &str) -> Option<Caller> {
+        if let Some(configured) = &self.configured_key
+            && secrets::same_secret(key, configured)
+        {
+            return Some(Caller::ConfiguredKey);
+        }
+        // Looked up by its hash: the map never sees the key, and no comparison of the
+        // key's own bytes can leak timing.
+        let hash = secrets::digest(key);
+        let now = Utc::now();
+        let (id, touch) = {
+            let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+            let known = keys.get_mut(&hash)?;
+            let touch = known.last_touch.is_none_or(|t| now - t >= TOUCH_EVERY);
+            if touch {
+                known.last_touch = Some(now);
+            }
+            (known.id.clone(), touch)
+        };
+        if touch && let Err(e) = api_keys::touch(&self.db, &id, now).await {
+            tracing::warn!(error = %e, "could not record an API key's use");
+        }
+        Some(Caller::ApiKey { id })
+    }
+
+    async fn create_admin(&self, username: &str, password: &str) -> Result<User, AccessError> {
+        let user = User {
+            id: uuid::Uuid::new_v4().to_string(),
+            username: username.to_owned(),
+            password_hash: hash_blocking(password).await?,
+        };
+        if !accounts::create_first_user(&self.db, &user, Utc::now()).await? {
+            self.admin_exists.store(true, Ordering::Relaxed);
+            return Err(AccessError::AlreadySetUp);
+        }
+        self.admin_exists.store(true, Ordering::Relaxed);
+        Ok(user)
+    }
+
+    /// Creates the admin account on first start and logs it in; returns the `Set-Cookie`.
+    pub async fn setup(
+        &self,
+        username: &str,
+        password: &str,
+        confirm: &str,
+    ) -> Result<String, AccessError> {
+        if self.admin_exists() {
+            return Err(AccessError::AlreadySetUp);
+        }
+        check_username(username).map_err(AccessError::Invalid)?;
+        check_new_password(password, confirm).map_err(AccessError::Invalid)?;
+        let user = self.create_admin(username.trim(), password).await?;
+        tracing::info!(username = %user.username, "admin account created");
+        self.start_login(&user).await
+    }
+
+    /// Checks a login; returns the `Set-Cookie` of a new session.
+    pub async fn login(
+        &self,
+        client: IpAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<String, AccessError> {
+        self.limiter().check(client, Instant::now()).map_err(AccessError::TooManyAttempts)?;
+        let user = accounts::user_by_name(&self.db, username.trim()).await?;
+        let stored =
+            user.as_ref().map_or(secrets::decoy_hash().to_owned(), |u| u.password_hash.clone());
+        let password = password.to_owned();
+        let matches =
+            tokio::task::spawn_blocking(move || secrets::verify_password(&password, &stored))
+                .await
+                .unwrap_or(false);
+        match user.filter(|_| matches) {
+            Some(user) => {
+                self.limiter().succeeded(client);
+                tracing::info!(username = %user.username, %client, "logged in");
+                self.start_login(&user).await
+            }
+            None => {
+                self.limiter().failed(client, Instant::now());
+                tracing::warn!(%client, "failed login");
+                Err(AccessError::WrongCredentials)
+            }
+        }
+    }
+
+    fn limiter(&self) -> std::sync::MutexGuard<'_, LoginLimiter> {
+        self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn start_login(&self, user: &User) -> Result<String, AccessError> {
+        let token = secrets::random_token();
+        let now = Utc::now();
+        accounts::create_login(
+            &self.db,
+            &secrets::digest(&token),
+            &user.id,
+            now,
+            now + LOGIN_LIFETIME,
+        )
+        .await?;
+        Ok(self.cookie(&token, LOGIN_LIFETIME.num_seconds()))
+    }
+
+    /// Ends the session these headers carry; returns the `Set-Cookie` that clears it.
+    pub async fn logout(&self, headers: &HeaderMap) -> Result<String, AccessError> {
+        if let Some(token) = session_token(headers) {
+            accounts::delete_login(&self.db, &secrets::digest(token), Utc::now()).await?;
+        }
+        Ok(self.cookie("", 0))
+    }
+
+    fn cookie(&self, value: &str, max_age: i64) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!("{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
+    }
+
+    /// Every key, newest first.
+    pub async fn list_keys(&self) -> Result<Vec<ApiKeyView>, AccessError> {
+        Ok(api_keys::all(&self.db).await?.into_iter().map(|k| k.view).collect())
+    }
+
+    /// Creates a key; its text is in the answer and nowhere else.
+    pub async fn create_key(&self, name: &str) -> Result<CreatedApiKey, AccessError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AccessError::Invalid("the key's name must be 1 to 100 characters".into()));
+        }
+        let secret = secrets::random_token();
+        let prefix = format!("ll_{}", &secret[..8]);
+        let key = format!("{prefix}_{}", &secret[8..]);
+        let stored = StoredKey {
+            view: ApiKeyView {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: name.to_owned(),
+                prefix,
+                created_at: Utc::now(),
+                last_used_at: None,
+                revoked_at: None,
+            },
+            key_hash: secrets::digest(&key),
+        };
+        api_keys::insert(&self.db, &stored).await?;
+        self.keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(stored.key_hash, KnownKey { id: stored.view.id.clone(), last_touch: None });
+        tracing::info!(key = %stored.view.prefix, name = %stored.view.name, "API key created");
+        Ok(CreatedApiKey { key, info: stored.view })
+    }
+
+    /// Revokes a key: it is refused from this moment on.
+    pub async fn revoke_key(&self, id: &str) -> Result<(), AccessError> {
+        if !api_keys::revoke(&self.db, id, Utc::now()).await? {
+            return Err(AccessError::NoSuchKey(id.to_owned()));
+        }
+        self.keys.write().unwrap_or_else(PoisonError::into_inner).retain(|_, k| k.id != id);
+        tracing::info!(key = %id, "API key revoked");
+        Ok(())
+    }
+}
+
+async fn hash_blocking(password: &str) -> Result<String, AccessError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+        .await
+        .map_err(|e| AccessError::Hashing(e.to_string()))?
+        .map_err(|e| AccessError::Hashing(e.to_string()))
+}
+
+/// The API key in `x-api-key` or `Authorization: Bearer`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        })
+        .map(str::trim)
+}
+
+/// The session token in the `Cookie` header.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == COOKIE && !value.is_empty())
+        .map(|(_, value)| value)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn credentials_are_found_where_clients_put_them() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert("authorization", HeaderValue::from_static("Bearer k2"));
+        assert_eq!(presented_key(&h), Some("k2"));
+        h.insert("x-api-key", HeaderValue::from_static(" k1 "));
+        assert_eq!(presented_key(&h), Some("k1"));
+
+        let mut c = HeaderMap::new();
+        c.insert("cookie", HeaderValue::from_static("theme=dark; lifeline_session=abc; x=y"));
+        assert_eq!(session_token(&c), Some("abc"));
+        c.insert("cookie", HeaderValue::from_static("lifeline_session="));
+        assert_eq!(session_token(&c), None);
+    }
+}

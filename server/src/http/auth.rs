@@ -1,0 +1,144 @@
+//! Access checks on the HTTP surface: credentials for machines' routes, the login gate of
+//! the dashboard's pages, and the Origin check that keeps other sites from acting with a
+//! visitor's cookie.
+
+use app::error::AppError;
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+
+use super::error::ApiFailure;
+use crate::{access::Caller, state::AppState};
+
+/// The one answer to missing or wrong credentials, whichever it was.
+pub fn unauthorized() -> ApiFailure {
+    ApiFailure(AppError::Unauthorized(
+        "send a valid API key in the x-api-key header, or log in to the dashboard".into(),
+    ))
+}
+
+/// Lets a request through only with a valid API key or login.
+pub async fn require_caller(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match state.access.authenticate(request.headers()).await {
+        Some(caller) => {
+            request.extensions_mut().insert::<Caller>(caller);
+            next.run(request).await
+        }
+        None => unauthorized().into_response(),
+    }
+}
+
+/// Whether `request` is for a page of the dashboard (which needs the gate).
+pub fn is_dashboard_page(request: &Request) -> bool {
+    let path = request.uri().path();
+    request.method() == Method::GET && (path == "/dashboard" || path.starts_with("/dashboard/"))
+}
+
+/// Pages of the dashboard need a login; before the first admin exists, every page leads
+/// to the setup page, and the login and setup pages lead away when they have no purpose.
+/// Returns where to send the visitor instead, if anywhere.
+pub async fn dashboard_gate(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    let set_up = state.access.admin_exists();
+    let logged_in = || async { state.access.authenticate(headers).await.is_some() };
+    let target = match uri.path() {
+        "/dashboard/setup" if set_up => Some("/dashboard/login".to_owned()),
+        "/dashboard/setup" => None,
+        _ if !set_up => Some("/dashboard/setup".to_owned()),
+        "/dashboard/login" => logged_in().await.then(|| "/dashboard".to_owned()),
+        _ if !logged_in().await => Some(login_then(uri)),
+        _ => None,
+    };
+    target.map(|to| Redirect::to(&to).into_response())
+}
+
+/// `/dashboard/login?next=<where the visitor was going>`.
+fn login_then(uri: &Uri) -> String {
+    let wanted = uri.path_and_query().map_or("/dashboard", |p| p.as_str());
+    let encoded: String = wanted
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("/dashboard/login?next={encoded}")
+}
+
+/// Refuses state-changing requests that a browser sent on behalf of another site: their
+/// `Origin` is neither this server nor on the allow-list. Machines send no `Origin`.
+pub fn cross_site(request: &Request, allowed: &[String]) -> Option<Response> {
+    let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    (unsafe_method && !origin_allowed(request.headers(), allowed)).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            axum::Json(AppError::Forbidden("requests from another site are refused".into())),
+        )
+            .into_response()
+    })
+}
+
+/// Whether the request's `Origin` (if any) is this server or an allowed one.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    // Same origin: the Origin's host and port are the Host the request was sent to (the
+    // scheme is left out so a TLS-terminating proxy in front does not matter).
+    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|host| host.eq_ignore_ascii_case(authority))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static(host));
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_static(o));
+        }
+        h
+    }
+
+    #[test]
+    fn origins() {
+        let allowed = vec!["https://ops.example.com".to_owned()];
+        assert!(origin_allowed(&headers(None, "lifeline:3000"), &[]));
+        assert!(origin_allowed(&headers(Some("http://lifeline:3000"), "lifeline:3000"), &[]));
+        assert!(origin_allowed(
+            &headers(Some("https://lifeline.example"), "lifeline.example"),
+            &[]
+        ));
+        assert!(!origin_allowed(&headers(Some("https://evil.example"), "lifeline:3000"), &[]));
+        assert!(!origin_allowed(&headers(Some("http://lifeline:3001"), "lifeline:3000"), &[]));
+        assert!(origin_allowed(
+            &headers(Some("https://ops.example.com"), "lifeline:3000"),
+            &allowed
+        ));
+        assert!(!origin_allowed(&headers(Some("null"), "lifeline:3000"), &[]));
+    }
+
+    #[test]
+    fn login_remembers_where_the_visitor_was_going() {
+        let uri: Uri = "/dashboard/sessions?x=1".parse().unwrap();
+        assert_eq!(login_then(&uri), "/dashboard/login?next=/dashboard/sessions%3Fx%3D1");
+    }
+}

@@ -1,0 +1,319 @@
+//! Access control: the auth matrix, logins and their lockout, setup, API keys, Origin.
+
+use app::functions::{CreateApiKey, ListApiKeys, RevokeApiKey};
+use leptos::server_fn::ServerFn;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, API_KEY, TestApp, TestOptions, spawn_app, spawn_app_with};
+
+/// Every route that needs credentials, with a body where it takes one.
+fn protected(id: &str) -> Vec<(Method, String, Option<Value>)> {
+    let s = |p: &str| format!("/sessions/{id}{p}");
+    vec![
+        (Method::GET, "/health/deep".into(), None),
+        (Method::GET, "/metrics".into(), None),
+        (Method::GET, "/sessions".into(), None),
+        (Method::POST, "/sessions".into(), Some(json!({"name": "x", "connector": "simulator"}))),
+        (Method::GET, s(""), None),
+        (Method::PATCH, s(""), Some(json!({"auto_connect": true}))),
+        (Method::POST, s("/reconnect"), None),
+        (Method::POST, s("/start"), None),
+        (Method::POST, s("/stop"), None),
+        (Method::POST, s("/logout"), None),
+        (Method::POST, s("/messages"), Some(json!({"to": "+27821234567", "text": "hi"}))),
+        (
+            Method::POST,
+            format!("/dev/simulator/sessions/{id}/fault"),
+            Some(json!({"kind": "message"})),
+        ),
+        (Method::DELETE, s(""), None),
+    ]
+}
+
+async fn call(
+    app: &TestApp,
+    method: &Method,
+    path: &str,
+    body: &Option<Value>,
+    auth: Option<(&str, &str)>,
+) -> (StatusCode, String) {
+    let mut request = app.anonymous().request(method.clone(), app.url(path));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    if let Some((name, value)) = auth {
+        request = request.header(name, value);
+    }
+    let r = request.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn auth_matrix_every_protected_route() {
+    let app = spawn_app().await;
+    let id = app.paired_session("Shop").await;
+    let cookie = app.login().await;
+    let bearer = format!("Bearer {API_KEY}");
+    for (method, path, body) in protected(&id) {
+        let (none, none_body) = call(&app, &method, &path, &body, None).await;
+        let (wrong, wrong_body) =
+            call(&app, &method, &path, &body, Some(("x-api-key", "not-the-key"))).await;
+        assert_eq!(none, StatusCode::UNAUTHORIZED, "{method} {path} without credentials");
+        assert_eq!(wrong, StatusCode::UNAUTHORIZED, "{method} {path} with a wrong key");
+        // No hint of which part was wrong: missing and wrong look the same.
+        assert_eq!(none_body, wrong_body, "{method} {path}");
+        let v: Value = serde_json::from_str(&none_body).unwrap();
+        assert_eq!(v["error"], "unauthorized");
+
+        for auth in [
+            ("x-api-key", API_KEY),
+            ("authorization", bearer.as_str()),
+            ("cookie", cookie.as_str()),
+        ] {
+            let (status, text) = call(&app, &method, &path, &body, Some(auth)).await;
+            assert!(
+                status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                "{method} {path} with {}: {status} {text}",
+                auth.0
+            );
+        }
+    }
+    for path in ["/health", "/livez", "/readyz"] {
+        let r = app.anonymous().get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path} should be public");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn dashboard_pages_and_server_functions_need_a_login() {
+    let app = spawn_app().await;
+    let r = app.anonymous().get(app.url("/dashboard/sessions")).send().await.unwrap();
+    assert!(r.status().is_redirection());
+    assert_eq!(r.headers()["location"], "/dashboard/login?next=/dashboard/sessions");
+    let r = app.anonymous().get(app.url("/dashboard/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let r = app.anonymous().post(app.url(ListApiKeys::PATH)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized");
+
+    let cookie = app.login().await;
+    let r = app
+        .anonymous()
+        .get(app.url("/dashboard/login"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/dashboard", "a logged-in visitor skips the login page");
+    let r = app
+        .anonymous()
+        .post(app.url(ListApiKeys::PATH))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.stop().await;
+}
+
+async fn login_attempt(app: &TestApp, password: &str) -> reqwest::Response {
+    app.anonymous()
+        .post(app.url("/api/auth/login"))
+        .header("accept", "application/json")
+        .form(&[("username", "admin"), ("password", password), ("next", "")])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_login_cookie_is_http_only_and_strict_and_logout_ends_it() {
+    let app = spawn_app().await;
+    let r = login_attempt(&app, ADMIN_PASSWORD).await;
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{attribute} missing: {set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let r =
+        app.anonymous().get(app.url("/sessions")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let r = app
+        .anonymous()
+        .post(app.url("/api/auth/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let r =
+        app.anonymous().get(app.url("/sessions")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the old cookie still works after logout");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_login() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        let r = login_attempt(&app, "wrong password").await;
+        assert_eq!(r.status(), 401, "attempt {i}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body, json!({"error": "unauthorized", "message": "wrong username or password"}));
+    }
+    // Locked now, even for the right password.
+    let r = login_attempt(&app, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_attempts");
+    assert!(body["message"].as_str().unwrap().contains("try again in 15 min"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn first_start_sets_up_the_admin_once() {
+    let app = spawn_app_with(TestOptions { admin_password: None, ..TestOptions::default() }).await;
+    for page in ["/dashboard", "/dashboard/login", "/dashboard/sessions"] {
+        let r = app.anonymous().get(app.url(page)).send().await.unwrap();
+        assert_eq!(r.headers()["location"], "/dashboard/setup", "{page}");
+    }
+    let setup = |password: &'static str, confirm: &'static str| {
+        app.anonymous()
+            .post(app.url("/api/auth/setup"))
+            .header("accept", "application/json")
+            .form(&[("username", "owner"), ("password", password), ("confirm", confirm)])
+            .send()
+    };
+    let r = setup("short", "short").await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("at least 10 characters"));
+    let r = setup("a long enough password", "a long enough passworD").await.unwrap();
+    assert_eq!(r.status(), 422);
+
+    let r = setup("a long enough password", "a long enough password").await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let r =
+        app.anonymous().get(app.url("/dashboard")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the new admin is logged in");
+
+    let r = setup("another long password", "another long password").await.unwrap();
+    assert_eq!(r.status(), 403, "a second setup must be refused");
+    let r = app.anonymous().get(app.url("/dashboard/setup")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/dashboard/login");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_keys_are_shown_once_work_and_stop_working_when_revoked() {
+    let app = spawn_app().await;
+    let cookie = app.login().await;
+    let fun = |path: &'static str, form: Vec<(&'static str, String)>| {
+        app.anonymous().post(app.url(path)).header("cookie", &cookie).form(&form).send()
+    };
+    let created: Value = fun(CreateApiKey::PATH, vec![("name", "Prometheus".into())])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["info"]["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with(created["info"]["prefix"].as_str().unwrap()));
+
+    let listed: Value = fun(ListApiKeys::PATH, vec![]).await.unwrap().json().await.unwrap();
+    assert!(!listed.to_string().contains(&key), "the key itself must never be listed");
+
+    let with_key = || app.anonymous().get(app.url("/sessions")).header("x-api-key", &key).send();
+    assert_eq!(with_key().await.unwrap().status(), 200);
+    let listed: Value = fun(ListApiKeys::PATH, vec![]).await.unwrap().json().await.unwrap();
+    assert!(listed[0]["last_used_at"].is_string(), "use not recorded: {listed}");
+
+    let r = fun(RevokeApiKey::PATH, vec![("id", id.clone())]).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(with_key().await.unwrap().status(), 401);
+    // Stored hashed: the database never saw the key.
+    let db = app.db().await;
+    let stored = server::db::api_keys::all(&db).await.unwrap();
+    assert!(stored[0].key_hash != key && stored[0].view.revoked_at.is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn requests_from_another_site_are_refused() {
+    let app = spawn_app().await;
+    let cookie = app.login().await;
+    let evil = "https://evil.example";
+    let r = app
+        .anonymous()
+        .post(app.url(ListApiKeys::PATH))
+        .header("cookie", &cookie)
+        .header("origin", evil)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a server function called from a foreign Origin");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "forbidden");
+    let r = app
+        .client
+        .post(app.url("/sessions"))
+        .header("origin", evil)
+        .json(&json!({"name": "x", "connector": "simulator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(app.state.supervisor.list().is_empty(), "the refused request created a session");
+
+    // The same request from the dashboard's own origin goes through.
+    let own = format!("http://{}", app.addr);
+    let r = app
+        .anonymous()
+        .post(app.url(ListApiKeys::PATH))
+        .header("cookie", &cookie)
+        .header("origin", own)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_follows_the_allow_list() {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        app.anonymous()
+            .request(Method::OPTIONS, app.url("/sessions"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "x-api-key")
+            .send()
+    };
+    let closed = spawn_app().await;
+    let r = preflight(&closed, "https://ops.example.com").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    closed.stop().await;
+
+    let open = spawn_app_with(TestOptions {
+        cors_origins: vec!["https://ops.example.com".into()],
+        ..TestOptions::default()
+    })
+    .await;
+    let r = preflight(&open, "https://ops.example.com").await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://ops.example.com");
+    let r = preflight(&open, "https://evil.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = open
+        .client
+        .post(open.url("/sessions"))
+        .header("origin", "https://ops.example.com")
+        .json(&json!({"name": "x", "connector": "simulator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "an allowed origin may act");
+    open.stop().await;
+}

@@ -45,8 +45,8 @@ test-e2e: tools test-tools ## Playwright in Debian's Chromium against the releas
 	e2e_data=$$(mktemp -d); trap 'rm -rf "$$e2e_data"' EXIT; \
 	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" cargo leptos end-to-end --release
 
-bench: ## benchmarks: sessions per instance, memory per session, restore time, /health throughput
-	cargo bench -p server --bench supervisor --bench http
+bench: ## benchmarks: sessions and memory, restore time, /health throughput, /ws latency
+	cargo bench -p server --bench supervisor --bench http --bench ws
 
 tools: end2end/node_modules/.installed ## install the build toolchain where missing
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)

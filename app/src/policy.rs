@@ -167,6 +167,48 @@ impl Default for SupervisorPolicy {
     }
 }
 
+/// How the browser keeps its `/ws` event channel up (DESIGN.md "Browser status client").
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SocketPolicy {
+    /// Wait before the first reconnect.
+    pub first_retry: Duration,
+    /// Longest wait between reconnects.
+    pub max_retry: Duration,
+    /// Failed reconnects before giving up until the network or the tab comes back.
+    pub max_attempts: u32,
+    /// Largest extra fraction added to a wait.
+    pub jitter: f64,
+    /// How often the client pings.
+    pub heartbeat: Duration,
+    /// How long a pong may take before the socket counts as half-open.
+    pub pong_timeout: Duration,
+}
+
+impl Default for SocketPolicy {
+    fn default() -> Self {
+        SocketPolicy {
+            first_retry: Duration::from_secs(1),
+            max_retry: Duration::from_secs(10),
+            max_attempts: 10,
+            jitter: 0.25,
+            heartbeat: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SocketPolicy {
+    /// The wait before reconnect attempt `attempt` (1-based): doubling from `first_retry`,
+    /// never above `max_retry` even with jitter; `None` once `max_attempts` have failed.
+    pub fn retry_delay(&self, attempt: u32, sample: f64) -> Option<Duration> {
+        if attempt == 0 || attempt > self.max_attempts {
+            return None;
+        }
+        let doubled = self.first_retry.saturating_mul(1u32 << (attempt - 1).min(16));
+        Some(jittered(doubled.min(self.max_retry), self.jitter, sample).min(self.max_retry))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +249,18 @@ mod tests {
         assert!(jittered(secs(10), 0.25, 0.999_999) < Duration::from_millis(12_500));
         assert_eq!(jittered(secs(10), 0.25, 7.0), Duration::from_millis(12_500));
         assert_eq!(jittered(secs(10), 0.0, 0.7), secs(10));
+    }
+
+    #[test]
+    fn socket_reconnects_1_2_4_8_10_then_stops_after_10() {
+        let p = SocketPolicy::default();
+        let waits: Vec<_> = (1..=11).map(|n| p.retry_delay(n, 0.0).map(|d| d.as_secs())).collect();
+        let s = Some;
+        assert_eq!(waits, [s(1), s(2), s(4), s(8), s(10), s(10), s(10), s(10), s(10), s(10), None]);
+        assert_eq!(p.retry_delay(0, 0.0), None);
+        // Jitter lengthens, but never past the cap.
+        assert!(p.retry_delay(2, 0.99).unwrap() > secs(2));
+        assert_eq!(p.retry_delay(5, 0.99), Some(secs(10)));
     }
 
     #[test]

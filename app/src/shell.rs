@@ -9,7 +9,7 @@ use leptos_router::{
 
 use crate::{
     components::Layout,
-    policy::PollPolicy,
+    policy::{PollPolicy, SocketPolicy},
     routes::{DashboardPage, LoginPage, SessionsPage, SettingsPage, SetupPage},
     status::provide_status,
 };
@@ -42,7 +42,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_status(PollPolicy::default());
+    provide_status(PollPolicy::default(), SocketPolicy::default());
     view! {
         <Title text="Lifeline"/>
         <Router>

@@ -74,6 +74,13 @@ test('the dot follows /health as it changes, on the poll schedule', async ({ pag
   await page.clock.install();
   let answer: object | 'unreachable' = report('ok', 1, 1);
   let polls = 0;
+  // The event channel would tell the real server's story: here it stays open and says
+  // nothing but pong, so the dot has only the polls to go by.
+  await page.routeWebSocket('**/ws', (ws) => {
+    ws.onMessage((m) => {
+      if (JSON.parse(String(m)).type === 'ping') ws.send(JSON.stringify({ type: 'pong' }));
+    });
+  });
   await page.route('**/health', async (route: Route) => {
     polls += 1;
     if (answer === 'unreachable') await route.abort('connectionrefused');

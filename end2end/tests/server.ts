@@ -64,7 +64,15 @@ export class LifelineServer {
     const log = createWriteStream(this.logPath, { flags: 'a' });
     const proc = spawn(
       lifelineBin,
-      ['serve', '--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, ...(this.options.args ?? [])],
+      [
+        'serve',
+        '--simulator',
+        '--addr',
+        `127.0.0.1:${this.port}`,
+        '--data-dir',
+        this.dataDir,
+        ...(this.options.args ?? []),
+      ],
       {
         cwd: repoRoot,
         env: this.environment(),
@@ -115,6 +123,31 @@ export class LifelineServer {
   /** SIGKILL: the server dies without any chance to clean up. */
   async kill(): Promise<void> {
     await this.signal('SIGKILL');
+  }
+
+  /** Calls the REST API with the test API key. */
+  async api(method: string, path: string, body?: unknown): Promise<any> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  /** Creates a simulated session and pairs it; resolves once it is connected. */
+  async pairedSession(name: string): Promise<string> {
+    const created = await this.api('POST', '/sessions', { name, connector: 'simulator' });
+    for (;;) {
+      // The QR code is up once the session says so; then the simulated phone scans it.
+      const session = await this.api('GET', `/sessions/${created.id}`);
+      if (session.status === 'qr_pending') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.api('POST', `/dev/simulator/sessions/${created.id}/fault`, { kind: 'scan' });
+    return created.id;
   }
 
   /** Stops the server and deletes its data. */

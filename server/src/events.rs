@@ -10,22 +10,32 @@ use std::{
 };
 
 use app::model::{Envelope, Event};
+use axum::extract::ws::Utf8Bytes;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
 /// How many recent events are kept for replay to reconnecting clients.
 pub const RING_CAPACITY: usize = 4096;
 
+/// An event as published: the envelope, and its JSON text made once for every listener.
+#[derive(Debug)]
+pub struct Published {
+    /// The numbered event.
+    pub envelope: Envelope,
+    /// `envelope` as the JSON text the event channel sends.
+    pub json: Utf8Bytes,
+}
+
 struct Inner {
     next_seq: u64,
-    ring: VecDeque<Arc<Envelope>>,
+    ring: VecDeque<Arc<Published>>,
 }
 
 /// The bus. Cloning shares it.
 #[derive(Clone)]
 pub struct EventBus {
     inner: Arc<Mutex<Inner>>,
-    tx: broadcast::Sender<Arc<Envelope>>,
+    tx: broadcast::Sender<Arc<Published>>,
     ring_capacity: usize,
 }
 
@@ -67,18 +77,21 @@ impl EventBus {
     pub fn publish(&self, event: Event) -> u64 {
         // Numbering and sending under one lock keeps the broadcast in sequence order.
         let mut inner = self.lock();
-        let envelope = Arc::new(Envelope { seq: inner.next_seq, at: Utc::now(), event });
+        let envelope = Envelope { seq: inner.next_seq, at: Utc::now(), event };
+        // Serialised once here rather than once per connected client.
+        let json = serde_json::to_string(&envelope).unwrap_or_default().into();
+        let published = Arc::new(Published { envelope, json });
         inner.next_seq += 1;
         if inner.ring.len() == self.ring_capacity {
             inner.ring.pop_front();
         }
-        inner.ring.push_back(envelope.clone());
-        let _ = self.tx.send(envelope.clone());
-        envelope.seq
+        inner.ring.push_back(published.clone());
+        let _ = self.tx.send(published);
+        inner.next_seq - 1
     }
 
     /// Listens from now on; also returns the last sequence number published before.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Envelope>>, u64) {
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Published>>, u64) {
         let inner = self.lock();
         (self.tx.subscribe(), inner.next_seq - 1)
     }
@@ -89,13 +102,13 @@ impl EventBus {
     }
 
     /// Every event after `seq`, or [`TooOld`] when some of them already left the ring.
-    pub fn replay_after(&self, seq: u64) -> Result<Vec<Arc<Envelope>>, TooOld> {
+    pub fn replay_after(&self, seq: u64) -> Result<Vec<Arc<Published>>, TooOld> {
         let inner = self.lock();
-        let oldest = inner.ring.front().map_or(inner.next_seq, |e| e.seq);
+        let oldest = inner.ring.front().map_or(inner.next_seq, |e| e.envelope.seq);
         if seq + 1 < oldest {
             return Err(TooOld);
         }
-        Ok(inner.ring.iter().filter(|e| e.seq > seq).cloned().collect())
+        Ok(inner.ring.iter().filter(|e| e.envelope.seq > seq).cloned().collect())
     }
 }
 
@@ -124,8 +137,10 @@ mod tests {
         assert_eq!(last, 1);
         bus.publish(removed("a"));
         bus.publish(removed("b"));
-        assert_eq!(rx.recv().await.unwrap().seq, 2);
-        assert_eq!(rx.recv().await.unwrap().seq, 3);
+        let first = rx.recv().await.unwrap();
+        assert_eq!(first.envelope.seq, 2);
+        assert_eq!(serde_json::from_str::<Envelope>(&first.json).unwrap(), first.envelope);
+        assert_eq!(rx.recv().await.unwrap().envelope.seq, 3);
     }
 
     #[test]
@@ -135,10 +150,10 @@ mod tests {
             bus.publish(removed(&i.to_string()));
         }
         // The ring holds 7..=10.
-        let seqs = |v: Vec<Arc<Envelope>>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+        let seqs = |v: Vec<Arc<Published>>| v.iter().map(|e| e.envelope.seq).collect::<Vec<_>>();
         assert_eq!(seqs(bus.replay_after(8).unwrap()), [9, 10]);
         assert_eq!(seqs(bus.replay_after(6).unwrap()), [7, 8, 9, 10]);
         assert_eq!(seqs(bus.replay_after(10).unwrap()), Vec::<u64>::new());
-        assert_eq!(bus.replay_after(5), Err(TooOld));
+        assert!(matches!(bus.replay_after(5), Err(TooOld)));
     }
 }

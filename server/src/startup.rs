@@ -26,7 +26,7 @@ use crate::{
     db::{DatabaseUrl, Db, DbError, UrlError},
     demo,
     events::EventBus,
-    http,
+    http::{self, ws::WsLimits},
     metrics::Metrics,
     probe,
     state::{AppState, Shared},
@@ -151,6 +151,9 @@ impl Application {
             metrics,
             allowed_origins: settings.cors_origins.clone(),
             public_metrics: settings.public_metrics,
+            ws: WsLimits::default(),
+            ws_admission: Arc::default(),
+            shutdown: CancellationToken::new(),
         });
         Ok(Application {
             listener,
@@ -172,6 +175,13 @@ impl Application {
         self
     }
 
+    /// Uses these event channel limits instead of the defaults.
+    pub fn with_ws_limits(mut self, limits: WsLimits) -> Self {
+        let shared = Arc::get_mut(&mut self.state.0).expect("the state is not shared before run");
+        shared.ws = limits;
+        self
+    }
+
     /// The shared state, for tests that look behind the HTTP surface.
     pub fn state(&self) -> &AppState {
         &self.state
@@ -184,7 +194,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), io::Error> {
         let Application { listener, addr, state, demo, probe_every } = self;
-        let cancel = CancellationToken::new();
+        let cancel = state.shutdown.clone();
         let tasks = TaskTracker::new();
         tasks.spawn(probe::run(state.db.clone(), state.board.clone(), probe_every, cancel.clone()));
         if let (true, Some(simulator)) = (demo, state.simulator.clone()) {
@@ -194,11 +204,12 @@ impl Application {
 
         tracing::info!("Lifeline listening on http://{addr}");
         let trigger = cancel.clone();
-        let server =
-            axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(async move {
-                shutdown.await;
-                trigger.cancel();
-            });
+        // The peer address feeds the login lockout and the per-address channel limit.
+        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
         let drained = async {
             cancel.cancelled().await;
             tokio::time::sleep(DRAIN_TIMEOUT).await;

@@ -17,6 +17,7 @@ use axum::{
     http::{HeaderMap, request::Parts},
 };
 use leptos::config::LeptosOptions;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     access::{Access, AccessError, Caller},
@@ -24,7 +25,10 @@ use crate::{
     connector::simulator::Simulator,
     db::Db,
     events::EventBus,
-    http::{deep_report, to_app_error},
+    http::{
+        deep_report, to_app_error,
+        ws::{Admission, WsLimits},
+    },
     metrics::Metrics,
     supervisor::Supervisor,
 };
@@ -32,7 +36,7 @@ use crate::{
 /// Shared state of a running server: one pointer, so handing it to every request (and
 /// every middleware) costs a single reference count, not one per field.
 #[derive(Clone, Debug)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(pub(crate) Arc<Shared>);
 
 impl AppState {
     /// Wraps the parts of a running server.
@@ -72,6 +76,12 @@ pub struct Shared {
     pub allowed_origins: Vec<String>,
     /// Whether `/metrics` needs credentials.
     pub public_metrics: bool,
+    /// The event channel's limits.
+    pub ws: WsLimits,
+    /// Open event channels per client address.
+    pub ws_admission: Arc<Admission>,
+    /// Fires when the server begins shutting down.
+    pub shutdown: CancellationToken,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::status::use_status;
+use crate::status::{SocketState, retry_socket, use_status};
 
 /// "WhatsApp Connected" / "WhatsApp Offline" with a dot; a click shows why and when the
 /// server was last checked.
@@ -31,6 +31,16 @@ pub fn StatusBadge() -> impl IntoView {
                 <span class="dot" aria-hidden="true"></span>
                 <span class="label">{move || reading.with(|r| r.label)}</span>
             </button>
+            <p class="socket-state" data-testid="socket-state"
+                data-state=move || status.socket.get().as_str()>
+                {move || status.socket.get().label()}
+                {move || (status.socket.get() == SocketState::Offline).then(|| view! {
+                    " "
+                    <button type="button" class="link-button" on:click=move |_| retry_socket()>
+                        "retry"
+                    </button>
+                })}
+            </p>
             <div id="status-badge-details" class="status-badge-details" hidden=move || !expanded.get()>
                 <p class="detail">{move || reading.with(|r| r.detail.clone())}</p>
                 <p class="checked">"Last checked: " {last_checked}</p>

@@ -5,6 +5,7 @@ pub mod api;
 mod event;
 mod health;
 mod session;
+pub mod ws;
 
 pub use access::{
     ApiKeyView, AuthState, CreatedApiKey, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,

@@ -1,26 +1,45 @@
-//! The status context: signals the poller writes and the components read.
+//! The status context: signals the poller and the event channel write, the components read.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use super::indicator::{Reading, read};
-use crate::{model::Health, policy::PollPolicy};
+use super::{
+    SocketState,
+    indicator::{Reading, read},
+    live::{QrCode, Restore},
+};
+use crate::{
+    model::{Health, SessionView},
+    policy::{PollPolicy, SocketPolicy},
+};
 
 /// What the dashboard currently knows about the server.
 #[derive(Clone, Copy, Debug)]
 pub struct StatusState {
-    /// The last light report received, if any.
+    /// The last light report received (polled, or kept current by events).
     pub health: RwSignal<Option<Health>>,
-    /// Whether the last poll reached the server; `None` until the first poll ends.
+    /// Whether the server answered last time; `None` until the first answer or failure.
     pub reachable: RwSignal<Option<bool>>,
-    /// When the last poll ended.
+    /// When the server was last heard from (or tried).
     pub last_checked: RwSignal<Option<DateTime<Utc>>>,
     /// Why the last poll failed, if it did.
     pub last_error: RwSignal<Option<String>>,
     /// A poll is in flight.
     pub is_checking: RwSignal<bool>,
-    /// The timing in effect.
+    /// Every session, from the event channel; `None` before its first snapshot.
+    pub sessions: RwSignal<Option<Vec<SessionView>>>,
+    /// QR codes of pairing sessions.
+    pub qr: RwSignal<HashMap<String, QrCode>>,
+    /// Start-up restore progress.
+    pub restore: RwSignal<Option<Restore>>,
+    /// Where the event channel stands.
+    pub socket: RwSignal<SocketState>,
+    /// The polling schedule in effect.
     pub policy: PollPolicy,
+    /// The event channel's schedule in effect.
+    pub socket_policy: SocketPolicy,
 }
 
 impl StatusState {
@@ -30,22 +49,32 @@ impl StatusState {
     }
 }
 
-/// Creates the status state, provides it as context and, in the browser, starts polling.
-pub fn provide_status(policy: PollPolicy) -> StatusState {
+/// Creates the status state, provides it as context and, in the browser, opens the event
+/// channel and starts polling.
+pub fn provide_status(policy: PollPolicy, socket_policy: SocketPolicy) -> StatusState {
     let state = StatusState {
         health: RwSignal::new(None),
         reachable: RwSignal::new(None),
         last_checked: RwSignal::new(None),
         last_error: RwSignal::new(None),
         is_checking: RwSignal::new(false),
+        sessions: RwSignal::new(None),
+        qr: RwSignal::new(HashMap::new()),
+        restore: RwSignal::new(None),
+        socket: RwSignal::new(SocketState::Connecting),
         policy,
+        socket_policy,
     };
     provide_context(state);
     #[cfg(feature = "hydrate")]
     {
         // An effect runs only in the browser and only after hydration, so the server never
         // polls itself and the first poll sees a live page.
-        Effect::new(move |_| super::poller::start(state));
+        Effect::new(move |_| {
+            super::page::watch();
+            super::poller::start(state);
+            super::socket::start(state, socket_policy);
+        });
     }
     state
 }

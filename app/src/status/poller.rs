@@ -1,10 +1,12 @@
-//! The browser's light health poller (hydrate only).
+//! The browser's light health poller (hydrate only): `/health` on the policy's schedule,
+//! at once on request (the event channel closed, the tab came back), paused while the tab
+//! is hidden.
 
-use std::time::Duration;
+use std::{cell::RefCell, time::Duration};
 
 use chrono::Utc;
 use gloo_net::http::Request;
-use gloo_timers::future::sleep;
+use gloo_timers::{callback::Timeout, future::sleep};
 use leptos::{prelude::*, task::spawn_local};
 
 use super::StatusState;
@@ -14,33 +16,82 @@ use crate::{model::Health, policy::LightPoll};
 /// turn the dot red, not leave it frozen on its last colour.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Polls `/health` for as long as the page lives, on the schedule of the state's policy.
+struct Poller {
+    state: StatusState,
+    next: Option<Timeout>,
+    failures: u32,
+    busy: bool,
+}
+
+thread_local! {
+    static POLLER: RefCell<Option<Poller>> = const { RefCell::new(None) };
+}
+
+/// Starts polling for as long as the page lives.
 pub fn start(state: StatusState) {
-    spawn_local(async move {
-        let mut failures = 0u32;
-        loop {
-            state.is_checking.set(true);
-            let outcome = fetch_health().await;
-            state.is_checking.set(false);
-            state.last_checked.set(Some(Utc::now()));
-            let last = match outcome {
-                Ok(health) => {
-                    failures = 0;
-                    let uptime = Duration::from_secs(health.uptime);
-                    state.health.set(Some(health));
-                    state.reachable.set(Some(true));
-                    state.last_error.set(None);
-                    LightPoll::Reached { uptime }
-                }
-                Err(error) => {
-                    failures += 1;
-                    state.reachable.set(Some(false));
-                    state.last_error.set(Some(error));
-                    LightPoll::Unreachable { failures }
-                }
-            };
-            sleep(state.policy.next_light_delay(last)).await;
+    POLLER.with_borrow_mut(|p| {
+        *p = Some(Poller { state, next: None, failures: 0, busy: false });
+    });
+    poll_now();
+}
+
+/// Polls now, whatever the schedule says (a poll already under way counts).
+pub fn poll_now() {
+    let state = POLLER.with_borrow_mut(|p| {
+        let p = p.as_mut()?;
+        p.next = None;
+        if p.busy {
+            return None;
         }
+        p.busy = true;
+        Some(p.state)
+    });
+    let Some(state) = state else { return };
+    state.is_checking.set(true);
+    spawn_local(async move {
+        let outcome = fetch_health().await;
+        finish(outcome);
+    });
+}
+
+/// Stops the schedule until [`poll_now`] (the tab is hidden: nobody is looking).
+pub fn pause() {
+    POLLER.with_borrow_mut(|p| {
+        if let Some(p) = p.as_mut() {
+            p.next = None;
+        }
+    });
+}
+
+fn finish(outcome: Result<Health, String>) {
+    POLLER.with_borrow_mut(|p| {
+        let Some(p) = p.as_mut() else { return };
+        p.busy = false;
+        let state = p.state;
+        state.is_checking.set(false);
+        state.last_checked.set(Some(Utc::now()));
+        let last = match outcome {
+            Ok(health) => {
+                p.failures = 0;
+                let uptime = Duration::from_secs(health.uptime);
+                state.health.set(Some(health));
+                state.reachable.set(Some(true));
+                state.last_error.set(None);
+                LightPoll::Reached { uptime }
+            }
+            Err(error) => {
+                p.failures += 1;
+                state.reachable.set(Some(false));
+                state.last_error.set(Some(error));
+                LightPoll::Unreachable { failures: p.failures }
+            }
+        };
+        if super::page::hidden() {
+            return;
+        }
+        let delay = state.policy.next_light_delay(last);
+        let millis = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        p.next = Some(Timeout::new(millis, poll_now));
     });
 }
 

@@ -9,6 +9,7 @@ mod health;
 mod metrics;
 mod security;
 mod sessions;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -48,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/start", post(sessions::start))
         .route("/sessions/{id}/stop", post(sessions::stop))
         .route("/sessions/{id}/logout", post(sessions::logout))
-        .route("/sessions/{id}/messages", post(sessions::send));
+        .route("/sessions/{id}/messages", post(sessions::send))
+        .route("/ws", get(ws::upgrade));
     let mut public = Router::new()
         .route("/health", get(health::light))
         .route("/livez", get(health::livez))

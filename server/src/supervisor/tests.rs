@@ -7,7 +7,7 @@ use std::{
 };
 
 use app::{
-    model::{Desired, Envelope, Event, Reason, SessionStatus, SessionView},
+    model::{Desired, Event, Reason, SessionStatus, SessionView},
     policy::SupervisorPolicy,
 };
 use chrono::Utc;
@@ -26,7 +26,7 @@ use super::{
 use crate::{
     board::StatusBoard,
     connector::simulator::{Fault, SimConfig, Simulator},
-    events::EventBus,
+    events::{EventBus, Published},
     metrics::Metrics,
 };
 
@@ -42,7 +42,7 @@ struct Harness {
     sim: Simulator,
     tasks: TaskTracker,
     journal: Arc<Mutex<Vec<Entry>>>,
-    events: broadcast::Receiver<Arc<Envelope>>,
+    events: broadcast::Receiver<Arc<Published>>,
 }
 
 /// Stands in for the database writer: keeps every entry and confirms every flush.
@@ -97,7 +97,7 @@ impl Harness {
     fn statuses(&mut self) -> Vec<(SessionStatus, Option<Reason>)> {
         let mut out = Vec::new();
         while let Ok(e) = self.events.try_recv() {
-            if let Event::SessionStatus { session } = &e.event {
+            if let Event::SessionStatus { session } = &e.envelope.event {
                 out.push((session.status, session.reason));
             }
         }
@@ -278,7 +278,7 @@ async fn pairing_shows_rotating_qr_codes_then_connects_on_scan() {
     until(&session, is(SessionStatus::QrPending)).await;
     tokio::time::sleep(SimConfig::default().qr_every + Duration::from_secs(1)).await;
     let codes: Vec<String> = std::iter::from_fn(|| h.events.try_recv().ok())
-        .filter_map(|e| match &e.event {
+        .filter_map(|e| match &e.envelope.event {
             Event::Qr { code, .. } => Some(code.clone()),
             _ => None,
         })
@@ -344,11 +344,11 @@ async fn restore_spaces_starts_and_bounds_handshakes() {
     assert_eq!((done.total, done.done, done.connected, done.failed), (40, 40, 38, 2));
     assert_eq!(h.sim.max_concurrent_handshakes(), 3);
     let last = std::iter::from_fn(|| h.events.try_recv().ok())
-        .filter(|e| matches!(e.event, Event::RestoreProgress { .. }))
+        .filter(|e| matches!(e.envelope.event, Event::RestoreProgress { .. }))
         .last()
         .unwrap();
     assert_eq!(
-        last.event,
+        last.envelope.event,
         Event::RestoreProgress { total: 40, done: 40, connected: 38, failed: 2 }
     );
 }

@@ -13,6 +13,7 @@ use server::{
     config::Settings,
     connector::simulator::SimConfig,
     db::{DatabaseUrl, Db},
+    http::ws::WsLimits,
     startup::Application,
     state::AppState,
 };
@@ -144,6 +145,8 @@ pub struct TestOptions {
     pub cors_origins: Vec<String>,
     /// How often the database is probed.
     pub probe_every: Duration,
+    /// The event channel's limits.
+    pub ws: WsLimits,
 }
 
 impl Default for TestOptions {
@@ -155,6 +158,7 @@ impl Default for TestOptions {
             admin_password: Some(ADMIN_PASSWORD.into()),
             cors_origins: Vec::new(),
             probe_every: Duration::from_secs(10),
+            ws: WsLimits::default(),
         }
     }
 }
@@ -176,7 +180,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let mut settings = test_settings(&dir, database_url.clone(), options.simulator);
     settings.admin_password = options.admin_password;
     settings.cors_origins = options.cors_origins;
-    launch_with(dir, settings, options.policy, database_url, options.probe_every).await
+    launch_with(dir, settings, options.policy, database_url, options.probe_every, options.ws).await
 }
 
 /// Starts a server on an existing database (one a test prepared, say).
@@ -205,7 +209,8 @@ async fn launch(
     policy: SupervisorPolicy,
     database_url: String,
 ) -> TestApp {
-    launch_with(dir, settings, policy, database_url, Duration::from_secs(10)).await
+    launch_with(dir, settings, policy, database_url, Duration::from_secs(10), WsLimits::default())
+        .await
 }
 
 async fn launch_with(
@@ -214,6 +219,7 @@ async fn launch_with(
     policy: SupervisorPolicy,
     database_url: String,
     probe_every: Duration,
+    ws: WsLimits,
 ) -> TestApp {
     let site = LeptosOptions::builder()
         .output_name("lifeline")
@@ -222,7 +228,8 @@ async fn launch_with(
     let app = Application::build_with(&settings, site, policy.clone(), fast_simulator())
         .await
         .expect("server did not build")
-        .with_probe_every(probe_every);
+        .with_probe_every(probe_every)
+        .with_ws_limits(ws);
     let addr = app.local_addr();
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -3,6 +3,7 @@
 
 mod access;
 mod dashboard;
+mod events;
 mod health;
 mod helpers;
 mod lifecycle;

@@ -1,0 +1,235 @@
+//! The browser's `/ws` client (hydrate only): one socket at a time, reconnecting 1 s
+//! doubling to 10 s with jitter, giving up after 10 failures until the network or the tab
+//! comes back, a heartbeat that catches half-open sockets, and resume after a reconnect.
+
+use std::cell::RefCell;
+
+use chrono::Utc;
+use gloo_timers::callback::{Interval, Timeout};
+use leptos::prelude::*;
+use wasm_bindgen::{JsCast, closure::Closure};
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+use super::{
+    SocketState, StatusState,
+    live::{Applied, Live},
+    poller,
+};
+use crate::{
+    model::ws::{ClientFrame, ServerFrame, close},
+    policy::SocketPolicy,
+};
+
+struct Handlers {
+    _open: Closure<dyn FnMut()>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
+    _close: Closure<dyn FnMut(CloseEvent)>,
+    _error: Closure<dyn FnMut(Event)>,
+}
+
+struct Manager {
+    state: StatusState,
+    policy: SocketPolicy,
+    live: Live,
+    socket: Option<WebSocket>,
+    handlers: Option<Handlers>,
+    generation: u32,
+    attempts: u32,
+    /// Whether the current socket ever opened (a failed reconnect is not news).
+    opened: bool,
+    retry: Option<Timeout>,
+    heartbeat: Option<Interval>,
+    pong_deadline: Option<Timeout>,
+}
+
+thread_local! {
+    static MANAGER: RefCell<Option<Manager>> = const { RefCell::new(None) };
+}
+
+fn with<R>(f: impl FnOnce(&mut Manager) -> R) -> Option<R> {
+    MANAGER.with_borrow_mut(|m| m.as_mut().map(f))
+}
+
+/// Opens the event channel for as long as the page lives.
+pub fn start(state: StatusState, policy: SocketPolicy) {
+    MANAGER.with_borrow_mut(|m| {
+        *m = Some(Manager {
+            state,
+            policy,
+            live: Live::default(),
+            socket: None,
+            handlers: None,
+            generation: 0,
+            attempts: 0,
+            opened: false,
+            retry: None,
+            heartbeat: None,
+            pong_deadline: None,
+        });
+    });
+    connect();
+}
+
+/// Reconnects now, starting the retry count afresh (the network or the tab came back, or
+/// someone clicked "retry").
+pub fn retry_now() {
+    let stalled = with(|m| {
+        let state = m.state.socket.get_untracked();
+        matches!(state, SocketState::Offline | SocketState::Closed)
+    });
+    if stalled == Some(true) {
+        with(|m| m.attempts = 0);
+        connect();
+    }
+}
+
+fn url() -> Option<String> {
+    let location = window().location();
+    let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
+    Some(format!("{scheme}://{}/ws", location.host().ok()?))
+}
+
+fn connect() {
+    with(|m| {
+        m.teardown();
+        m.generation += 1;
+        m.opened = false;
+        let generation = m.generation;
+        m.state.socket.set(SocketState::Connecting);
+        let Some(socket) = url().and_then(|u| WebSocket::new(&u).ok()) else {
+            m.closed(generation, 1006);
+            return;
+        };
+        let handlers = Handlers {
+            _open: Closure::new(move || {
+                with(|m| m.opened(generation));
+            }),
+            _message: Closure::new(move |e: MessageEvent| {
+                if let Some(text) = e.data().as_string() {
+                    with(|m| m.message(generation, &text));
+                }
+            }),
+            _close: Closure::new(move |e: CloseEvent| {
+                with(|m| m.closed(generation, e.code()));
+            }),
+            _error: Closure::new(move |_: Event| {}),
+        };
+        socket.set_onopen(Some(handlers._open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(handlers._message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(handlers._close.as_ref().unchecked_ref()));
+        socket.set_onerror(Some(handlers._error.as_ref().unchecked_ref()));
+        m.socket = Some(socket);
+        m.handlers = Some(handlers);
+    });
+}
+
+impl Manager {
+    /// Detaches and closes the current socket, so there is never a second one alive.
+    fn teardown(&mut self) {
+        self.heartbeat = None;
+        self.pong_deadline = None;
+        self.retry = None;
+        if let Some(socket) = self.socket.take() {
+            socket.set_onopen(None);
+            socket.set_onmessage(None);
+            socket.set_onclose(None);
+            socket.set_onerror(None);
+            let _ = socket.close();
+        }
+        self.handlers = None;
+    }
+
+    fn send(&self, frame: &ClientFrame) {
+        if let (Some(socket), Ok(text)) = (&self.socket, serde_json::to_string(frame)) {
+            let _ = socket.send_with_str(&text);
+        }
+    }
+
+    fn opened(&mut self, generation: u32) {
+        if generation != self.generation {
+            return;
+        }
+        self.attempts = 0;
+        self.opened = true;
+        self.state.socket.set(SocketState::Open);
+        if self.live.seq > 0 {
+            self.send(&ClientFrame::Resume { after_seq: self.live.seq });
+        }
+        let heartbeat = self.policy.heartbeat.as_millis() as u32;
+        self.heartbeat = Some(Interval::new(heartbeat, move || {
+            with(|m| m.ping(generation));
+        }));
+    }
+
+    fn ping(&mut self, generation: u32) {
+        if generation != self.generation || self.pong_deadline.is_some() {
+            return;
+        }
+        self.send(&ClientFrame::Ping);
+        let timeout = self.policy.pong_timeout.as_millis() as u32;
+        self.pong_deadline = Some(Timeout::new(timeout, move || {
+            // No pong: the socket is half-open. Close it; the close handler reconnects.
+            with(|m| {
+                if m.generation == generation {
+                    m.state.socket.set(SocketState::Closing);
+                    if let Some(socket) = &m.socket {
+                        let _ =
+                            socket.close_with_code_and_reason(close::HEARTBEAT_MISSED, "no pong");
+                    }
+                }
+            });
+        }));
+    }
+
+    fn message(&mut self, generation: u32, text: &str) {
+        if generation != self.generation {
+            return;
+        }
+        let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else { return };
+        match self.live.apply(frame) {
+            Applied::Changed => self.show(),
+            Applied::Pong => self.pong_deadline = None,
+            Applied::Nothing | Applied::Replayed(_) | Applied::Refused(_) => {}
+        }
+    }
+
+    /// Hands what the channel knows to the status context.
+    fn show(&self) {
+        let s = self.state;
+        if let Some(health) = &self.live.health {
+            s.health.set(Some(health.clone()));
+            s.reachable.set(Some(true));
+            s.last_error.set(None);
+            s.last_checked.set(Some(Utc::now()));
+        }
+        s.sessions.set(self.live.sessions.clone());
+        s.qr.set(self.live.qr.clone());
+        s.restore.set(self.live.restore);
+    }
+
+    fn closed(&mut self, generation: u32, code: u16) {
+        if generation != self.generation {
+            return;
+        }
+        self.heartbeat = None;
+        self.pong_deadline = None;
+        if code == close::CREDENTIALS_EXPIRED {
+            self.state.socket.set(SocketState::Offline);
+            let _ = window().location().set_href("/dashboard/login");
+            return;
+        }
+        // A channel that was open just closed: whether the server is gone or only the socket
+        // is, the dot must not wait 30 s for the next poll to find out.
+        if self.opened {
+            poller::poll_now();
+        }
+        self.attempts += 1;
+        match self.policy.retry_delay(self.attempts, js_sys::Math::random()) {
+            Some(delay) => {
+                self.state.socket.set(SocketState::Closed);
+                self.retry = Some(Timeout::new(delay.as_millis() as u32, connect));
+            }
+            None => self.state.socket.set(SocketState::Offline),
+        }
+    }
+}

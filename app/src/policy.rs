@@ -209,6 +209,50 @@ impl SocketPolicy {
     }
 }
 
+/// The browser's schedules as the server hands them to the page, so the dashboard runs on
+/// the values the server was started with (and shows them on the Settings page).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DashboardPolicy {
+    /// The health poller's schedule.
+    pub poll: PollPolicy,
+    /// The event channel's schedule.
+    pub socket: SocketPolicy,
+}
+
+impl DashboardPolicy {
+    /// Every wait and limit of time multiplied by `factor`, the warm-up length included so
+    /// the schedule keeps its shape: tests run the real schedule, only faster.
+    pub fn scaled(self, factor: f64) -> DashboardPolicy {
+        let f = |d: Duration| d.mul_f64(factor);
+        let DashboardPolicy { poll, socket } = self;
+        DashboardPolicy {
+            poll: PollPolicy {
+                light_every: f(poll.light_every),
+                deep_every: f(poll.deep_every),
+                unreachable_backoff: poll.unreachable_backoff.map(f),
+                warmup_every: f(poll.warmup_every),
+                warmup_uptime: f(poll.warmup_uptime),
+            },
+            socket: SocketPolicy {
+                first_retry: f(socket.first_retry),
+                max_retry: f(socket.max_retry),
+                heartbeat: f(socket.heartbeat),
+                pong_timeout: f(socket.pong_timeout),
+                ..socket
+            },
+        }
+    }
+}
+
+/// Every policy in effect on a server, for the Settings page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Policies {
+    /// How sessions are kept alive.
+    pub supervisor: SupervisorPolicy,
+    /// How the dashboard polls and reconnects.
+    pub dashboard: DashboardPolicy,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +305,22 @@ mod tests {
         // Jitter lengthens, but never past the cap.
         assert!(p.retry_delay(2, 0.99).unwrap() > secs(2));
         assert_eq!(p.retry_delay(5, 0.99), Some(secs(10)));
+    }
+
+    #[test]
+    fn scaling_shortens_every_wait_and_keeps_the_shape() {
+        let p = DashboardPolicy::default().scaled(0.1);
+        assert_eq!(p.poll.light_every, secs(3));
+        assert_eq!(p.poll.deep_every, secs(30));
+        assert_eq!(p.poll.unreachable_backoff, [Duration::from_millis(500), secs(1), secs(3)]);
+        assert_eq!(p.poll.warmup_every, Duration::from_millis(500));
+        assert_eq!(p.poll.warmup_uptime, secs(6));
+        assert_eq!(p.socket.first_retry, Duration::from_millis(100));
+        assert_eq!(p.socket.max_retry, secs(1));
+        assert_eq!(p.socket.heartbeat, secs(3));
+        assert_eq!(p.socket.pong_timeout, secs(1));
+        assert_eq!(p.socket.max_attempts, 10);
+        assert_eq!(DashboardPolicy::default().scaled(1.0), DashboardPolicy::default());
     }
 
     #[test]

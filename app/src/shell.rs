@@ -9,21 +9,24 @@ use leptos_router::{
 
 use crate::{
     components::Layout,
-    policy::{PollPolicy, SocketPolicy},
-    routes::{DashboardPage, LoginPage, SessionsPage, SettingsPage, SetupPage},
-    status::provide_status,
+    routes::{DashboardPage, LoginPage, SessionDetailPage, SessionsPage, SettingsPage, SetupPage},
+    status::{POLICY_META, page_policy, provide_status},
 };
 
 /// The whole HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // Derived from the options so the stylesheet's name is defined once, in the build settings.
     let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
+    // The browser runs on the schedules this server was started with; the head is not
+    // hydrated, so the page reads them from here before anything polls.
+    let policy = serde_json::to_string(&page_policy()).unwrap_or_default();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name=POLICY_META content=policy/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link rel="stylesheet" href=stylesheet/>
                 <AutoReload options=options.clone()/>
@@ -42,7 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_status(PollPolicy::default(), SocketPolicy::default());
+    provide_status(page_policy());
     view! {
         <Title text="Lifeline"/>
         <Router>
@@ -52,6 +55,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("/dashboard") view=Layout>
                     <Route path=path!("") view=DashboardPage/>
                     <Route path=path!("sessions") view=SessionsPage/>
+                    <Route path=path!("sessions/:id") view=SessionDetailPage/>
                     <Route path=path!("settings") view=SettingsPage/>
                 </ParentRoute>
             </Routes>

@@ -1,6 +1,6 @@
-import type { Page, Route } from '@playwright/test';
+import type { Route } from '@playwright/test';
 
-import { expect, test } from './fixtures';
+import { expect, hydrated, test } from './fixtures';
 
 /** A light report as `GET /health` sends it. */
 function report(status: 'ok' | 'degraded' | 'error', total: number, connected: number) {
@@ -10,10 +10,6 @@ function report(status: 'ok' | 'degraded' | 'error', total: number, connected: n
     uptime: 3600,
     sessions: { total, connected, connecting: total - connected, disconnected: 0 },
   };
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
 }
 
 test('the dashboard loads, hydrates, and navigates without a reload', async ({ page, server }, testInfo) => {

@@ -1,16 +1,23 @@
-import { test as base } from '@playwright/test';
+import { expect, test as base, type Page } from '@playwright/test';
 
-import { ADMIN_PASSWORD, LifelineServer } from './server';
+import { ADMIN_PASSWORD, LifelineServer, ServerOptions } from './server';
 
-export { expect } from '@playwright/test';
+export { expect };
+
+/** Resolves once the WebAssembly has taken over the server-rendered page. */
+export async function hydrated(page: Page): Promise<void> {
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+}
 
 /**
- * `server`: a Lifeline of the test's own, stopped and deleted afterwards.
+ * `server`: a Lifeline of the test's own, stopped and deleted afterwards; started with
+ * `serverOptions` (set them with `test.use`).
  * `page`: already logged in to that server's dashboard as its admin.
  */
-export const test = base.extend<{ server: LifelineServer }>({
-  server: async ({}, use, testInfo) => {
-    const server = await LifelineServer.start(testInfo.outputPath('lifeline.log'));
+export const test = base.extend<{ server: LifelineServer; serverOptions: ServerOptions }>({
+  serverOptions: [{}, { option: true }],
+  server: async ({ serverOptions }, use, testInfo) => {
+    const server = await LifelineServer.start(testInfo.outputPath('lifeline.log'), serverOptions);
     await use(server);
     await server.dispose();
   },

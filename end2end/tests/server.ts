@@ -137,17 +137,26 @@ export class LifelineServer {
     return text ? JSON.parse(text) : undefined;
   }
 
-  /** Creates a simulated session and pairs it; resolves once it is connected. */
-  async pairedSession(name: string): Promise<string> {
+  /** Creates a simulated session and pairs it, linking `phone` if given. */
+  async pairedSession(name: string, phone?: string): Promise<string> {
     const created = await this.api('POST', '/sessions', { name, connector: 'simulator' });
+    await this.scan(created.id, phone);
+    return created.id;
+  }
+
+  /** The simulated phone scans the session's QR code, once one is on screen. */
+  async scan(id: string, phone?: string): Promise<void> {
     for (;;) {
-      // The QR code is up once the session says so; then the simulated phone scans it.
-      const session = await this.api('GET', `/sessions/${created.id}`);
+      const session = await this.api('GET', `/sessions/${id}`);
       if (session.status === 'qr_pending') break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    await this.api('POST', `/dev/simulator/sessions/${created.id}/fault`, { kind: 'scan' });
-    return created.id;
+    await this.fault(id, { kind: 'scan', phone_number: phone });
+  }
+
+  /** Makes the simulated upstream of a session misbehave. */
+  async fault(id: string, fault: object): Promise<void> {
+    await this.api('POST', `/dev/simulator/sessions/${id}/fault`, fault);
   }
 
   /** Stops the server and deletes its data. */

@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use app::policy::SupervisorPolicy;
+use app::policy::{DashboardPolicy, SupervisorPolicy};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Lifeline keeps WhatsApp sessions alive and shows, live, that they are.
@@ -103,6 +103,27 @@ pub struct Settings {
     /// added).
     #[arg(long, env = "LIFELINE_RESTORE_SPACING_MS", default_value_t = 250)]
     pub restore_spacing_ms: u64,
+
+    /// How long each simulated QR code stays on screen before the next, in seconds (the
+    /// simulator offers six before pairing times out).
+    #[arg(long, env = "LIFELINE_SIMULATOR_QR_EVERY", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub simulator_qr_every: u64,
+
+    /// Multiply every dashboard timing (polls, reconnects, heartbeat) by this factor, from
+    /// 0.01 to 10: tests run the real schedule faster, a slow network may want it slower.
+    #[arg(long, env = "LIFELINE_DASHBOARD_TIME_SCALE", default_value_t = 1.0,
+          value_parser = time_scale)]
+    pub dashboard_time_scale: f64,
+}
+
+fn time_scale(text: &str) -> Result<f64, String> {
+    let scale: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.01..=10.0).contains(&scale) {
+        Ok(scale)
+    } else {
+        Err(format!("{scale} is outside 0.01 to 10"))
+    }
 }
 
 /// How log lines are written.
@@ -131,6 +152,8 @@ impl Settings {
             simulator: false,
             max_handshakes: 4,
             restore_spacing_ms: 250,
+            dashboard_time_scale: 1.0,
+            simulator_qr_every: 20,
         }
     }
 
@@ -148,6 +171,11 @@ impl Settings {
         }
     }
 
+    /// The browser's schedules after the time scale.
+    pub fn dashboard_policy(&self) -> DashboardPolicy {
+        DashboardPolicy::default().scaled(self.dashboard_time_scale)
+    }
+
     /// Where the default SQLite database lives.
     pub fn default_sqlite_path(&self) -> PathBuf {
         self.data_dir.join("lifeline.db")
@@ -160,6 +188,17 @@ mod tests {
 
     fn parse(args: &[&str]) -> Settings {
         Cli::try_parse_from(args).unwrap().into_serve_settings()
+    }
+
+    #[test]
+    fn the_dashboard_time_scale_is_bounded() {
+        assert_eq!(parse(&["lifeline"]).dashboard_policy(), DashboardPolicy::default());
+        let fast = parse(&["lifeline", "--dashboard-time-scale", "0.1"]).dashboard_policy();
+        assert_eq!(fast.poll.light_every, Duration::from_secs(3));
+        for bad in ["0", "-1", "11", "fast"] {
+            let err = Cli::try_parse_from(["lifeline", "--dashboard-time-scale", bad]);
+            assert!(err.is_err(), "{bad} was accepted");
+        }
     }
 
     #[test]

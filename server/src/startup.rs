@@ -88,7 +88,11 @@ impl Application {
     /// Checks the settings, binds the address, opens (and migrates) the database and starts
     /// the supervisor, which begins restoring sessions.
     pub async fn build(settings: &Settings, leptos: LeptosOptions) -> Result<Self, StartupError> {
-        Self::build_with(settings, leptos, settings.policy(), SimConfig::default()).await
+        let simulation = SimConfig {
+            qr_every: Duration::from_secs(settings.simulator_qr_every),
+            ..SimConfig::default()
+        };
+        Self::build_with(settings, leptos, settings.policy(), simulation).await
     }
 
     /// [`Application::build`] with an explicit policy and simulator timing (tests use
@@ -154,6 +158,7 @@ impl Application {
             ws: WsLimits::default(),
             ws_admission: Arc::default(),
             shutdown: CancellationToken::new(),
+            dashboard: settings.dashboard_policy(),
         });
         Ok(Application {
             listener,

@@ -10,7 +10,9 @@ use app::{
     model::{
         ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
+        history::{HISTORY_LIMIT, HISTORY_WINDOW, SessionHistory, StatusChange},
     },
+    policy::{DashboardPolicy, Policies},
 };
 use axum::{
     extract::{ConnectInfo, FromRef},
@@ -82,6 +84,8 @@ pub struct Shared {
     pub ws_admission: Arc<Admission>,
     /// Fires when the server begins shutting down.
     pub shutdown: CancellationToken,
+    /// The browser's schedules, rendered into every page.
+    pub dashboard: DashboardPolicy,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -103,6 +107,15 @@ fn access_error(e: AccessError) -> AppError {
         }
         AccessError::Hashing(_) => AppError::Internal(message),
     }
+}
+
+/// A status or reason read back from a session's history.
+fn stored<T>(id: &str, text: &str) -> Result<T, AppError>
+where
+    T: std::str::FromStr<Err = app::model::ParseError>,
+{
+    text.parse()
+        .map_err(|e| AppError::Internal(format!("session {id}'s history is unreadable: {e}")))
 }
 
 #[async_trait::async_trait]
@@ -166,8 +179,50 @@ impl Backend for AppState {
         Ok(deep_report(self).await)
     }
 
+    async fn change_password(
+        &self,
+        headers: &HeaderMap,
+        current: &str,
+        password: &str,
+        confirm: &str,
+    ) -> Result<(), AppError> {
+        self.access.change_password(headers, current, password, confirm).await.map_err(access_error)
+    }
+
+    fn policies(&self) -> Policies {
+        Policies { supervisor: self.supervisor.policy().clone(), dashboard: self.dashboard }
+    }
+
     async fn list_sessions(&self) -> Result<Vec<SessionView>, AppError> {
         Ok(self.supervisor.list())
+    }
+
+    fn connectors(&self) -> Vec<String> {
+        self.supervisor.connector_names().into_iter().map(str::to_owned).collect()
+    }
+
+    async fn session_history(&self, id: String) -> Result<SessionHistory, AppError> {
+        let session = self.supervisor.get(&id).map_err(to_app_error)?;
+        let until = chrono::Utc::now();
+        let since = until - HISTORY_WINDOW;
+        let (before, rows) = crate::db::sessions::history(&self.db, &id, since, HISTORY_LIMIT)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, session = %id, "reading a session's history failed");
+                AppError::DatabaseError(e.to_string())
+            })?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in rows {
+            changes.push(StatusChange {
+                at: row.at,
+                from: stored(&id, &row.from_status)?,
+                to: stored(&id, &row.to_status)?,
+                reason: row.reason.as_deref().map(|r| stored(&id, r)).transpose()?,
+                detail: row.detail,
+            });
+        }
+        let status_at_start = before.map(|b| stored(&id, &b.to_status)).transpose()?;
+        Ok(SessionHistory { session, since, until, status_at_start, changes })
     }
 
     async fn create_session(&self, request: CreateSession) -> Result<SessionView, AppError> {

@@ -4,19 +4,23 @@
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 
-use super::{StatusBadge, StatusDot};
+use super::{StatusBadge, StatusDot, StatusPopover};
 use crate::functions::Logout;
 
 /// Header, sidebar and the current page.
 #[component]
 pub fn Layout() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
+    let popover = RwSignal::new(false);
     view! {
         <div class="frame">
             <header class="topbar">
                 <A href="/dashboard" attr:class="brand">"Lifeline"</A>
                 <div class="topbar-right">
-                    <StatusDot/>
+                    <div class="status-anchor">
+                        <StatusDot open=popover/>
+                        <StatusPopover open=popover/>
+                    </div>
                     <ActionForm action=logout attr:class="logout">
                         <button type="submit" class="link-button">"Log out"</button>
                     </ActionForm>

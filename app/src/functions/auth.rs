@@ -46,6 +46,18 @@ pub async fn logout() -> Result<(), AppError> {
     Ok(())
 }
 
+/// Changes the logged-in admin's password. Its other logins end; this one stays.
+#[server(endpoint = "auth/password")]
+pub async fn change_password(
+    current: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    let backend = super::authorized().await?;
+    let headers = super::request()?.headers;
+    backend.change_password(&headers, &current, &password, &confirm).await.map_err(super::fail)
+}
+
 #[cfg(feature = "ssr")]
 fn set_cookie(value: &str) {
     if let (Some(response), Ok(value)) =

@@ -10,7 +10,9 @@ use crate::{
     model::{
         ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
+        history::SessionHistory,
     },
+    policy::Policies,
 };
 
 /// What the dashboard's server functions need from the server. The server implements it
@@ -37,6 +39,14 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<String, AppError>;
     /// Ends the request's login; returns the `Set-Cookie` that clears it.
     async fn logout(&self, headers: &HeaderMap) -> Result<String, AppError>;
+    /// Changes the logged-in admin's password; other logins of the account end.
+    async fn change_password(
+        &self,
+        headers: &HeaderMap,
+        current: &str,
+        password: &str,
+        confirm: &str,
+    ) -> Result<(), AppError>;
 
     /// Every API key, newest first.
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyView>, AppError>;
@@ -47,9 +57,17 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The deep health report.
     async fn deep_health(&self) -> Result<DeepHealth, AppError>;
+    /// The policies the server runs with.
+    fn policies(&self) -> Policies;
 
     /// Every session, newest first.
     async fn list_sessions(&self) -> Result<Vec<SessionView>, AppError>;
+    /// The connectors new sessions may use, the preferred one first.
+    fn connectors(&self) -> Vec<String>;
+    /// A session and its status changes over the last [`HISTORY_WINDOW`].
+    ///
+    /// [`HISTORY_WINDOW`]: crate::model::history::HISTORY_WINDOW
+    async fn session_history(&self, id: String) -> Result<SessionHistory, AppError>;
     /// Creates a session and starts pairing it.
     async fn create_session(&self, request: CreateSession) -> Result<SessionView, AppError>;
     /// Connects anew and reports the first outcome.

@@ -4,6 +4,7 @@ mod access;
 pub mod api;
 mod event;
 mod health;
+pub mod history;
 mod session;
 pub mod ws;
 

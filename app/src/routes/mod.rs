@@ -2,10 +2,12 @@
 
 mod dashboard;
 mod login;
+mod session_detail;
 mod sessions;
 mod settings;
 
 pub use dashboard::DashboardPage;
 pub use login::{LoginPage, SetupPage};
+pub use session_detail::SessionDetailPage;
 pub use sessions::SessionsPage;
 pub use settings::SettingsPage;

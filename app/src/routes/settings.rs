@@ -2,19 +2,61 @@
 
 use leptos::prelude::*;
 
+use std::time::Duration;
+
 use crate::{
-    functions::{CreateApiKey, RevokeApiKey, list_api_keys},
-    model::ApiKeyView,
-    status::use_status,
+    functions::{ChangePassword, CreateApiKey, RevokeApiKey, get_policies, list_api_keys},
+    model::{ApiKeyView, MIN_PASSWORD_CHARS},
+    policy::{Backoff, Policies},
 };
 
-/// API keys (create, copy once, revoke) and the policy values in effect.
+/// API keys (create, copy once, revoke), the admin password, and the policy values in
+/// effect.
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     view! {
         <h1>"Settings"</h1>
         <ApiKeys/>
-        <Polling/>
+        <Password/>
+        <PolicyValues/>
+    }
+}
+
+#[component]
+fn Password() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    let outcome = move || {
+        change.value().get().map(|result| match result {
+            Ok(()) => view! {
+                <p class="notice" data-ok="true" role="status" data-testid="password-outcome">
+                    "Password changed. Other logins of this account have ended."
+                </p>
+            }
+            .into_any(),
+            Err(e) => view! {
+                <p class="error" role="alert" data-testid="password-outcome">{e.to_string()}</p>
+            }
+            .into_any(),
+        })
+    };
+    view! {
+        <section aria-labelledby="admin-password">
+            <h2 id="admin-password">"Admin password"</h2>
+            <ActionForm action=change attr:class="stacked-form" attr:data-testid="password-form">
+                <label>"Current password"
+                    <input type="password" name="current" autocomplete="current-password" required/>
+                </label>
+                <label>"New password"
+                    <input type="password" name="password" autocomplete="new-password" required
+                        minlength=MIN_PASSWORD_CHARS.to_string()/>
+                </label>
+                <label>"New password again"
+                    <input type="password" name="confirm" autocomplete="new-password" required/>
+                </label>
+                <button type="submit" class="button" disabled=move || change.pending().get()>"Change password"</button>
+            </ActionForm>
+            {outcome}
+        </section>
     }
 }
 
@@ -113,26 +155,88 @@ fn KeyTable(keys: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl I
 }
 
 #[component]
-fn Polling() -> impl IntoView {
-    let policy = use_status().policy;
-    let row = |name: &'static str, value: String| view! { <tr><th scope="row">{name}</th><td>{value}</td></tr> };
-    let backoff = policy
-        .unreachable_backoff
-        .iter()
-        .map(|d| format!("{} s", d.as_secs()))
-        .collect::<Vec<_>>()
-        .join(", ");
+fn PolicyValues() -> impl IntoView {
+    let policies = Resource::new(|| (), |_| get_policies());
     view! {
-        <section aria-labelledby="polling">
-            <h2 id="polling">"Dashboard polling"</h2>
-            <table class="settings">
-                <tbody>
-                    {row("Light health check every", format!("{} s", policy.light_every.as_secs()))}
-                    {row("Deep health check every", format!("{} min", policy.deep_every.as_secs() / 60))}
-                    {row("When the server is unreachable, retry after", format!("{backoff}, then every {} s", policy.unreachable_backoff[2].as_secs()))}
-                    {row("Just after a server start, check every", format!("{} s for its first {} s", policy.warmup_every.as_secs(), policy.warmup_uptime.as_secs()))}
-                </tbody>
-            </table>
+        <section aria-labelledby="policies">
+            <h2 id="policies">"Policies in effect"</h2>
+            <p class="muted">"Read-only: they come from the server's start-up settings."</p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match policies.await {
+                        Ok(p) => view! { <PolicyTable policies=p/> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
+    }
+}
+
+/// `5 s`, `1.5 s`, `2 min`, `250 ms`: short and exact.
+fn span(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        ms if ms < 1000 => format!("{ms} ms"),
+        ms if ms % 60_000 == 0 => format!("{} min", ms / 60_000),
+        ms if ms % 1000 == 0 => format!("{} s", ms / 1000),
+        _ => format!("{:.1} s", d.as_secs_f64()),
+    }
+}
+
+fn ladder(b: &Backoff) -> String {
+    let waits: Vec<String> =
+        (1..=b.retries()).filter_map(|n| b.delay_before(n)).map(span).collect();
+    format!("{}, then give up", waits.join(", "))
+}
+
+#[component]
+fn PolicyTable(policies: Policies) -> impl IntoView {
+    let Policies { supervisor: s, dashboard } = policies;
+    let (poll, socket) = (dashboard.poll, dashboard.socket);
+    let row = |name: &'static str, value: String| view! { <tr><th scope="row">{name}</th><td>{value}</td></tr> };
+    let backoff = poll.unreachable_backoff.iter().map(|d| span(*d)).collect::<Vec<_>>().join(", ");
+    let last = span(poll.unreachable_backoff[poll.unreachable_backoff.len() - 1]);
+    view! {
+        <table class="settings" data-testid="policy-values">
+            <tbody>
+                <tr><th colspan="2" scope="rowgroup">"Sessions"</th></tr>
+                {row("Retries after a failed start or restore", ladder(&s.restore))}
+                {row("Retries after a dropped connection", ladder(&s.reconnect))}
+                {row("Random extra on each wait, up to", format!("{:.0}%", s.jitter * 100.0))}
+                {row("Connected this long counts as stable", span(s.stable_after))}
+                {row("A handshake fails after", span(s.handshake_timeout))}
+                {row("Handshakes at once, at most", s.max_concurrent_handshakes.to_string())}
+                {row("Between two restores at start-up", span(s.restore_spacing))}
+                {row("A send waits for a restoring session up to", span(s.send_wait))}
+                <tr><th colspan="2" scope="rowgroup">"Dashboard"</th></tr>
+                {row("Light health check every", span(poll.light_every))}
+                {row("Deep health check every", span(poll.deep_every))}
+                {row("When the server is unreachable, retry after", format!("{backoff}, then every {last}"))}
+                {row("Just after a server start, check every", format!("{} for its first {}", span(poll.warmup_every), span(poll.warmup_uptime)))}
+                {row("Event channel reconnects", format!("{} doubling to {}, {} tries", span(socket.first_retry), span(socket.max_retry), socket.max_attempts))}
+                {row("Event channel heartbeat", format!("every {}, answer within {}", span(socket.heartbeat), span(socket.pong_timeout)))}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_short_and_exact() {
+        assert_eq!(span(Duration::from_millis(250)), "250 ms");
+        assert_eq!(span(Duration::from_secs(5)), "5 s");
+        assert_eq!(span(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(span(Duration::from_secs(300)), "5 min");
+        assert_eq!(
+            ladder(&Backoff::Steps {
+                delays: vec![Duration::from_secs(5), Duration::from_secs(15)]
+            }),
+            "5 s, 15 s, then give up"
+        );
     }
 }

@@ -9,10 +9,11 @@ use super::{
     SocketState,
     indicator::{Reading, read},
     live::{QrCode, Restore},
+    summary::{Facts, Summary, summarize},
 };
 use crate::{
-    model::{Health, SessionView},
-    policy::{PollPolicy, SocketPolicy},
+    model::{DeepHealth, Health, SessionView},
+    policy::{DashboardPolicy, PollPolicy, SocketPolicy},
 };
 
 /// What the dashboard currently knows about the server.
@@ -28,6 +29,8 @@ pub struct StatusState {
     pub last_error: RwSignal<Option<String>>,
     /// A poll is in flight.
     pub is_checking: RwSignal<bool>,
+    /// The last deep report (every few minutes, and the fallback for session facts).
+    pub deep: RwSignal<Option<DeepHealth>>,
     /// Every session, from the event channel; `None` before its first snapshot.
     pub sessions: RwSignal<Option<Vec<SessionView>>>,
     /// QR codes of pairing sessions.
@@ -47,17 +50,31 @@ impl StatusState {
     pub fn reading(&self) -> Reading {
         self.health.with(|h| read(h.as_ref(), self.reachable.get(), &self.policy))
     }
+
+    /// The number the indicators speak for, from the live session list, or from the last
+    /// deep report before the event channel has delivered one (reactive).
+    pub fn summary(&self) -> Summary {
+        let live = self.sessions.with(|s| s.as_ref().map(|s| s.iter().map(Facts::from).collect()));
+        let facts: Vec<Facts> = live.unwrap_or_else(|| {
+            self.deep.with(|d| {
+                d.as_ref().map(|d| d.sessions.iter().map(Facts::from).collect()).unwrap_or_default()
+            })
+        });
+        summarize(&facts)
+    }
 }
 
 /// Creates the status state, provides it as context and, in the browser, opens the event
 /// channel and starts polling.
-pub fn provide_status(policy: PollPolicy, socket_policy: SocketPolicy) -> StatusState {
+pub fn provide_status(policy: DashboardPolicy) -> StatusState {
+    let DashboardPolicy { poll: policy, socket: socket_policy } = policy;
     let state = StatusState {
         health: RwSignal::new(None),
         reachable: RwSignal::new(None),
         last_checked: RwSignal::new(None),
         last_error: RwSignal::new(None),
         is_checking: RwSignal::new(false),
+        deep: RwSignal::new(None),
         sessions: RwSignal::new(None),
         qr: RwSignal::new(HashMap::new()),
         restore: RwSignal::new(None),

@@ -15,14 +15,52 @@ mod poller;
 #[cfg(feature = "hydrate")]
 mod socket;
 mod socket_state;
+mod summary;
 
 pub use context::{StatusState, provide_status, use_status};
 pub use indicator::{Indicator, Reading, read};
 pub use live::{Applied, Live, QrCode, Restore};
 pub use socket_state::SocketState;
+pub use summary::{Facts, Summary, mask_phone, summarize};
 
 /// Reconnects the event channel now (the "retry" button); a no-op on the server.
 pub fn retry_socket() {
     #[cfg(feature = "hydrate")]
     socket::retry_now();
 }
+
+/// Checks the server now, outside the schedule (after an action); a no-op on the server.
+pub fn check_now() {
+    #[cfg(feature = "hydrate")]
+    {
+        poller::poll_now();
+        socket::retry_now();
+    }
+}
+
+/// The schedules the server rendered into the page (`<meta name="lifeline-policy">`), or
+/// the defaults when the page carries none.
+pub fn page_policy() -> crate::policy::DashboardPolicy {
+    #[cfg(feature = "hydrate")]
+    {
+        let content = leptos::prelude::document()
+            .query_selector(&format!("meta[name={POLICY_META}]"))
+            .ok()
+            .flatten()
+            .and_then(|meta| meta.get_attribute("content"));
+        if let Some(policy) = content.and_then(|c| serde_json::from_str(&c).ok()) {
+            return policy;
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        // On the server the router provides the policy it was started with.
+        if let Some(policy) = leptos::prelude::use_context::<crate::policy::DashboardPolicy>() {
+            return policy;
+        }
+    }
+    crate::policy::DashboardPolicy::default()
+}
+
+/// The name of the `<meta>` element that carries the dashboard's schedules.
+pub const POLICY_META: &str = "lifeline-policy";

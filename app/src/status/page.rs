@@ -18,7 +18,7 @@ pub fn watch() {
         if hidden() {
             poller::pause();
         } else {
-            poller::poll_now();
+            poller::resume();
             socket::retry_now();
         }
     });

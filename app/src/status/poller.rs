@@ -1,6 +1,7 @@
-//! The browser's light health poller (hydrate only): `/health` on the policy's schedule,
-//! at once on request (the event channel closed, the tab came back), paused while the tab
-//! is hidden.
+//! The browser's hybrid health poller (hydrate only): the light `/health` on the policy's
+//! schedule and at once on request (the event channel closed, the tab came back); the deep
+//! report through its server function every few minutes; both paused while the tab is
+//! hidden.
 
 use std::{cell::RefCell, time::Duration};
 
@@ -21,6 +22,10 @@ struct Poller {
     next: Option<Timeout>,
     failures: u32,
     busy: bool,
+    deep_next: Option<Timeout>,
+    deep_busy: bool,
+    /// When the last deep poll started (ms since the epoch; 0: never).
+    deep_at: f64,
 }
 
 thread_local! {
@@ -30,9 +35,75 @@ thread_local! {
 /// Starts polling for as long as the page lives.
 pub fn start(state: StatusState) {
     POLLER.with_borrow_mut(|p| {
-        *p = Some(Poller { state, next: None, failures: 0, busy: false });
+        *p = Some(Poller {
+            state,
+            next: None,
+            failures: 0,
+            busy: false,
+            deep_next: None,
+            deep_busy: false,
+            deep_at: 0.0,
+        });
     });
     poll_now();
+    poll_deep();
+}
+
+/// The tab is visible again: a light poll at once, and the deep one if it fell due while
+/// nobody was looking.
+pub fn resume() {
+    poll_now();
+    let due = POLLER.with_borrow(|p| {
+        p.as_ref().is_some_and(|p| {
+            let every = p.state.policy.deep_every.as_secs_f64() * 1000.0;
+            p.deep_next.is_none() && js_sys::Date::now() - p.deep_at >= every
+        })
+    });
+    if due {
+        poll_deep();
+    } else {
+        schedule_deep();
+    }
+}
+
+/// Fetches the deep report now.
+fn poll_deep() {
+    let state = POLLER.with_borrow_mut(|p| {
+        let p = p.as_mut()?;
+        p.deep_next = None;
+        if p.deep_busy {
+            return None;
+        }
+        p.deep_busy = true;
+        p.deep_at = js_sys::Date::now();
+        Some(p.state)
+    });
+    let Some(state) = state else { return };
+    spawn_local(async move {
+        // A failed deep poll changes nothing: reachability is the light poll's to judge.
+        if let Ok(deep) = crate::functions::get_deep_health().await {
+            state.deep.set(Some(deep));
+        }
+        POLLER.with_borrow_mut(|p| {
+            if let Some(p) = p.as_mut() {
+                p.deep_busy = false;
+            }
+        });
+        schedule_deep();
+    });
+}
+
+/// Arms the deep timer for what is left of the interval, unless the tab is hidden.
+fn schedule_deep() {
+    POLLER.with_borrow_mut(|p| {
+        let Some(p) = p.as_mut() else { return };
+        if super::page::hidden() || p.deep_busy {
+            return;
+        }
+        let every = p.state.policy.deep_every.as_secs_f64() * 1000.0;
+        let left = (p.deep_at + every - js_sys::Date::now()).clamp(0.0, every);
+        p.deep_next = Some(Timeout::new(left as u32, poll_deep));
+    });
 }
 
 /// Polls now, whatever the schedule says (a poll already under way counts).
@@ -54,11 +125,12 @@ pub fn poll_now() {
     });
 }
 
-/// Stops the schedule until [`poll_now`] (the tab is hidden: nobody is looking).
+/// Stops both schedules until [`resume`] (the tab is hidden: nobody is looking).
 pub fn pause() {
     POLLER.with_borrow_mut(|p| {
         if let Some(p) = p.as_mut() {
             p.next = None;
+            p.deep_next = None;
         }
     });
 }

@@ -220,7 +220,8 @@ impl Manager {
         }
         // A channel that was open just closed: whether the server is gone or only the socket
         // is, the dot must not wait 30 s for the next poll to find out.
-        if self.opened {
+        // A hidden tab waits: it polls the moment it is shown again.
+        if self.opened && !super::page::hidden() {
             poller::poll_now();
         }
         self.attempts += 1;

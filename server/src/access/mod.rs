@@ -271,6 +271,47 @@ impl Access {
         format!("{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
     }
 
+    /// Changes the password of the admin logged in with these headers. Its other logins
+    /// end (whoever else knew the old password is out); this one stays.
+    pub async fn change_password(
+        &self,
+        headers: &HeaderMap,
+        current: &str,
+        password: &str,
+        confirm: &str,
+    ) -> Result<(), AccessError> {
+        let token = session_token(headers).ok_or_else(|| {
+            AccessError::Invalid(
+                "only a dashboard login can change the admin password, not an API key".into(),
+            )
+        })?;
+        let token_hash = secrets::digest(token);
+        let username = accounts::login_user(&self.db, &token_hash, Utc::now())
+            .await?
+            .ok_or(AccessError::WrongCredentials)?;
+        let user = accounts::user_by_name(&self.db, &username)
+            .await?
+            .ok_or(AccessError::WrongCredentials)?;
+        let (given, stored) = (current.to_owned(), user.password_hash.clone());
+        let matches =
+            tokio::task::spawn_blocking(move || secrets::verify_password(&given, &stored))
+                .await
+                .unwrap_or(false);
+        if !matches {
+            return Err(AccessError::Invalid("the current password is wrong".into()));
+        }
+        check_new_password(password, confirm).map_err(AccessError::Invalid)?;
+        if password == current {
+            return Err(AccessError::Invalid(
+                "the new password is the same as the current one".into(),
+            ));
+        }
+        let hash = hash_blocking(password).await?;
+        accounts::set_password(&self.db, &user.id, &hash, &token_hash, Utc::now()).await?;
+        tracing::info!(username = %user.username, "admin password changed; other logins ended");
+        Ok(())
+    }
+
     /// Every key, newest first.
     pub async fn list_keys(&self) -> Result<Vec<ApiKeyView>, AccessError> {
         Ok(api_keys::all(&self.db).await?.into_iter().map(|k| k.view).collect())

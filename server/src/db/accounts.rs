@@ -100,3 +100,29 @@ pub async fn delete_login(db: &Db, token_hash: &str, now: DateTime<Utc>) -> Resu
     .map(|_| ()))?;
     Ok(())
 }
+
+/// Replaces a user's password hash and ends every login of theirs but `keep_token_hash`.
+pub async fn set_password(
+    db: &Db,
+    user_id: &str,
+    password_hash: &str,
+    keep_token_hash: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    on_pool!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(at)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM login_sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep_token_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }.await)?;
+    Ok(())
+}

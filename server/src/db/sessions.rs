@@ -259,3 +259,32 @@ pub async fn events(db: &Db, id: &str, limit: u32) -> Result<Vec<SessionEvent>, 
     rows.reverse();
     Ok(rows)
 }
+
+/// A session's changes since `since`, oldest first (at most `limit`, the newest ones), and
+/// the last change before `since`, which says what state the window starts in.
+pub async fn history(
+    db: &Db,
+    id: &str,
+    since: DateTime<Utc>,
+    limit: u32,
+) -> Result<(Option<SessionEvent>, Vec<SessionEvent>), DbError> {
+    let before: Option<SessionEvent> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT at, from_status, to_status, reason, detail FROM session_events
+         WHERE session_id = $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT 1"
+    )
+    .bind(id)
+    .bind(since)
+    .fetch_optional(pool)
+    .await)?;
+    let mut rows: Vec<SessionEvent> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT at, from_status, to_status, reason, detail FROM session_events
+         WHERE session_id = $1 AND at >= $2 ORDER BY at DESC, id DESC LIMIT $3"
+    )
+    .bind(id)
+    .bind(since)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await)?;
+    rows.reverse();
+    Ok((before, rows))
+}

@@ -37,6 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(state.clone());
     let options = state.leptos.clone();
+    let dashboard = state.dashboard;
 
     let mut protected = Router::new()
         .route("/health/deep", get(health::deep))
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
             generate_route_list(App),
             move || {
                 provide_context(backend.clone());
+                provide_context(dashboard);
                 security::page_policy();
             },
             move || shell(options.clone()),

@@ -202,6 +202,13 @@ impl Supervisor {
         self.inner.deps.board.get(id).ok_or_else(|| SupervisorError::NotFound(id.to_owned()))
     }
 
+    /// The connectors new sessions may use, the real one first.
+    pub fn connector_names(&self) -> Vec<&'static str> {
+        let mut names = self.inner.connectors.names();
+        names.sort_by_key(|n| (*n != "whatsapp", *n));
+        names
+    }
+
     /// Where start-up restore got to.
     pub fn restore_state(&self) -> watch::Receiver<RestoreState> {
         self.inner.restore.clone()

@@ -100,13 +100,7 @@ async fn dashboard_pages_and_server_functions_need_a_login() {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized");
 
     let cookie = app.login().await;
-    let r = app
-        .anonymous()
-        .get(app.url("/dashboard/login"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get_as("/dashboard/login", &cookie).await;
     assert_eq!(r.headers()["location"], "/dashboard", "a logged-in visitor skips the login page");
     let r = app
         .anonymous()

@@ -147,6 +147,8 @@ pub struct TestOptions {
     pub probe_every: Duration,
     /// The event channel's limits.
     pub ws: WsLimits,
+    /// The dashboard's time scale.
+    pub dashboard_time_scale: f64,
 }
 
 impl Default for TestOptions {
@@ -159,6 +161,7 @@ impl Default for TestOptions {
             cors_origins: Vec::new(),
             probe_every: Duration::from_secs(10),
             ws: WsLimits::default(),
+            dashboard_time_scale: 1.0,
         }
     }
 }
@@ -180,6 +183,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let mut settings = test_settings(&dir, database_url.clone(), options.simulator);
     settings.admin_password = options.admin_password;
     settings.cors_origins = options.cors_origins;
+    settings.dashboard_time_scale = options.dashboard_time_scale;
     launch_with(dir, settings, options.policy, database_url, options.probe_every, options.ws).await
 }
 
@@ -291,6 +295,11 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no session cookie from login: {}", r.status()))
             .to_owned();
         cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// GET `path` as the login behind `cookie` (no API key, no redirects followed).
+    pub async fn get_as(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.anonymous().get(self.url(path)).header("cookie", cookie).send().await.unwrap()
     }
 
     /// A client that sends no credentials and follows no redirects.

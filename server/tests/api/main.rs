@@ -3,6 +3,7 @@
 
 mod access;
 mod dashboard;
+mod dashboard_functions;
 mod events;
 mod health;
 mod helpers;

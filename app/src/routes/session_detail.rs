@@ -1,0 +1,144 @@
+//! One session: its state now, a chart of the last 24 h with connection attempts marked,
+//! and the list of changes.
+
+use leptos::prelude::*;
+use leptos_router::{components::A, hooks::use_params_map};
+
+use crate::{
+    components::format::{clock, stamp},
+    functions::get_session_history,
+    model::{
+        SessionStatus,
+        history::{SessionHistory, Timeline},
+    },
+    status::{mask_phone, use_status},
+};
+
+/// `/dashboard/sessions/:id`.
+#[component]
+pub fn SessionDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let status = use_status();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    // Read again whenever the session's row changes on the event channel.
+    let changed = move || {
+        let id = id();
+        status
+            .sessions
+            .with(|l| l.iter().flatten().find(|s| s.id == id).map(|s| (s.status, s.updated_at)))
+    };
+    let history = Resource::new(move || (id(), changed()), |(id, _)| get_session_history(id));
+    view! {
+        <p><A href="/dashboard/sessions">"← Sessions"</A></p>
+        <Transition fallback=|| view! { <p class="muted">"Loading history…"</p> }>
+            {move || Suspend::new(async move {
+                match history.await {
+                    Ok(h) => view! { <Detail history=h/> }.into_any(),
+                    Err(e) => view! {
+                        <h1>"Session"</h1>
+                        <p class="error" role="alert">{e.to_string()}</p>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Detail(history: SessionHistory) -> impl IntoView {
+    let timeline = history.timeline();
+    let s = &history.session;
+    view! {
+        <h1>{s.name.clone()}</h1>
+        <dl class="facts" data-testid="session-facts">
+            <dt>"State"</dt><dd data-state=s.status.as_str()>{s.status.label()} {s.reason.map(|r| format!(" ({})", r.label()))}</dd>
+            <dt>"Phone"</dt><dd>{s.phone_number.as_deref().map_or_else(|| "not linked".to_owned(), mask_phone)}</dd>
+            <dt>"Connector"</dt><dd>{s.connector.clone()}</dd>
+            <dt>"Last connected"</dt><dd>{stamp(s.last_connected_at)}</dd>
+            <dt>"Last message"</dt><dd>{stamp(s.last_message_at)}</dd>
+            {s.last_error.clone().map(|e| view! { <dt>"Last error"</dt><dd class="error">{e}</dd> })}
+        </dl>
+        <section aria-labelledby="timeline">
+            <h2 id="timeline">"Last 24 hours"</h2>
+            <Chart timeline=timeline.clone()/>
+        </section>
+        <section aria-labelledby="events">
+            <h2 id="events">"Changes"</h2>
+            {if history.changes.is_empty() {
+                view! { <p class="muted">"No changes in the last 24 hours."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="events" data-testid="session-events">
+                        <thead><tr>
+                            <th scope="col">"When"</th><th scope="col">"From"</th>
+                            <th scope="col">"To"</th><th scope="col">"Reason"</th><th scope="col">"What happened"</th>
+                        </tr></thead>
+                        <tbody>
+                            {history.changes.iter().zip(history.attempts()).rev().map(|(c, attempt)| view! {
+                                <tr data-attempt=attempt.to_string()>
+                                    <td>{clock(c.at)}</td>
+                                    <td>{c.from.label()}</td>
+                                    <td>{c.to.label()}</td>
+                                    <td>{c.reason.map(|r| r.label())}</td>
+                                    <td>{c.detail.clone()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
+    .into_any()
+}
+
+/// The chart's drawing width, in SVG units.
+const WIDTH: f64 = 1000.0;
+
+/// A bar per stretch of state, coloured and named, with a tick per connection attempt.
+#[component]
+fn Chart(timeline: Timeline) -> impl IntoView {
+    let attempts = timeline.attempts.len();
+    let share = (timeline.connected_share * 100.0).round();
+    let summary = format!(
+        "Connected {share}% of the time on record in the last 24 hours; {attempts} connection attempt{}.",
+        if attempts == 1 { "" } else { "s" }
+    );
+    view! {
+        <figure class="timeline" data-testid="status-chart">
+            <svg viewBox="0 0 1000 56" preserveAspectRatio="none" role="img" aria-label=summary.clone()>
+                {timeline.spans.iter().map(|span| {
+                    let class = span.status.map_or("span-unknown", |s| match s {
+                        SessionStatus::Connected => "span-connected",
+                        SessionStatus::Connecting | SessionStatus::Reconnecting => "span-connecting",
+                        SessionStatus::QrPending => "span-pairing",
+                        SessionStatus::Disconnected | SessionStatus::LoggedOut => "span-down",
+                    });
+                    let label = span.status.map_or("unknown", |s| s.label());
+                    view! {
+                        <rect class=class x=span.start * WIDTH y="16" height="40"
+                            width=((span.end - span.start) * WIDTH).max(1.0)>
+                            <title>{label}</title>
+                        </rect>
+                    }
+                }).collect_view()}
+                {timeline.attempts.iter().map(|x| view! {
+                    <path class="attempt" data-testid="attempt-mark"
+                        d=format!("M{:.1} 0 L{:.1} 12 L{:.1} 0 Z", x * WIDTH - 5.0, x * WIDTH, x * WIDTH + 5.0)/>
+                }).collect_view()}
+            </svg>
+            <div class="axis" aria-hidden="true"><span>"24 h ago"</span><span>"12 h ago"</span><span>"now"</span></div>
+            <figcaption>
+                {summary}
+                <span class="legend">
+                    <span class="key span-connected">"Connected"</span>
+                    <span class="key span-connecting">"Connecting"</span>
+                    <span class="key span-pairing">"Pairing"</span>
+                    <span class="key span-down">"Down"</span>
+                    <span class="key attempt">"▼ attempt"</span>
+                </span>
+            </figcaption>
+        </figure>
+    }
+    .into_any()
+}

@@ -143,6 +143,16 @@ pub struct SupervisorPolicy {
     pub send_wait: Duration,
     /// How long sending one message may take.
     pub send_timeout: Duration,
+    /// How often the watchdog looks at every session that should run.
+    pub watchdog_every: Duration,
+    /// A live session that has received nothing this long gets a liveness probe.
+    pub probe_idle_after: Duration,
+    /// How long the probe's answer may take before the link counts as dead.
+    pub probe_timeout: Duration,
+    /// Automatic recoveries allowed per session within `recovery_window`.
+    pub recovery_budget: u32,
+    /// The sliding window of the budget.
+    pub recovery_window: Duration,
 }
 
 impl Default for SupervisorPolicy {
@@ -163,6 +173,11 @@ impl Default for SupervisorPolicy {
             restore_spacing: Duration::from_millis(250),
             send_wait: Duration::from_secs(20),
             send_timeout: Duration::from_secs(30),
+            watchdog_every: Duration::from_secs(60),
+            probe_idle_after: Duration::from_secs(30 * 60),
+            probe_timeout: Duration::from_secs(10),
+            recovery_budget: 3,
+            recovery_window: Duration::from_secs(3600),
         }
     }
 }

@@ -147,6 +147,7 @@ test('settings: the admin password changes, the old one stops working; policies 
   await hydrated(page);
   await expect(page.getByTestId('policy-values')).toContainText('5 s, 15 s, 45 s, then give up');
   await expect(page.getByTestId('policy-values')).toContainText('Light health check every30 s');
+  await expect(page.getByTestId('policy-values')).toContainText('3 per 60 min (a person always may)');
 
   const form = page.getByTestId('password-form');
   const outcome = page.getByTestId('password-outcome');

@@ -172,4 +172,16 @@ test('Try Reconnect shows a spinner, then the outcome, and the dot turns green',
   await expect(page.getByTestId('popover-reconnect-outcome')).toHaveAttribute('data-ok', 'true');
   await expect(button).toBeHidden();
   await page.screenshot({ path: testInfo.outputPath('reconnected.png') });
+
+  // The reconnect is in the recovery log: announced live on the Sessions page, and on the
+  // session's own page with the watchdog's budget untouched.
+  await page.keyboard.press('Escape');
+  await page.getByRole('link', { name: 'Sessions' }).click();
+  await expect(page.getByTestId('last-recovery')).toContainText(
+    'Recovery (asked for by a person): recovered; 3 automatic left this hour.',
+  );
+  await page.getByRole('link', { name: 'Front desk' }).click();
+  await expect(page.getByTestId('session-recoveries').locator('tr[data-outcome="recovered"]')).toHaveCount(1);
+  await expect(page.getByTestId('recovery-budget')).toContainText('3 more times this hour');
+  await expect(page.getByTestId('recovery-mark')).toHaveCount(1);
 });

@@ -11,6 +11,7 @@ use app::{
         ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::{HISTORY_LIMIT, HISTORY_WINDOW, SessionHistory, StatusChange},
+        recovery::LoggedRecovery,
     },
     policy::{DashboardPolicy, Policies},
 };
@@ -222,7 +223,40 @@ impl Backend for AppState {
             });
         }
         let status_at_start = before.map(|b| stored(&id, &b.to_status)).transpose()?;
-        Ok(SessionHistory { session, since, until, status_at_start, changes })
+        let database = |e: crate::db::DbError| {
+            tracing::error!(error = %e, session = %id, "reading a session's recoveries failed");
+            AppError::DatabaseError(e.to_string())
+        };
+        let recoveries = crate::db::recoveries::for_session(&self.db, &id, since)
+            .await
+            .map_err(database)?
+            .into_iter()
+            .map(|r| LoggedRecovery {
+                at: r.at,
+                trigger: r.trigger,
+                action: r.action,
+                outcome: r.outcome,
+                error: r.error,
+            })
+            .collect();
+        let budget = self.supervisor.policy().recovery_budget;
+        let recovery_budget_left = self
+            .supervisor
+            .recovery_budgets()
+            .await
+            .map_err(database)?
+            .get(&id)
+            .copied()
+            .unwrap_or(budget);
+        Ok(SessionHistory {
+            session,
+            since,
+            until,
+            status_at_start,
+            changes,
+            recoveries,
+            recovery_budget_left,
+        })
     }
 
     async fn create_session(&self, request: CreateSession) -> Result<SessionView, AppError> {

@@ -28,6 +28,11 @@ pub enum Event {
         /// When the code stops being valid.
         expires_at: DateTime<Utc>,
     },
+    /// A recovery was attempted, by the watchdog or a person, and this is how it went.
+    Recovery {
+        /// What was done and how it went.
+        recovery: super::recovery::Recovery,
+    },
     /// Start-up restore advanced.
     RestoreProgress {
         /// Sessions restore acts on.

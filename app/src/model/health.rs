@@ -112,6 +112,9 @@ pub struct SessionHealth {
     pub last_connected_age_seconds: Option<u64>,
     /// What the operator wants it to do.
     pub desired: super::Desired,
+    /// Automatic recoveries the watchdog may still make this hour (a person always may);
+    /// null when the recovery log could not be read.
+    pub recovery_budget_left: Option<u32>,
 }
 
 /// Running counts from which [`SessionCounts`] and the health status follow.
@@ -247,6 +250,7 @@ mod tests {
                 last_message_age_seconds: None,
                 last_connected_age_seconds: Some(0),
                 desired: super::super::Desired::Running,
+                recovery_budget_left: Some(3),
             }],
         };
         let v = serde_json::to_value(&deep).unwrap();
@@ -259,6 +263,7 @@ mod tests {
             "lastConnectedAt",
             "lastMessageAt",
             "socketAlive",
+            "recoveryBudgetLeft",
         ] {
             assert!(s.get(field).is_some(), "{field} missing: {s}");
         }

@@ -33,6 +33,10 @@ pub struct SessionHistory {
     pub status_at_start: Option<SessionStatus>,
     /// The changes inside the window, oldest first.
     pub changes: Vec<StatusChange>,
+    /// The recovery log inside the window, oldest first.
+    pub recoveries: Vec<super::recovery::LoggedRecovery>,
+    /// Automatic recoveries the watchdog may still make this hour.
+    pub recovery_budget_left: u32,
 }
 
 /// How far back the detail page looks.
@@ -60,6 +64,8 @@ pub struct Timeline {
     pub spans: Vec<Span>,
     /// Positions (fractions of the window) of the connection attempts.
     pub attempts: Vec<f64>,
+    /// Positions of the recoveries (the watchdog's or a person's).
+    pub recoveries: Vec<f64>,
     /// Share of the time on record (the window less its unknown stretches) spent connected.
     pub connected_share: f64,
 }
@@ -110,7 +116,8 @@ impl SessionHistory {
         let known = length_of(&|s| s.status.is_some());
         let connected = length_of(&|s| s.status == Some(SessionStatus::Connected));
         let connected_share = if known > 0.0 { connected / known } else { 0.0 };
-        Timeline { spans, attempts, connected_share }
+        let recoveries = self.recoveries.iter().map(|r| at(r.at)).collect();
+        Timeline { spans, attempts, recoveries, connected_share }
     }
 }
 
@@ -137,6 +144,8 @@ mod tests {
             until: now,
             status_at_start: start,
             changes,
+            recoveries: Vec::new(),
+            recovery_budget_left: 3,
         }
     }
 

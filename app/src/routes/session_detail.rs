@@ -62,6 +62,36 @@ fn Detail(history: SessionHistory) -> impl IntoView {
             <h2 id="timeline">"Last 24 hours"</h2>
             <Chart timeline=timeline.clone()/>
         </section>
+        <section aria-labelledby="recoveries">
+            <h2 id="recoveries">"Recoveries"</h2>
+            <p class="muted" data-testid="recovery-budget">
+                {format!("The watchdog may recover this session on its own {} more time{} this hour; a person always may.",
+                    history.recovery_budget_left, if history.recovery_budget_left == 1 { "" } else { "s" })}
+            </p>
+            {if history.recoveries.is_empty() {
+                view! { <p class="muted">"No recoveries in the last 24 hours."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="events" data-testid="session-recoveries">
+                        <thead><tr>
+                            <th scope="col">"When"</th><th scope="col">"Why"</th><th scope="col">"Action"</th>
+                            <th scope="col">"Outcome"</th><th scope="col">"Error"</th>
+                        </tr></thead>
+                        <tbody>
+                            {history.recoveries.iter().rev().map(|r| view! {
+                                <tr data-outcome=r.outcome.as_str()>
+                                    <td>{clock(r.at)}</td>
+                                    <td>{r.trigger.label()}</td>
+                                    <td>{r.action.as_str()}</td>
+                                    <td>{r.outcome.as_str().replace('_', " ")}</td>
+                                    <td>{r.error.clone()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
         <section aria-labelledby="events">
             <h2 id="events">"Changes"</h2>
             {if history.changes.is_empty() {
@@ -126,6 +156,9 @@ fn Chart(timeline: Timeline) -> impl IntoView {
                     <path class="attempt" data-testid="attempt-mark"
                         d=format!("M{:.1} 0 L{:.1} 12 L{:.1} 0 Z", x * WIDTH - 5.0, x * WIDTH, x * WIDTH + 5.0)/>
                 }).collect_view()}
+                {timeline.recoveries.iter().map(|x| view! {
+                    <circle class="recovery" data-testid="recovery-mark" cx=x * WIDTH cy="6" r="5"/>
+                }).collect_view()}
             </svg>
             <div class="axis" aria-hidden="true"><span>"24 h ago"</span><span>"12 h ago"</span><span>"now"</span></div>
             <figcaption>
@@ -136,6 +169,7 @@ fn Chart(timeline: Timeline) -> impl IntoView {
                     <span class="key span-pairing">"Pairing"</span>
                     <span class="key span-down">"Down"</span>
                     <span class="key attempt">"▼ attempt"</span>
+                    <span class="key recovery">"● recovery"</span>
                 </span>
             </figcaption>
         </figure>

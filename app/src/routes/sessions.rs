@@ -260,6 +260,7 @@ fn SessionTable(initial: Vec<SessionView>, status: StatusState, act: Act) -> imp
 
 #[component]
 fn SessionRow(id: String, rows: Memo<Vec<SessionView>>, act: Act) -> impl IntoView {
+    let status = use_status();
     let key = id.clone();
     let session = Memo::new(move |_| rows.with(|r| r.iter().find(|s| s.id == key).cloned()));
     let confirming = RwSignal::new(None::<Op>);
@@ -281,12 +282,20 @@ fn SessionRow(id: String, rows: Memo<Vec<SessionView>>, act: Act) -> impl IntoVi
             let auto = s.auto_connect;
             let detail_href = format!("/dashboard/sessions/{}", s.id);
             let link_text = s.name.clone();
+            let recovery = status.recoveries.with(|r| r.get(&s.id).cloned());
             view! {
                 <tr data-state=s.status.as_str() data-testid="session-row" data-name=s.name.clone()>
                     <td><A href=detail_href>{link_text}</A></td>
                     <td>{s.phone_number.as_deref().map(mask_phone)}</td>
                     <td data-testid="session-state">{s.status.label()}</td>
-                    <td>{s.reason.map(|r| r.label())} {s.last_error.clone().map(|e| view! { <span class="muted small">{format!(" — {e}")}</span> })}</td>
+                    <td>{s.reason.map(|r| r.label())} {s.last_error.clone().map(|e| view! { <span class="muted small">{format!(" — {e}")}</span> })}
+                        {recovery.map(|r| view! {
+                            <span class="small recovery" data-testid="last-recovery">
+                                {format!(" Recovery ({}): {}; {} automatic left this hour.",
+                                    r.trigger.label(), r.outcome.as_str().replace('_', " "), r.budget_left)}
+                            </span>
+                        })}
+                    </td>
                     <td>{attempt}</td>
                     <td>{s.next_retry_at.map(|t| stamp(Some(t)))}</td>
                     <td>{stamp(s.last_connected_at)}</td>

@@ -209,6 +209,9 @@ fn PolicyTable(policies: Policies) -> impl IntoView {
                 {row("Handshakes at once, at most", s.max_concurrent_handshakes.to_string())}
                 {row("Between two restores at start-up", span(s.restore_spacing))}
                 {row("A send waits for a restoring session up to", span(s.send_wait))}
+                {row("The watchdog looks at every session every", span(s.watchdog_every))}
+                {row("A silent session is probed after", format!("{}, and must answer within {}", span(s.probe_idle_after), span(s.probe_timeout)))}
+                {row("Automatic recoveries per session", format!("{} per {} (a person always may)", s.recovery_budget, span(s.recovery_window)))}
                 <tr><th colspan="2" scope="rowgroup">"Dashboard"</th></tr>
                 {row("Light health check every", span(poll.light_every))}
                 {row("Deep health check every", span(poll.deep_every))}

@@ -37,6 +37,8 @@ pub struct StatusState {
     pub qr: RwSignal<HashMap<String, QrCode>>,
     /// Start-up restore progress.
     pub restore: RwSignal<Option<Restore>>,
+    /// The last recovery of each session, from the event channel.
+    pub recoveries: RwSignal<HashMap<String, crate::model::recovery::Recovery>>,
     /// Where the event channel stands.
     pub socket: RwSignal<SocketState>,
     /// The polling schedule in effect.
@@ -78,6 +80,7 @@ pub fn provide_status(policy: DashboardPolicy) -> StatusState {
         sessions: RwSignal::new(None),
         qr: RwSignal::new(HashMap::new()),
         restore: RwSignal::new(None),
+        recoveries: RwSignal::new(HashMap::new()),
         socket: RwSignal::new(SocketState::Connecting),
         policy,
         socket_policy,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{
     Envelope, Event, Health, HealthStatus, SessionView, Tally, derive_status,
+    recovery::Recovery,
     ws::{Control, ServerFrame},
 };
 
@@ -44,6 +45,8 @@ pub struct Live {
     pub qr: HashMap<String, QrCode>,
     /// Restore progress.
     pub restore: Option<Restore>,
+    /// The last recovery of each session, as announced.
+    pub recoveries: HashMap<String, Recovery>,
 }
 
 /// What applying a frame amounted to.
@@ -102,10 +105,14 @@ impl Live {
                     sessions.retain(|s| s.id != session_id);
                 }
                 self.qr.remove(&session_id);
+                self.recoveries.remove(&session_id);
                 self.recount();
             }
             Event::Qr { session_id, code, expires_at } => {
                 self.qr.insert(session_id, QrCode { code, expires_at });
+            }
+            Event::Recovery { recovery } => {
+                self.recoveries.insert(recovery.session_id.clone(), recovery);
             }
             Event::RestoreProgress { total, done, connected, failed } => {
                 self.restore = Some(Restore { total, done, connected, failed });

@@ -205,6 +205,7 @@ impl Manager {
         s.sessions.set(self.live.sessions.clone());
         s.qr.set(self.live.qr.clone());
         s.restore.set(self.live.restore);
+        s.recoveries.set(self.live.recoveries.clone());
     }
 
     fn closed(&mut self, generation: u32, code: u16) {

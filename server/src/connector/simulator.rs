@@ -68,6 +68,9 @@ pub enum Fault {
     Logout,
     /// The live link goes half-open: it looks up, but nothing answers.
     Stall,
+    /// The live link dies without a word: no disconnect notice ever reaches Lifeline, so
+    /// only a look at the link itself finds it dead.
+    Sever,
     /// Another client takes the session over.
     Replaced,
     /// WhatsApp bans the number for `seconds`.
@@ -226,6 +229,10 @@ impl Simulator {
             Fault::Stall => {
                 live()?.stalled.store(true, Ordering::SeqCst);
                 "the link is now half-open: up, but silent".to_owned()
+            }
+            Fault::Sever => {
+                live()?.alive.store(false, Ordering::SeqCst);
+                "the link died without a disconnect notice".to_owned()
             }
             Fault::Replaced => {
                 let link = live()?;

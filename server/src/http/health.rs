@@ -40,6 +40,16 @@ pub async fn deep_report(state: &AppState) -> DeepHealth {
         }
         _ => DatabaseHealth { connected: false, latency_ms: PROBE_TIMEOUT.as_secs_f64() * 1e3 },
     };
+    // Unknown (null) rather than a guess when the log cannot be read.
+    let budgets = if database.connected {
+        tokio::time::timeout(PROBE_TIMEOUT, state.supervisor.recovery_budgets())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    } else {
+        None
+    };
+    let budget = state.supervisor.policy().recovery_budget;
     let now = Utc::now();
     let age = |t: Option<chrono::DateTime<Utc>>| t.map(|t| (now - t).num_seconds().max(0) as u64);
     let sessions = state
@@ -48,6 +58,8 @@ pub async fn deep_report(state: &AppState) -> DeepHealth {
         .into_iter()
         .map(|v| {
             let connected = v.status == app::model::SessionStatus::Connected;
+            let recovery_budget_left =
+                budgets.as_ref().map(|b| b.get(&v.id).copied().unwrap_or(budget));
             SessionHealth {
                 socket_alive: state.supervisor.socket_alive(&v.id),
                 last_message_age_seconds: age(v.last_message_at),
@@ -67,6 +79,7 @@ pub async fn deep_report(state: &AppState) -> DeepHealth {
                 next_retry_at: v.next_retry_at,
                 last_error: v.last_error,
                 desired: v.desired,
+                recovery_budget_left,
             }
         })
         .collect();

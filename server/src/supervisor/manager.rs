@@ -11,6 +11,7 @@ use app::{
     model::{
         Desired, Event, SessionStatus, SessionView,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
+        recovery::{Action, Trigger},
     },
     policy::SupervisorPolicy,
 };
@@ -24,6 +25,7 @@ use super::{
     journal::{self, Journal},
     machine::Input,
     restore::{self, RestoreState},
+    watchdog::{Recoverer, Watchdog},
 };
 use crate::{
     board::StatusBoard,
@@ -33,7 +35,7 @@ use crate::{
         sessions::{self, StoredSession},
     },
     events::EventBus,
-    metrics::{Metrics, RecoveryTrigger},
+    metrics::Metrics,
 };
 
 /// What the supervisor is built from.
@@ -61,6 +63,8 @@ struct Inner {
     background: TaskTracker,
     cancel: CancellationToken,
     restore: watch::Receiver<RestoreState>,
+    recoverer: Recoverer,
+    watchdog_passes: watch::Receiver<u64>,
 }
 
 /// The supervisor. Cloning shares it.
@@ -104,6 +108,14 @@ impl Supervisor {
             metrics,
         };
         let (restore_tx, restore_rx) = watch::channel(RestoreState::default());
+        let recoverer = Recoverer {
+            log: Arc::new(db.clone()),
+            policy: policy.clone(),
+            bus: bus.clone(),
+            metrics: deps.metrics.clone(),
+            clock: Arc::new(Utc::now),
+        };
+        let watchdog = Watchdog::new(recoverer.clone());
         let supervisor = Supervisor {
             inner: Arc::new(Inner {
                 db,
@@ -113,7 +125,9 @@ impl Supervisor {
                 actors: TaskTracker::new(),
                 background,
                 cancel: CancellationToken::new(),
-                restore: restore_rx,
+                restore: restore_rx.clone(),
+                recoverer,
+                watchdog_passes: watchdog.passes(),
             }),
         };
 
@@ -126,6 +140,12 @@ impl Supervisor {
             }
         }
         let inner = &supervisor.inner;
+        let sessions = supervisor.clone();
+        inner.background.spawn(watchdog.run(
+            move || sessions.handles(),
+            restore_rx,
+            inner.cancel.child_token(),
+        ));
         inner.background.spawn(restore::run(
             to_restore,
             policy,
@@ -209,6 +229,21 @@ impl Supervisor {
         names
     }
 
+    /// Counts the watchdog's finished passes.
+    pub fn watchdog_passes(&self) -> watch::Receiver<u64> {
+        self.inner.watchdog_passes.clone()
+    }
+
+    /// Automatic recoveries each session has left this window (sessions absent have all).
+    pub async fn recovery_budgets(&self) -> Result<HashMap<String, u32>, DbError> {
+        let budget = self.inner.deps.policy.recovery_budget;
+        let used = self.inner.recoverer.used().await?;
+        Ok(used
+            .into_iter()
+            .map(|(id, n)| (id, app::model::recovery::budget_left(budget, n)))
+            .collect())
+    }
+
     /// Where start-up restore got to.
     pub fn restore_state(&self) -> watch::Receiver<RestoreState> {
         self.inner.restore.clone()
@@ -257,7 +292,10 @@ impl Supervisor {
             return Err(SupervisorError::NotPaired(id.to_owned()));
         }
         self.set_desired(&handle, id, Desired::Running).await?;
-        self.inner.deps.metrics.recovery(RecoveryTrigger::Manual);
+        // A person's reconnect goes in the recovery log too, outside the budget.
+        let (trigger, action) = (Trigger::Manual, Action::Reconnect);
+        let at = (self.inner.recoverer.clock)();
+        let row = self.inner.recoverer.begin(&handle, trigger, action).await;
         let since = Utc::now();
         let mut watch = handle.watch();
         handle
@@ -269,12 +307,15 @@ impl Supervisor {
             wait,
             watch.wait_for(|v| v.updated_at >= since && v.status != SessionStatus::Connecting),
         )
-        .await;
+        .await
+        // Owned before the next await: the watch's guard must not be held across one.
+        .map(|seen| seen.map(|v| v.clone()));
         let view = match outcome {
-            Ok(Ok(v)) => v.clone(),
+            Ok(Ok(v)) => v,
             Ok(Err(_)) => return Err(SupervisorError::ShuttingDown),
             Err(_) => handle.view(),
         };
+        self.inner.recoverer.end(row, &view, at, trigger, action).await;
         Ok(describe_outcome(&view))
     }
 

@@ -6,7 +6,9 @@ pub mod error;
 pub mod journal;
 pub mod machine;
 pub mod manager;
+pub mod recovery;
 pub mod restore;
+pub mod watchdog;
 
 pub use error::SupervisorError;
 pub use manager::{Supervisor, SupervisorParts};
@@ -14,3 +16,5 @@ pub use restore::RestoreState;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watchdog_tests;

@@ -31,15 +31,15 @@ use crate::{
 };
 
 /// The default policy without jitter, so waits are exact.
-fn policy() -> SupervisorPolicy {
+pub(super) fn policy() -> SupervisorPolicy {
     SupervisorPolicy { jitter: 0.0, ..SupervisorPolicy::default() }
 }
 
-const HANDSHAKE: Duration = Duration::from_millis(400);
+pub(super) const HANDSHAKE: Duration = Duration::from_millis(400);
 
-struct Harness {
-    deps: Deps,
-    sim: Simulator,
+pub(super) struct Harness {
+    pub(super) deps: Deps,
+    pub(super) sim: Simulator,
     tasks: TaskTracker,
     journal: Arc<Mutex<Vec<Entry>>>,
     events: broadcast::Receiver<Arc<Published>>,
@@ -63,7 +63,7 @@ fn collect(mut records: mpsc::Receiver<Record>) -> Arc<Mutex<Vec<Entry>>> {
 }
 
 impl Harness {
-    fn new(policy: SupervisorPolicy) -> Harness {
+    pub(super) fn new(policy: SupervisorPolicy) -> Harness {
         let (journal, records) = Journal::new();
         let bus = EventBus::default();
         let (events, _) = bus.subscribe();
@@ -79,7 +79,7 @@ impl Harness {
         Harness { deps, sim, tasks: TaskTracker::new(), journal: collect(records), events }
     }
 
-    fn spawn(&self, id: &str, paired: bool) -> SessionHandle {
+    pub(super) fn spawn(&self, id: &str, paired: bool) -> SessionHandle {
         let view = SessionView {
             paired,
             reason: Some(Reason::ServerShutdown),
@@ -113,7 +113,7 @@ impl Harness {
 }
 
 /// Waits (in virtual time) for the first view that satisfies `f`.
-async fn until(handle: &SessionHandle, f: impl Fn(&SessionView) -> bool) -> SessionView {
+pub(super) async fn until(handle: &SessionHandle, f: impl Fn(&SessionView) -> bool) -> SessionView {
     let mut view: watch::Receiver<SessionView> = handle.watch();
     tokio::time::timeout(Duration::from_secs(3600), view.wait_for(|v| f(v)))
         .await
@@ -122,7 +122,7 @@ async fn until(handle: &SessionHandle, f: impl Fn(&SessionView) -> bool) -> Sess
         .clone()
 }
 
-fn is(status: SessionStatus) -> impl Fn(&SessionView) -> bool {
+pub(super) fn is(status: SessionStatus) -> impl Fn(&SessionView) -> bool {
     move |v| v.status == status
 }
 

@@ -67,6 +67,9 @@ async fn a_session_history_holds_the_last_day_with_its_attempts() {
     // Pairing is not an attempt; the reconnect after the drop is, once.
     assert_eq!(history.attempts().iter().filter(|a| **a).count(), 1);
     assert_eq!(history.timeline().attempts.len(), 1);
+    // The supervisor's own retry is not a recovery: the log is empty, the budget whole.
+    assert!(history.recoveries.is_empty());
+    assert_eq!(history.recovery_budget_left, 3);
 
     let r = call(&app, GetSessionHistory::PATH, &cookie, &[("id", "nope")]).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);

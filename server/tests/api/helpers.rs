@@ -100,7 +100,18 @@ pub fn fast_policy() -> SupervisorPolicy {
         restore_spacing: ms(1),
         send_wait: Duration::from_secs(2),
         send_timeout: Duration::from_secs(1),
+        // The watchdog stays out of tests that do not ask for it (see `watchdog_policy`).
+        watchdog_every: Duration::from_secs(3600),
+        probe_idle_after: Duration::from_secs(1800),
+        probe_timeout: ms(200),
+        recovery_budget: 3,
+        recovery_window: Duration::from_secs(3600),
     }
+}
+
+/// [`fast_policy`] with a watchdog that passes every 50 ms.
+pub fn watchdog_policy() -> SupervisorPolicy {
+    SupervisorPolicy { watchdog_every: Duration::from_millis(50), ..fast_policy() }
 }
 
 /// A fast simulator.

@@ -9,5 +9,6 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod observability;
+mod recovery;
 mod sessions;
 mod startup;

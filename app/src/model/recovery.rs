@@ -1,0 +1,159 @@
+//! Automatic and manual recoveries: what the watchdog (or a person) did about a session
+//! that should be live and was not, as the recovery log stores it and the event reports it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Why a recovery was attempted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The database said connected, but the link was dead.
+    DeadLink,
+    /// Nothing arrived for a long time and the liveness probe got no answer.
+    ProbeFailed,
+    /// The session had stopped trying (gave up, or was left disconnected).
+    Disconnected,
+    /// A person asked (Reconnect button, REST, server function).
+    Manual,
+}
+
+/// What was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Dropped whatever link there was and connected anew.
+    Reconnect,
+    /// Started connecting a session that had stopped trying.
+    Start,
+}
+
+/// How it went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Under way (a row stays so only if the server stopped in the middle).
+    Started,
+    /// Connected again.
+    Recovered,
+    /// Did not connect; `error` says why.
+    Failed,
+    /// Still retrying when the watchdog stopped waiting; the retry ladder carries on.
+    StillTrying,
+}
+
+macro_rules! spelled {
+    ($ty:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The snake_case spelling stored and sent.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = super::ParseError;
+            fn from_str(s: &str) -> Result<Self, super::ParseError> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(super::ParseError { kind: $kind, value: other.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+spelled!(Trigger, "recovery trigger", {
+    DeadLink => "dead_link",
+    ProbeFailed => "probe_failed",
+    Disconnected => "disconnected",
+    Manual => "manual",
+});
+spelled!(Action, "recovery action", { Reconnect => "reconnect", Start => "start" });
+spelled!(Outcome, "recovery outcome", {
+    Started => "started",
+    Recovered => "recovered",
+    Failed => "failed",
+    StillTrying => "still_trying",
+});
+
+impl Trigger {
+    /// Whether the watchdog acted on its own (and the attempt counts against the budget).
+    pub fn is_automatic(self) -> bool {
+        self != Trigger::Manual
+    }
+
+    /// Why, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Trigger::DeadLink => "connected on record, but the link was dead",
+            Trigger::ProbeFailed => "silent for a long time, and the liveness probe got no answer",
+            Trigger::Disconnected => "had stopped trying",
+            Trigger::Manual => "asked for by a person",
+        }
+    }
+}
+
+/// One row of the recovery log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// When it began.
+    pub at: DateTime<Utc>,
+    /// Which session.
+    pub session_id: String,
+    /// Why.
+    pub trigger: Trigger,
+    /// What was done.
+    pub action: Action,
+    /// How it went.
+    pub outcome: Outcome,
+    /// What failed, if it did.
+    pub error: Option<String>,
+    /// Automatic recoveries left to the session in the current window, after this one.
+    pub budget_left: u32,
+}
+
+/// One row of the recovery log as the session's history shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedRecovery {
+    /// When it began.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub trigger: Trigger,
+    /// What was done.
+    pub action: Action,
+    /// How it went.
+    pub outcome: Outcome,
+    /// What failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Automatic recoveries left when `used` happened within the window: never below zero.
+pub fn budget_left(budget: u32, used: u32) -> u32 {
+    budget.saturating_sub(used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_round_trip() {
+        for t in [Trigger::DeadLink, Trigger::ProbeFailed, Trigger::Disconnected, Trigger::Manual] {
+            assert_eq!(t.as_str().parse::<Trigger>(), Ok(t));
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.as_str()));
+        }
+        for o in [Outcome::Started, Outcome::Recovered, Outcome::Failed, Outcome::StillTrying] {
+            assert_eq!(o.as_str().parse::<Outcome>(), Ok(o));
+        }
+        assert!("sometimes".parse::<Action>().is_err());
+    }
+
+    #[test]
+    fn only_manual_recoveries_are_outside_the_budget() {
+        assert!(Trigger::DeadLink.is_automatic());
+        assert!(!Trigger::Manual.is_automatic());
+        assert_eq!(budget_left(3, 1), 2);
+        assert_eq!(budget_left(3, 7), 0);
+    }
+}

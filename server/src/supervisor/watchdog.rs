@@ -1,0 +1,311 @@
+//! The auto-recovery watchdog: on the policy's interval it looks at every session that
+//! should be live, probes the silent ones, and recovers what it finds wrong, within a
+//! budget of automatic recoveries per session per hour that the recovery log keeps (so a
+//! restart does not reset it). It holds off until start-up restore has finished, so the two
+//! never act on one session at once.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use app::{
+    model::{
+        Event,
+        recovery::{Action, Outcome, Recovery, Trigger, budget_left},
+    },
+    policy::SupervisorPolicy,
+};
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{
+    actor::SessionHandle,
+    machine::Input,
+    recovery::{Finding, inspect, outcome_of},
+    restore::RestoreState,
+};
+use crate::{
+    db::{Db, DbError, recoveries},
+    events::EventBus,
+    metrics::{Metrics, RecoveryTrigger},
+};
+
+/// Where recoveries are written and the budget is read.
+#[async_trait::async_trait]
+pub trait RecoveryLog: Send + Sync + 'static {
+    /// Automatic recoveries per session since `since`.
+    async fn automatic_since(&self, since: DateTime<Utc>) -> Result<HashMap<String, u32>, DbError>;
+    /// Records a recovery's start; returns its id.
+    async fn start(
+        &self,
+        session_id: &str,
+        at: DateTime<Utc>,
+        trigger: Trigger,
+        action: Action,
+    ) -> Result<i64, DbError>;
+    /// Records how it went.
+    async fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), DbError>;
+}
+
+#[async_trait::async_trait]
+impl RecoveryLog for Db {
+    async fn automatic_since(&self, since: DateTime<Utc>) -> Result<HashMap<String, u32>, DbError> {
+        recoveries::automatic_since(self, since).await
+    }
+
+    async fn start(
+        &self,
+        session_id: &str,
+        at: DateTime<Utc>,
+        trigger: Trigger,
+        action: Action,
+    ) -> Result<i64, DbError> {
+        recoveries::start(self, session_id, at, trigger, action).await
+    }
+
+    async fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), DbError> {
+        recoveries::finish(self, id, outcome, error).await
+    }
+}
+
+/// The wall clock the watchdog reads (tests drive it with paused time).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// What a recovery needs, whoever starts it.
+#[derive(Clone)]
+pub struct Recoverer {
+    /// Where attempts are written.
+    pub log: Arc<dyn RecoveryLog>,
+    /// The policy in effect.
+    pub policy: Arc<SupervisorPolicy>,
+    /// Where attempts are announced.
+    pub bus: EventBus,
+    /// Counts attempts.
+    pub metrics: Arc<Metrics>,
+    /// The time.
+    pub clock: Clock,
+}
+
+impl Recoverer {
+    /// How many automatic recoveries `session_id` has left in the current window.
+    pub async fn budget_left(&self, session_id: &str) -> Result<u32, DbError> {
+        let used = self.used().await?;
+        Ok(budget_left(self.policy.recovery_budget, used.get(session_id).copied().unwrap_or(0)))
+    }
+
+    /// Automatic recoveries per session inside the window.
+    pub async fn used(&self) -> Result<HashMap<String, u32>, DbError> {
+        let window = chrono::Duration::from_std(self.policy.recovery_window).unwrap_or_default();
+        self.log.automatic_since((self.clock)() - window).await
+    }
+
+    /// Records the start of a recovery of `handle`'s session, counted against its budget
+    /// when automatic; `None` when it could not be written (the attempt goes ahead: a
+    /// database hiccup must not keep a session down).
+    pub async fn begin(
+        &self,
+        handle: &SessionHandle,
+        trigger: Trigger,
+        action: Action,
+    ) -> Option<i64> {
+        let id = handle.view().id;
+        self.metrics.recovery(if trigger.is_automatic() {
+            RecoveryTrigger::Watchdog
+        } else {
+            RecoveryTrigger::Manual
+        });
+        tracing::info!(session = %id, trigger = trigger.as_str(), action = action.as_str(), "recovery");
+        match self.log.start(&id, (self.clock)(), trigger, action).await {
+            Ok(row) => Some(row),
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "could not write the recovery log");
+                None
+            }
+        }
+    }
+
+    /// Records and announces how a recovery that began at `at` ended, from the view the
+    /// session settled in.
+    pub async fn end(
+        &self,
+        row: Option<i64>,
+        view: &app::model::SessionView,
+        at: DateTime<Utc>,
+        trigger: Trigger,
+        action: Action,
+    ) {
+        let (outcome, error) = outcome_of(view);
+        if let Some(row) = row
+            && let Err(e) = self.log.finish(row, outcome, error.as_deref()).await
+        {
+            tracing::warn!(session = %view.id, error = %e, "could not write the recovery's outcome");
+        }
+        let budget_left = self.budget_left(&view.id).await.unwrap_or(0);
+        tracing::info!(session = %view.id, outcome = outcome.as_str(), budget_left, "recovery ended");
+        self.bus.publish(Event::Recovery {
+            recovery: Recovery {
+                at,
+                session_id: view.id.clone(),
+                trigger,
+                action,
+                outcome,
+                error,
+                budget_left,
+            },
+        });
+    }
+
+    /// Acts on the session and waits (at most a handshake and a little more) for the
+    /// first outcome; the record and the event say how it went.
+    pub async fn recover(&self, handle: &SessionHandle, trigger: Trigger, action: Action) {
+        let at = (self.clock)();
+        let row = self.begin(handle, trigger, action).await;
+        let input = match action {
+            Action::Reconnect => Input::Reconnect,
+            Action::Start => Input::Start,
+        };
+        let since = Utc::now();
+        let mut watch = handle.watch();
+        if handle.input(input, Some(format!("watchdog: {}", trigger.label()))).await.is_err() {
+            return;
+        }
+        let wait = self.policy.handshake_timeout + Duration::from_secs(5);
+        let settled = tokio::time::timeout(
+            wait,
+            watch.wait_for(|v| {
+                v.updated_at >= since && v.status != app::model::SessionStatus::Connecting
+            }),
+        )
+        .await
+        .map(|seen| seen.map(|v| v.clone()));
+        let view = match settled {
+            Ok(Ok(view)) => view,
+            Ok(Err(_)) => return,
+            Err(_) => handle.view(),
+        };
+        self.end(row, &view, at, trigger, action).await;
+    }
+}
+
+/// The watchdog's loop and what it remembers between passes.
+pub struct Watchdog {
+    recoverer: Recoverer,
+    /// When a probe last got an answer, per session.
+    heard: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
+    /// Sessions with a probe or recovery under way.
+    busy: Arc<Mutex<HashSet<String>>>,
+    tasks: TaskTracker,
+    passes: watch::Sender<u64>,
+}
+
+impl Watchdog {
+    /// A watchdog that recovers through `recoverer`.
+    pub fn new(recoverer: Recoverer) -> Watchdog {
+        Watchdog {
+            recoverer,
+            heard: Arc::default(),
+            busy: Arc::default(),
+            tasks: TaskTracker::new(),
+            passes: watch::channel(0).0,
+        }
+    }
+
+    /// Counts finished passes (each one's probes and recoveries included), for whoever
+    /// wants to wait for the watchdog rather than for time.
+    pub fn passes(&self) -> watch::Receiver<u64> {
+        self.passes.subscribe()
+    }
+
+    /// Runs until `cancel` fires: first waits for restore to finish, then passes over
+    /// `sessions()` on the policy's interval.
+    pub async fn run(
+        self,
+        sessions: impl Fn() -> Vec<SessionHandle> + Send + 'static,
+        mut restore: watch::Receiver<RestoreState>,
+        cancel: CancellationToken,
+    ) {
+        tokio::select! {
+            // A restore that ended without saying so (its sender gone) also lets us start.
+            _ = restore.wait_for(|r| r.finished) => {}
+            () = cancel.cancelled() => return,
+        }
+        let every = self.recoverer.policy.watchdog_every;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.pass(&sessions()).await,
+                () = cancel.cancelled() => break,
+            }
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// One look at every session; waits for what it started.
+    pub async fn pass(&self, sessions: &[SessionHandle]) {
+        let used = match self.recoverer.used().await {
+            Ok(used) => used,
+            Err(e) => {
+                // Without the log the budget cannot be kept: better to wait a pass.
+                tracing::warn!(error = %e, "watchdog: cannot read the recovery log; skipping a pass");
+                return;
+            }
+        };
+        let now = (self.recoverer.clock)();
+        let budget = self.recoverer.policy.recovery_budget;
+        let round = TaskTracker::new();
+        for handle in sessions {
+            let view = handle.view();
+            if self.busy.lock().unwrap_or_else(PoisonError::into_inner).contains(&view.id) {
+                continue;
+            }
+            let heard =
+                self.heard.lock().unwrap_or_else(PoisonError::into_inner).get(&view.id).copied();
+            let policy = &self.recoverer.policy;
+            let Some(finding) = inspect(&view, handle.link_alive(), heard, now, policy) else {
+                continue;
+            };
+            if used.get(&view.id).copied().unwrap_or(0) >= budget {
+                tracing::debug!(session = %view.id, ?finding, "watchdog: recovery budget spent; a person must act");
+                continue;
+            }
+            self.busy.lock().unwrap_or_else(PoisonError::into_inner).insert(view.id.clone());
+            let (recoverer, handle) = (self.recoverer.clone(), handle.clone());
+            let (heard, busy) = (self.heard.clone(), self.busy.clone());
+            let work = async move {
+                let id = handle.view().id;
+                let needed = finding != Finding::Silent || !probe(&recoverer, &handle).await;
+                if needed {
+                    let (trigger, action) = finding.recovery();
+                    recoverer.recover(&handle, trigger, action).await;
+                } else {
+                    heard
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(id.clone(), (recoverer.clock)());
+                }
+                busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+            };
+            round.spawn(work);
+        }
+        round.close();
+        // The pass waits for its own work, so a slow probe delays the next pass instead of
+        // overlapping it; the tracker lets shutdown wait for a pass in progress.
+        self.tasks.spawn(async move { round.wait().await }).await.ok();
+        self.passes.send_modify(|n| *n += 1);
+    }
+}
+
+/// Whether the session's link answers a round trip in time.
+async fn probe(recoverer: &Recoverer, handle: &SessionHandle) -> bool {
+    let answered = tokio::time::timeout(recoverer.policy.probe_timeout, handle.probe()).await;
+    let ok = matches!(answered, Ok(Ok(Ok(_))));
+    if !ok {
+        tracing::warn!(session = %handle.view().id, "watchdog: the liveness probe got no answer");
+    }
+    ok
+}

@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use app::policy::{DashboardPolicy, SupervisorPolicy};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::sealed::SecretKey;
+
 /// Lifeline keeps WhatsApp sessions alive and shows, live, that they are.
 #[derive(Debug, Parser)]
 #[command(name = "lifeline", version, about, args_conflicts_with_subcommands = true)]
@@ -23,21 +25,33 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: supervise the sessions, serve the dashboard, health and events.
     Serve(Settings),
+    /// Print a new random secret key for LIFELINE_SECRET_KEY (base64) and exit.
+    GenKey,
+}
+
+/// What a command line asks for.
+#[derive(Debug)]
+pub enum Task {
+    /// Serve with these settings.
+    Serve(Box<Settings>),
+    /// Print a new secret key.
+    GenKey,
 }
 
 impl Cli {
     /// The settings to serve with, whichever way `serve` was asked for. Plain
     /// `DATABASE_URL` fills in when neither the flag nor `LIFELINE_DATABASE_URL` is given.
-    pub fn into_serve_settings(self) -> Settings {
+    pub fn into_task(self) -> Task {
         let mut settings = match self.command {
             Some(Command::Serve(settings)) => settings,
+            Some(Command::GenKey) => return Task::GenKey,
             None => self.serve,
         };
         if settings.database_url.is_none() {
             settings.database_url = std::env::var("DATABASE_URL").ok();
         }
         settings.database_url = settings.database_url.filter(|url| !url.trim().is_empty());
-        settings
+        Task::Serve(Box::new(settings))
     }
 }
 
@@ -110,6 +124,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub simulator_qr_every: u64,
 
+    /// The key WhatsApp credentials are sealed with in the database: 32 bytes as base64
+    /// or 64 hex digits (`lifeline gen-key` makes one). Required once WhatsApp sessions
+    /// exist; keep it safe, the stored sessions cannot be opened without it.
+    #[arg(long, env = "LIFELINE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<SecretKey>,
+
     /// Multiply every dashboard timing (polls, reconnects, heartbeat) by this factor, from
     /// 0.01 to 10: tests run the real schedule faster, a slow network may want it slower.
     #[arg(long, env = "LIFELINE_DASHBOARD_TIME_SCALE", default_value_t = 1.0,
@@ -154,6 +174,7 @@ impl Settings {
             restore_spacing_ms: 250,
             dashboard_time_scale: 1.0,
             simulator_qr_every: 20,
+            secret_key: None,
         }
     }
 
@@ -187,7 +208,20 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Settings {
-        Cli::try_parse_from(args).unwrap().into_serve_settings()
+        match Cli::try_parse_from(args).unwrap().into_task() {
+            Task::Serve(settings) => *settings,
+            Task::GenKey => panic!("asked to serve, got gen-key"),
+        }
+    }
+
+    #[test]
+    fn a_bad_secret_key_is_refused_at_parse_time_and_gen_key_needs_no_settings() {
+        let err = Cli::try_parse_from(["lifeline", "--secret-key", "too-short"]).unwrap_err();
+        assert!(err.to_string().contains("lifeline gen-key"), "{err}");
+        let key = SecretKey::generate().to_base64();
+        assert!(parse(&["lifeline", "--secret-key", &key]).secret_key.is_some());
+        let gen_key = Cli::try_parse_from(["lifeline", "gen-key"]).unwrap().into_task();
+        assert!(matches!(gen_key, Task::GenKey));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod probe;
+pub mod sealed;
 pub mod shutdown;
 pub mod site;
 pub mod startup;

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use server::{
-    config::{Cli, Settings},
+    config::{Cli, Settings, Task},
+    sealed::SecretKey,
     shutdown, site,
     startup::Application,
     telemetry,
@@ -13,8 +14,13 @@ use server::{
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = cli.into_serve_settings();
+    let settings = match Cli::parse().into_task() {
+        Task::Serve(settings) => *settings,
+        Task::GenKey => {
+            println!("{}", SecretKey::generate().to_base64());
+            return ExitCode::SUCCESS;
+        }
+    };
     telemetry::init(settings.log_format);
     match serve(settings).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,6 +64,15 @@ pub enum StartupError {
         /// The address asked for.
         addr: SocketAddr,
     },
+    /// WhatsApp credentials are stored sealed, and no key to open them was given.
+    #[error(
+        "{sessions} WhatsApp session(s) are stored but LIFELINE_SECRET_KEY is not set: set it \
+         to the key they were stored with (`lifeline gen-key` makes a first one)"
+    )]
+    SecretKeyMissing {
+        /// How many sessions need it.
+        sessions: u64,
+    },
     /// Listening failed for another reason.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -116,6 +125,12 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr: settings.addr, source })?;
         let db = Db::open(&url).await?;
         tracing::info!(database = %url.redacted(), "database ready");
+        if settings.secret_key.is_none() {
+            let sealed = crate::db::sessions::count_by_connector(&db, "whatsapp").await?;
+            if sealed > 0 {
+                return Err(StartupError::SecretKeyMissing { sessions: sealed });
+            }
+        }
         if settings.demo {
             demo::seed(&db).await?;
         }

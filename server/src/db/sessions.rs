@@ -231,6 +231,17 @@ pub async fn correct_unclean(
         .collect()
 }
 
+/// How many sessions use `connector`.
+pub async fn count_by_connector(db: &Db, connector: &str) -> Result<u64, DbError> {
+    let (n,): (i64,) = on_pool!(db, pool => sqlx::query_as(
+        "SELECT COUNT(*) FROM sessions WHERE connector = $1"
+    )
+    .bind(connector)
+    .fetch_one(pool)
+    .await)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// One row of a session's history.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionEvent {

@@ -111,7 +111,11 @@ fn help_lists_every_setting_with_its_variable() {
         "LIFELINE_LOG_FORMAT",
         "--api-key",
         "LIFELINE_API_KEY",
+        "--secret-key",
+        "LIFELINE_SECRET_KEY",
+        "--dashboard-time-scale",
         "serve",
+        "gen-key",
     ] {
         assert!(help.contains(needle), "{needle} missing from --help:\n{help}");
     }
@@ -158,4 +162,43 @@ fn sigterm_stops_the_server_cleanly_and_json_logs_are_json() {
     assert!(seen.iter().any(|l| l.contains("SIGTERM received")), "{seen:#?}");
     assert!(seen.last().unwrap().contains("Lifeline stopped"), "{seen:#?}");
     assert!(dir.path().join("lifeline.db").exists(), "SQLite file not created");
+}
+
+#[test]
+fn stored_whatsapp_sessions_need_the_secret_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    // A database a previous run left with one WhatsApp session in it.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = server::db::DatabaseUrl::sqlite_file(&dir.path().join("lifeline.db"));
+        let db = server::db::Db::open(&url).await.unwrap();
+        let view = app::model::SessionView::new(
+            "wa-1".into(),
+            "Support".into(),
+            "whatsapp".into(),
+            chrono::Utc::now(),
+        );
+        let stored = server::db::sessions::StoredSession {
+            view,
+            credentials: Some(b"sealed".to_vec()),
+            is_active: true,
+        };
+        server::db::sessions::insert(&db, &stored).await.unwrap();
+        db.close().await;
+    });
+    let out = lifeline(&["serve", "--addr", "127.0.0.1:0", "--data-dir", &data_dir]);
+    assert_one_clear_line(
+        &out,
+        &["1 WhatsApp session(s)", "LIFELINE_SECRET_KEY", "lifeline gen-key"],
+    );
+}
+
+#[test]
+fn gen_key_prints_a_usable_key() {
+    let out = lifeline(&["gen-key"]);
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(key.lines().count(), 1);
+    assert!(key.trim().parse::<server::sealed::SecretKey>().is_ok(), "{key}");
+    assert_ne!(key, String::from_utf8(lifeline(&["gen-key"]).stdout).unwrap());
 }

@@ -1,0 +1,160 @@
+//! Credentials at rest: sealed with XChaCha20-Poly1305 under the key from
+//! `LIFELINE_SECRET_KEY`, each bound to the session it belongs to, so a copied database is
+//! useless without the key and one session's keys cannot be swapped into another's row.
+
+use std::{fmt, str::FromStr};
+
+use base64::{Engine, engine::general_purpose};
+use chacha20poly1305::{
+    XChaCha20Poly1305, XNonce,
+    aead::{Aead, KeyInit, Payload},
+};
+use thiserror::Error;
+
+/// The format byte in front of every sealed value, so the format can change later.
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 24;
+const KEY_LEN: usize = 32;
+
+/// The key credentials are sealed with. Its `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey([u8; KEY_LEN]);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(…)")
+    }
+}
+
+/// A `LIFELINE_SECRET_KEY` that cannot be used.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error(
+    "the secret key must be 32 bytes written as 64 hex digits or in base64 ({0}); \
+     `lifeline gen-key` prints a new one"
+)]
+pub struct KeyError(String);
+
+/// Why a sealed value could not be opened.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum SealError {
+    /// Too short, or an unknown format.
+    #[error("the stored value is not a sealed credential (unknown format or truncated)")]
+    Malformed,
+    /// Another key sealed it, it belongs to another session, or it was altered.
+    #[error(
+        "the stored credentials do not open with this LIFELINE_SECRET_KEY (another key sealed them, or they were altered)"
+    )]
+    WrongKey,
+}
+
+impl FromStr for SecretKey {
+    type Err = KeyError;
+
+    fn from_str(text: &str) -> Result<SecretKey, KeyError> {
+        let text = text.trim();
+        let bytes = if text.len() == KEY_LEN * 2 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..KEY_LEN)
+                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|e| KeyError(e.to_string()))?
+        } else {
+            general_purpose::STANDARD
+                .decode(text)
+                .or_else(|_| general_purpose::URL_SAFE_NO_PAD.decode(text))
+                .or_else(|_| general_purpose::STANDARD_NO_PAD.decode(text))
+                .map_err(|_| KeyError("neither hex nor base64".into()))?
+        };
+        let bytes: [u8; KEY_LEN] =
+            bytes.try_into().map_err(|b: Vec<u8>| KeyError(format!("got {} bytes", b.len())))?;
+        Ok(SecretKey(bytes))
+    }
+}
+
+impl SecretKey {
+    /// A fresh random key.
+    pub fn generate() -> SecretKey {
+        SecretKey(rand::random())
+    }
+
+    /// The key in standard base64, as `LIFELINE_SECRET_KEY` takes it.
+    pub fn to_base64(&self) -> String {
+        general_purpose::STANDARD.encode(self.0)
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new((&self.0).into())
+    }
+
+    /// Seals `plain` for the session `owner`: format byte, random nonce, ciphertext.
+    pub fn seal(&self, plain: &[u8], owner: &str) -> Vec<u8> {
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let sealed = self
+            .cipher()
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: owner.as_bytes() })
+            // Encryption fails only for inputs beyond 256 GiB, which credentials never are.
+            .expect("sealing credentials cannot fail");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens what [`SecretKey::seal`] sealed for the same `owner`.
+    pub fn open(&self, sealed: &[u8], owner: &str) -> Result<Vec<u8>, SealError> {
+        let (&version, rest) = sealed.split_first().ok_or(SealError::Malformed)?;
+        if version != VERSION || rest.len() < NONCE_LEN + 16 {
+            return Err(SealError::Malformed);
+        }
+        let (nonce, body) = rest.split_at(NONCE_LEN);
+        self.cipher()
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: owner.as_bytes() })
+            .map_err(|_| SealError::WrongKey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_credentials_open_again_and_do_not_show_the_plain_bytes() {
+        let key = SecretKey::generate();
+        let plain = b"noise key, identity key, signed prekey".to_vec();
+        let sealed = key.seal(&plain, "session-1");
+        assert_ne!(sealed, plain);
+        assert!(!sealed.windows(plain.len()).any(|w| w == plain.as_slice()));
+        // A fresh nonce each time: the same input never seals to the same bytes.
+        assert_ne!(sealed, key.seal(&plain, "session-1"));
+        assert_eq!(key.open(&sealed, "session-1"), Ok(plain));
+    }
+
+    #[test]
+    fn another_key_another_session_or_a_flipped_bit_do_not_open() {
+        let key = SecretKey::generate();
+        let sealed = key.seal(b"secret", "a");
+        assert_eq!(SecretKey::generate().open(&sealed, "a"), Err(SealError::WrongKey));
+        assert_eq!(key.open(&sealed, "b"), Err(SealError::WrongKey));
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(key.open(&altered, "a"), Err(SealError::WrongKey));
+        assert_eq!(key.open(&sealed[..10], "a"), Err(SealError::Malformed));
+        assert_eq!(key.open(b"", "a"), Err(SealError::Malformed));
+        let mut future = sealed;
+        future[0] = 2;
+        assert_eq!(key.open(&future, "a"), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn keys_are_read_as_hex_or_base64_and_never_printed() {
+        let key = SecretKey::generate();
+        assert_eq!(key.to_base64().parse::<SecretKey>(), Ok(key.clone()));
+        let hex: String = key.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex.parse::<SecretKey>(), Ok(key.clone()));
+        assert_eq!(format!("{key:?}"), "SecretKey(…)");
+        let short = "c2hvcnQ=".parse::<SecretKey>().unwrap_err();
+        assert!(short.to_string().contains("got 5 bytes"), "{short}");
+        assert!("not a key!".parse::<SecretKey>().is_err());
+        assert!(short.to_string().contains("lifeline gen-key"));
+    }
+}

@@ -4,6 +4,7 @@
 //! happens on it. It never retries and never decides policy: the supervisor does.
 
 pub mod simulator;
+pub mod whatsapp;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

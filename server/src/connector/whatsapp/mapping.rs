@@ -1,0 +1,262 @@
+//! What whatsapp-rust's events mean to Lifeline, decided purely: no client, no clock (the
+//! caller passes the time), so every case is tested on its own.
+//!
+//! The same event means different things while an attempt is under way and once the link
+//! is live (a logout while connecting is a failed attempt; while live it is news), so the
+//! mapping yields a neutral [`Signal`] and the adapter places it.
+
+use chrono::{DateTime, Utc};
+use whatsapp_rust::wacore::types::events::{ConnectFailureReason, Event};
+
+/// An event, in Lifeline's terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// A QR code to show until `expires_at`.
+    Qr {
+        /// The payload to draw.
+        code: String,
+        /// When the next code replaces it.
+        expires_at: DateTime<Utc>,
+    },
+    /// The phone scanned the code: this number is linked.
+    Paired {
+        /// International form, `+` and digits.
+        phone_number: String,
+    },
+    /// Logged in and live.
+    LoggedIn,
+    /// The codes ran out unscanned.
+    QrExhausted,
+    /// The link dropped; worth reconnecting.
+    Dropped {
+        /// What the transport or server said.
+        error: String,
+    },
+    /// The phone unlinked this device (or the account is locked): the credentials are dead.
+    LoggedOut {
+        /// Why, for people.
+        reason: String,
+    },
+    /// Another client took the session over; reconnecting would fight it.
+    Replaced,
+    /// WhatsApp banned the number until `until`.
+    Banned {
+        /// When the ban ends.
+        until: DateTime<Utc>,
+        /// What WhatsApp said.
+        reason: String,
+    },
+    /// Connecting failed: retry per policy when `retry`, else a person must look.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// Whether another attempt can help.
+        retry: bool,
+    },
+    /// Messages arrived; the newest was sent at `at`.
+    Message {
+        /// The newest message's time.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Maps one event; `None` for the many events Lifeline does not act on (receipts,
+/// presence, history sync…).
+pub fn map(event: &Event, now: DateTime<Utc>) -> Option<Signal> {
+    Some(match event {
+        Event::PairingQrCode(qr) => Signal::Qr {
+            code: qr.code.clone(),
+            expires_at: now + chrono::Duration::from_std(qr.timeout).unwrap_or_default(),
+        },
+        Event::PairSuccess(paired) => {
+            Signal::Paired { phone_number: format!("+{}", paired.id.user) }
+        }
+        Event::PairError(e) => {
+            Signal::Failed { error: format!("pairing failed: {}", e.error), retry: true }
+        }
+        Event::PairingQrCodesExhausted(_) => Signal::QrExhausted,
+        Event::Connected(_) => Signal::LoggedIn,
+        Event::Disconnected(d) => Signal::Dropped { error: format!("disconnected: {}", d.reason) },
+        Event::StreamError(e) => Signal::Dropped { error: format!("stream error {}", e.code) },
+        Event::LoggedOut(out) => Signal::LoggedOut { reason: logout_reason(out.reason) },
+        Event::StreamReplaced(_) => Signal::Replaced,
+        Event::TemporaryBan(ban) => Signal::Banned {
+            until: now + ban.expire,
+            reason: format!("temporarily banned ({})", ban.code),
+        },
+        Event::ConnectFailure(f) if f.reason.is_logged_out() => {
+            Signal::LoggedOut { reason: logout_reason(f.reason) }
+        }
+        Event::ConnectFailure(f) => Signal::Failed {
+            error: match &f.message {
+                Some(m) => format!("WhatsApp refused the connection ({:?}): {m}", f.reason),
+                None => format!("WhatsApp refused the connection ({:?})", f.reason),
+            },
+            // Only a server in trouble is worth retrying at once; the supervisor's backoff
+            // still spaces the retries.
+            retry: f.reason.should_reconnect() || f.reason == ConnectFailureReason::Generic,
+        },
+        Event::ClientOutdated(_) => Signal::Failed {
+            error: "WhatsApp says this client version is outdated: update Lifeline".into(),
+            retry: false,
+        },
+        Event::Messages(batch) => {
+            Signal::Message { at: batch.messages.iter().map(|m| m.info.timestamp).max()? }
+        }
+        _ => return None,
+    })
+}
+
+fn logout_reason(reason: ConnectFailureReason) -> String {
+    match reason {
+        ConnectFailureReason::AccountLocked => "WhatsApp locked the account".into(),
+        ConnectFailureReason::LoggedOut => "the phone unlinked this device".into(),
+        other => format!("logged out by WhatsApp ({other:?})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use chrono::TimeZone;
+    use whatsapp_rust::{
+        Jid,
+        wacore::net::DisconnectReason,
+        wacore::types::{
+            events::{
+                BatchOrigin, ClientOutdated, ConnectFailure, Connected, Disconnected,
+                InboundMessage, LoggedOut, MessageBatch, PairSuccess, PairingQrCode,
+                PairingQrCodesExhausted, QrScannedWithoutMultidevice, StreamReplaced,
+                TempBanReason, TemporaryBan,
+            },
+            message::MessageInfo,
+        },
+        waproto::whatsapp as wa,
+    };
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+    }
+
+    fn one(event: Event) -> Signal {
+        map(&event, now()).expect("the event was ignored")
+    }
+
+    #[test]
+    fn a_qr_code_expires_when_the_library_rotates_it() {
+        let qr =
+            PairingQrCode::builder().code("2@abc".into()).timeout(Duration::from_secs(20)).build();
+        assert_eq!(
+            one(Event::PairingQrCode(qr)),
+            Signal::Qr { code: "2@abc".into(), expires_at: now() + chrono::Duration::seconds(20) }
+        );
+        let spent = PairingQrCodesExhausted::builder().disconnected(true).build();
+        assert_eq!(one(Event::PairingQrCodesExhausted(spent)), Signal::QrExhausted);
+    }
+
+    #[test]
+    fn pairing_links_the_number_of_the_phone() {
+        let paired = PairSuccess::builder()
+            .id(Jid::pn("27821231234"))
+            .lid(Jid::lid("123456789"))
+            .business_name(String::new())
+            .platform("android".into())
+            .build();
+        assert_eq!(
+            one(Event::PairSuccess(paired)),
+            Signal::Paired { phone_number: "+27821231234".into() }
+        );
+        assert_eq!(one(Event::Connected(Connected::builder().build())), Signal::LoggedIn);
+    }
+
+    #[test]
+    fn a_logout_is_final_and_says_why() {
+        let out =
+            LoggedOut::builder().on_connect(false).reason(ConnectFailureReason::LoggedOut).build();
+        assert_eq!(
+            one(Event::LoggedOut(out)),
+            Signal::LoggedOut { reason: "the phone unlinked this device".into() }
+        );
+        // A refusal at connect time for a logged-out account is the same thing.
+        let refused = ConnectFailure::builder().reason(ConnectFailureReason::AccountLocked).build();
+        assert_eq!(
+            one(Event::ConnectFailure(refused)),
+            Signal::LoggedOut { reason: "WhatsApp locked the account".into() }
+        );
+    }
+
+    #[test]
+    fn a_replaced_stream_is_not_fought() {
+        assert_eq!(one(Event::StreamReplaced(StreamReplaced::builder().build())), Signal::Replaced);
+    }
+
+    #[test]
+    fn a_ban_lasts_from_now_for_the_duration_whatsapp_gives() {
+        let ban = TemporaryBan::builder()
+            .code(TempBanReason::SentToTooManyPeople)
+            .expire(chrono::Duration::hours(2))
+            .build();
+        match one(Event::TemporaryBan(ban)) {
+            Signal::Banned { until, reason } => {
+                assert_eq!(until, now() + chrono::Duration::hours(2));
+                assert!(reason.contains("101"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn drops_are_worth_a_reconnect_and_refusals_say_whether_a_retry_helps() {
+        let dropped =
+            Disconnected::builder().reason(DisconnectReason::ReadError("reset".into())).build();
+        assert_eq!(
+            one(Event::Disconnected(dropped)),
+            Signal::Dropped { error: "disconnected: read error: reset".into() }
+        );
+        let busy = ConnectFailure::builder()
+            .reason(ConnectFailureReason::ServiceUnavailable)
+            .message("try later".into())
+            .build();
+        assert!(matches!(one(Event::ConnectFailure(busy)), Signal::Failed { retry: true, .. }));
+        let outdated = one(Event::ClientOutdated(ClientOutdated::builder().build()));
+        assert!(matches!(outdated, Signal::Failed { retry: false, .. }));
+    }
+
+    #[test]
+    fn messages_move_the_last_message_time_to_the_newest() {
+        let at = |h| {
+            let info = MessageInfo {
+                timestamp: Utc.with_ymd_and_hms(2026, 11, 22, h, 0, 0).unwrap(),
+                ..MessageInfo::default()
+            };
+            InboundMessage::builder()
+                .message(Arc::new(wa::Message::default()))
+                .info(Arc::new(info))
+                .build()
+        };
+        let batch = MessageBatch::builder()
+            .messages(Arc::from(vec![at(8), at(9), at(7)]))
+            .origin(BatchOrigin::OfflineDrain)
+            .hook_committed(false)
+            .build();
+        assert_eq!(
+            one(Event::Messages(batch)),
+            Signal::Message { at: Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap() }
+        );
+    }
+
+    #[test]
+    fn what_lifeline_does_not_act_on_is_ignored() {
+        let scanned = QrScannedWithoutMultidevice::builder().build();
+        assert_eq!(map(&Event::QrScannedWithoutMultidevice(scanned), now()), None);
+        let empty = MessageBatch::builder()
+            .messages(Arc::from(Vec::<InboundMessage>::new()))
+            .origin(BatchOrigin::Live)
+            .hook_committed(false)
+            .build();
+        assert_eq!(map(&Event::Messages(empty), now()), None);
+    }
+}

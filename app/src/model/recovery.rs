@@ -1,8 +1,12 @@
 //! Automatic and manual recoveries: what the watchdog (or a person) did about a session
 //! that should be live and was not, as the recovery log stores it and the event reports it.
 
+use std::{fmt, str::FromStr};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::{ParseError, session::text_enum};
 
 /// Why a recovery was attempted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,35 +46,14 @@ pub enum Outcome {
     StillTrying,
 }
 
-macro_rules! spelled {
-    ($ty:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            /// The snake_case spelling stored and sent.
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
-            }
-        }
-
-        impl std::str::FromStr for $ty {
-            type Err = super::ParseError;
-            fn from_str(s: &str) -> Result<Self, super::ParseError> {
-                match s {
-                    $($text => Ok($ty::$variant),)+
-                    other => Err(super::ParseError { kind: $kind, value: other.to_owned() }),
-                }
-            }
-        }
-    };
-}
-
-spelled!(Trigger, "recovery trigger", {
+text_enum!(Trigger, "recovery trigger", {
     DeadLink => "dead_link",
     ProbeFailed => "probe_failed",
     Disconnected => "disconnected",
     Manual => "manual",
 });
-spelled!(Action, "recovery action", { Reconnect => "reconnect", Start => "start" });
-spelled!(Outcome, "recovery outcome", {
+text_enum!(Action, "recovery action", { Reconnect => "reconnect", Start => "start" });
+text_enum!(Outcome, "recovery outcome", {
     Started => "started",
     Recovered => "recovered",
     Failed => "failed",

@@ -98,6 +98,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(super) use text_enum;
+
 text_enum!(SessionStatus, "session status", {
     QrPending => "qr_pending",
     Connecting => "connecting",

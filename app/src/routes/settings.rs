@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use std::time::Duration;
 
 use crate::{
+    components::format::stamp,
     functions::{ChangePassword, CreateApiKey, RevokeApiKey, get_policies, list_api_keys},
     model::{ApiKeyView, MIN_PASSWORD_CHARS},
     policy::{Backoff, Policies},
@@ -111,9 +112,6 @@ fn ApiKeys() -> impl IntoView {
 
 #[component]
 fn KeyTable(keys: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl IntoView {
-    let stamp = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-    };
     view! {
         <table class="keys" data-testid="api-keys">
             <thead>

@@ -141,6 +141,31 @@ impl SessionHandle {
         rx.await.map_err(|_| Gone)
     }
 
+    /// Feeds `input` and waits, at most `wait`, for the attempt it starts to leave
+    /// `connecting`: the view it settled in, or the view as it stands when the wait ran out.
+    pub async fn input_and_settle(
+        &self,
+        input: Input,
+        detail: Option<String>,
+        wait: Duration,
+    ) -> Result<SessionView, Gone> {
+        let since = Utc::now();
+        let mut watch = self.watch();
+        self.input(input, detail).await?;
+        let settled = tokio::time::timeout(
+            wait,
+            watch.wait_for(|v| v.updated_at >= since && v.status != SessionStatus::Connecting),
+        )
+        .await
+        // Owned at once: the watch's guard must not be held across an await.
+        .map(|seen| seen.map(|v| v.clone()));
+        match settled {
+            Ok(Ok(view)) => Ok(view),
+            Ok(Err(_)) => Err(Gone),
+            Err(_) => Ok(self.view()),
+        }
+    }
+
     /// Sends a text over the live link.
     pub async fn send(
         &self,

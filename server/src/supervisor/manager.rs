@@ -296,25 +296,15 @@ impl Supervisor {
         let (trigger, action) = (Trigger::Manual, Action::Reconnect);
         let at = (self.inner.recoverer.clock)();
         let row = self.inner.recoverer.begin(&handle, trigger, action).await;
-        let since = Utc::now();
-        let mut watch = handle.watch();
-        handle
-            .input(Input::Reconnect, Some("reconnect requested by an operator".into()))
-            .await
-            .map_err(gone)?;
         let wait = self.inner.deps.policy.handshake_timeout + Duration::from_secs(5);
-        let outcome = tokio::time::timeout(
-            wait,
-            watch.wait_for(|v| v.updated_at >= since && v.status != SessionStatus::Connecting),
-        )
-        .await
-        // Owned before the next await: the watch's guard must not be held across one.
-        .map(|seen| seen.map(|v| v.clone()));
-        let view = match outcome {
-            Ok(Ok(v)) => v,
-            Ok(Err(_)) => return Err(SupervisorError::ShuttingDown),
-            Err(_) => handle.view(),
-        };
+        let view = handle
+            .input_and_settle(
+                Input::Reconnect,
+                Some("reconnect requested by an operator".into()),
+                wait,
+            )
+            .await
+            .map_err(|_| SupervisorError::ShuttingDown)?;
         self.inner.recoverer.end(row, &view, at, trigger, action).await;
         Ok(describe_outcome(&view))
     }

@@ -5,7 +5,7 @@
 //! never act on one session at once.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -167,25 +167,9 @@ impl Recoverer {
             Action::Reconnect => Input::Reconnect,
             Action::Start => Input::Start,
         };
-        let since = Utc::now();
-        let mut watch = handle.watch();
-        if handle.input(input, Some(format!("watchdog: {}", trigger.label()))).await.is_err() {
-            return;
-        }
+        let detail = Some(format!("watchdog: {}", trigger.label()));
         let wait = self.policy.handshake_timeout + Duration::from_secs(5);
-        let settled = tokio::time::timeout(
-            wait,
-            watch.wait_for(|v| {
-                v.updated_at >= since && v.status != app::model::SessionStatus::Connecting
-            }),
-        )
-        .await
-        .map(|seen| seen.map(|v| v.clone()));
-        let view = match settled {
-            Ok(Ok(view)) => view,
-            Ok(Err(_)) => return,
-            Err(_) => handle.view(),
-        };
+        let Ok(view) = handle.input_and_settle(input, detail, wait).await else { return };
         self.end(row, &view, at, trigger, action).await;
     }
 }
@@ -195,22 +179,13 @@ pub struct Watchdog {
     recoverer: Recoverer,
     /// When a probe last got an answer, per session.
     heard: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
-    /// Sessions with a probe or recovery under way.
-    busy: Arc<Mutex<HashSet<String>>>,
-    tasks: TaskTracker,
     passes: watch::Sender<u64>,
 }
 
 impl Watchdog {
     /// A watchdog that recovers through `recoverer`.
     pub fn new(recoverer: Recoverer) -> Watchdog {
-        Watchdog {
-            recoverer,
-            heard: Arc::default(),
-            busy: Arc::default(),
-            tasks: TaskTracker::new(),
-            passes: watch::channel(0).0,
-        }
+        Watchdog { recoverer, heard: Arc::default(), passes: watch::channel(0).0 }
     }
 
     /// Counts finished passes (each one's probes and recoveries included), for whoever
@@ -241,8 +216,6 @@ impl Watchdog {
                 () = cancel.cancelled() => break,
             }
         }
-        self.tasks.close();
-        self.tasks.wait().await;
     }
 
     /// One look at every session; waits for what it started.
@@ -260,9 +233,6 @@ impl Watchdog {
         let round = TaskTracker::new();
         for handle in sessions {
             let view = handle.view();
-            if self.busy.lock().unwrap_or_else(PoisonError::into_inner).contains(&view.id) {
-                continue;
-            }
             let heard =
                 self.heard.lock().unwrap_or_else(PoisonError::into_inner).get(&view.id).copied();
             let policy = &self.recoverer.policy;
@@ -273,10 +243,10 @@ impl Watchdog {
                 tracing::debug!(session = %view.id, ?finding, "watchdog: recovery budget spent; a person must act");
                 continue;
             }
-            self.busy.lock().unwrap_or_else(PoisonError::into_inner).insert(view.id.clone());
-            let (recoverer, handle) = (self.recoverer.clone(), handle.clone());
-            let (heard, busy) = (self.heard.clone(), self.busy.clone());
-            let work = async move {
+            let (recoverer, handle, heard) =
+                (self.recoverer.clone(), handle.clone(), self.heard.clone());
+            // Each session's probe or recovery runs beside the others'.
+            round.spawn(async move {
                 let id = handle.view().id;
                 let needed = finding != Finding::Silent || !probe(&recoverer, &handle).await;
                 if needed {
@@ -286,16 +256,14 @@ impl Watchdog {
                     heard
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .insert(id.clone(), (recoverer.clock)());
+                        .insert(id, (recoverer.clock)());
                 }
-                busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
-            };
-            round.spawn(work);
+            });
         }
         round.close();
         // The pass waits for its own work, so a slow probe delays the next pass instead of
-        // overlapping it; the tracker lets shutdown wait for a pass in progress.
-        self.tasks.spawn(async move { round.wait().await }).await.ok();
+        // overlapping it, and no session is ever looked at twice at once.
+        round.wait().await;
         self.passes.send_modify(|n| *n += 1);
     }
 }

@@ -113,20 +113,10 @@ async fn dashboard_pages_and_server_functions_need_a_login() {
     app.stop().await;
 }
 
-async fn login_attempt(app: &TestApp, password: &str) -> reqwest::Response {
-    app.anonymous()
-        .post(app.url("/api/auth/login"))
-        .header("accept", "application/json")
-        .form(&[("username", "admin"), ("password", password), ("next", "")])
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_login_cookie_is_http_only_and_strict_and_logout_ends_it() {
     let app = spawn_app().await;
-    let r = login_attempt(&app, ADMIN_PASSWORD).await;
+    let r = app.login_attempt(ADMIN_PASSWORD).await;
     let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set_cookie.contains(attribute), "{attribute} missing: {set_cookie}");
@@ -154,13 +144,13 @@ async fn the_login_cookie_is_http_only_and_strict_and_logout_ends_it() {
 async fn repeated_wrong_passwords_lock_the_login() {
     let app = spawn_app().await;
     for i in 0..5 {
-        let r = login_attempt(&app, "wrong password").await;
+        let r = app.login_attempt("wrong password").await;
         assert_eq!(r.status(), 401, "attempt {i}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body, json!({"error": "unauthorized", "message": "wrong username or password"}));
     }
     // Locked now, even for the right password.
-    let r = login_attempt(&app, ADMIN_PASSWORD).await;
+    let r = app.login_attempt(ADMIN_PASSWORD).await;
     assert_eq!(r.status(), 429);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "too_many_attempts");

@@ -140,21 +140,8 @@ async fn changing_the_admin_password_ends_other_logins_and_keeps_this_one() {
     assert_eq!(sessions(here.clone()).await, StatusCode::OK, "this login ended");
     assert_eq!(sessions(elsewhere).await, StatusCode::UNAUTHORIZED, "another login survived");
 
-    let login = |password: &'static str| {
-        let app = &app;
-        async move {
-            app.anonymous()
-                .post(app.url("/api/auth/login"))
-                .header("accept", "application/json")
-                .form(&[("username", "admin"), ("password", password), ("next", "")])
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(login(ADMIN_PASSWORD).await, StatusCode::UNAUTHORIZED);
-    assert!(login(new).await.is_success());
+    assert_eq!(app.login_attempt(ADMIN_PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    assert!(app.login_attempt(new).await.status().is_success());
 
     // An API key is not the admin: it cannot change the password.
     let r = app

@@ -308,6 +308,17 @@ impl TestApp {
         cookie.split(';').next().unwrap().to_owned()
     }
 
+    /// Posts the login form as a script would (JSON answer, no redirect followed).
+    pub async fn login_attempt(&self, password: &str) -> reqwest::Response {
+        self.anonymous()
+            .post(self.url("/api/auth/login"))
+            .header("accept", "application/json")
+            .form(&[("username", "admin"), ("password", password), ("next", "")])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GET `path` as the login behind `cookie` (no API key, no redirects followed).
     pub async fn get_as(&self, path: &str, cookie: &str) -> reqwest::Response {
         self.anonymous().get(self.url(path)).header("cookie", cookie).send().await.unwrap()

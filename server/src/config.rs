@@ -21,6 +21,8 @@ pub struct Cli {
 }
 
 /// The subcommands of `lifeline`.
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: supervise the sessions, serve the dashboard, health and events.

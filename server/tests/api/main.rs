@@ -12,3 +12,4 @@ mod observability;
 mod recovery;
 mod sessions;
 mod startup;
+mod whatsapp_store;

@@ -2,3 +2,4 @@
 //! docs/whatsapp-rust.md). So far: what its events mean to Lifeline.
 
 pub mod mapping;
+pub mod store;

@@ -1,0 +1,403 @@
+//! The WhatsApp key store against its contract (wacore's `InMemoryBackend` semantics), on
+//! both databases: every method round-trips, values are sealed at rest and bound to their
+//! session, and a session's keys go with its row.
+
+use std::sync::Arc;
+
+use app::model::SessionView;
+use chrono::Utc;
+use server::{
+    connector::whatsapp::store::SqlStore,
+    db::{Db, sessions, sessions::StoredSession},
+    sealed::SecretKey,
+};
+use tempfile::TempDir;
+use whatsapp_rust::{
+    bytes::Bytes,
+    wacore::{
+        appstate::{hash::HashState, processor::AppStateMutationMAC},
+        store::traits::{
+            AppStateSyncKey, AppSyncStore, DeviceInfo, DeviceListRecord, DeviceStore,
+            LidPnMappingEntry, MsgSecretEntry, MsgSecretStore, ProtocolStore, SignalStore,
+            TcTokenEntry,
+        },
+    },
+};
+
+use crate::helpers::{Backend, fresh_database};
+
+/// The same statement on whichever pool `$db` holds.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+struct Fixture {
+    db: Db,
+    key: SecretKey,
+    _dir: TempDir,
+}
+
+impl Fixture {
+    async fn new(backend: Backend) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = fresh_database(backend, &dir).await;
+        let db = Db::open(&url.parse().unwrap()).await.unwrap();
+        Fixture { db, key: SecretKey::generate(), _dir: dir }
+    }
+
+    async fn session(&self, id: &str) -> SqlStore {
+        let view =
+            SessionView::new(id.into(), format!("{id} phone"), "whatsapp".into(), Utc::now());
+        let stored = StoredSession { view, credentials: None, is_active: true };
+        sessions::insert(&self.db, &stored).await.unwrap();
+        SqlStore::new(self.db.clone(), self.key.clone(), id)
+    }
+
+    /// Every stored value of a session, as the database holds it.
+    async fn raw_values(&self, session_id: &str) -> Vec<Vec<u8>> {
+        on_pool!(&self.db, pool => sqlx::query_as::<_, (Vec<u8>,)>(
+            "SELECT value FROM whatsapp_store WHERE session_id = $1"
+        )
+        .bind(session_id)
+        .fetch_all(pool)
+        .await)
+        .unwrap()
+        .into_iter()
+        .map(|(v,)| v)
+        .collect()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn signal_store_round_trips(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+
+    s.put_identity("27820000001@s.whatsapp.net", [7; 32]).await.unwrap();
+    assert_eq!(s.load_identity("27820000001@s.whatsapp.net").await.unwrap(), Some([7; 32]));
+    s.put_identity("27820000001@s.whatsapp.net", [8; 32]).await.unwrap();
+    assert_eq!(s.load_identity("27820000001@s.whatsapp.net").await.unwrap(), Some([8; 32]));
+    s.delete_identity("27820000001@s.whatsapp.net").await.unwrap();
+    assert_eq!(s.load_identity("27820000001@s.whatsapp.net").await.unwrap(), None);
+
+    assert!(!s.has_session("27820000001:2@s.whatsapp.net").await.unwrap());
+    s.put_session("27820000001:2@s.whatsapp.net", b"ratchet").await.unwrap();
+    assert!(s.has_session("27820000001:2@s.whatsapp.net").await.unwrap());
+    assert_eq!(
+        s.get_session("27820000001:2@s.whatsapp.net").await.unwrap(),
+        Some(Bytes::from_static(b"ratchet"))
+    );
+    let batch = [(Arc::<str>::from("x@s.whatsapp.net"), Bytes::from_static(b"one"))];
+    s.put_sessions_batch(&batch).await.unwrap();
+    assert_eq!(s.get_session("x@s.whatsapp.net").await.unwrap().as_deref(), Some(&b"one"[..]));
+    s.delete_session("27820000001:2@s.whatsapp.net").await.unwrap();
+    assert_eq!(s.get_session("27820000001:2@s.whatsapp.net").await.unwrap(), None);
+
+    assert_eq!(s.get_max_prekey_id().await.unwrap(), 0);
+    s.store_prekey(3, b"pk3", false).await.unwrap();
+    s.store_prekey(12, b"pk12", false).await.unwrap();
+    s.store_prekeys_batch(&[(5, Bytes::from_static(b"pk5"))], true).await.unwrap();
+    assert_eq!(s.get_max_prekey_id().await.unwrap(), 12);
+    assert_eq!(s.load_prekey(5).await.unwrap().as_deref(), Some(&b"pk5"[..]));
+    let some = s.load_prekeys_batch(&[3, 4, 12]).await.unwrap();
+    assert_eq!(some.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![3, 12]);
+    s.mark_prekeys_uploaded(&[3, 12]).await.unwrap();
+    s.remove_prekey(12).await.unwrap();
+    assert_eq!(s.load_prekey(12).await.unwrap(), None);
+    assert_eq!(s.get_max_prekey_id().await.unwrap(), 5);
+
+    s.store_signed_prekey(1, b"spk1").await.unwrap();
+    s.store_signed_prekey(2, b"spk2").await.unwrap();
+    assert_eq!(s.load_signed_prekey(2).await.unwrap(), Some(b"spk2".to_vec()));
+    let mut all = s.load_all_signed_prekeys().await.unwrap();
+    all.sort();
+    assert_eq!(all, vec![(1, b"spk1".to_vec()), (2, b"spk2".to_vec())]);
+    s.remove_signed_prekey(1).await.unwrap();
+    assert_eq!(s.load_signed_prekey(1).await.unwrap(), None);
+
+    s.put_sender_key("group@g.us::me", b"sk").await.unwrap();
+    assert_eq!(s.get_sender_key("group@g.us::me").await.unwrap(), Some(b"sk".to_vec()));
+    s.delete_sender_key("group@g.us::me").await.unwrap();
+    assert_eq!(s.get_sender_key("group@g.us::me").await.unwrap(), None);
+}
+
+async fn app_sync_store_round_trips(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+
+    assert_eq!(s.get_latest_sync_key_id().await.unwrap(), None);
+    let key = |n: u8| AppStateSyncKey {
+        key_data: vec![n; 32],
+        fingerprint: vec![n],
+        timestamp: 100 + i64::from(n),
+    };
+    s.set_sync_key(&[0, 1], key(1)).await.unwrap();
+    s.set_sync_key(&[0, 2], key(2)).await.unwrap();
+    assert_eq!(s.get_sync_key(&[0, 1]).await.unwrap().unwrap().key_data, vec![1; 32]);
+    assert_eq!(s.get_sync_key(&[9]).await.unwrap().map(|k| k.timestamp), None);
+    assert_eq!(s.get_latest_sync_key_id().await.unwrap(), Some(vec![0, 2]));
+
+    assert_eq!(s.get_version("regular").await.unwrap().version, 0);
+    let mut state = HashState { version: 42, ..HashState::default() };
+    state.hash[0] = 9;
+    state.index_value_map.insert("idx".into(), vec![1, 2]);
+    s.set_version("regular", state).await.unwrap();
+    let back = s.get_version("regular").await.unwrap();
+    assert_eq!((back.version, back.hash[0]), (42, 9));
+    assert_eq!(back.index_value_map.get("idx"), Some(&vec![1, 2]));
+
+    let mac = |i: u8, v: u8| AppStateMutationMAC { index_mac: vec![i; 32], value_mac: vec![v; 32] };
+    s.put_mutation_macs("regular", 42, &[mac(1, 10), mac(2, 20)]).await.unwrap();
+    s.put_mutation_macs("critical", 1, &[mac(1, 30)]).await.unwrap();
+    assert_eq!(s.get_mutation_mac("regular", &[1; 32]).await.unwrap(), Some(vec![10; 32]));
+    let many = s.get_mutation_macs("regular", &[[1; 32], [2; 32], [3; 32]]).await.unwrap();
+    assert_eq!(many.len(), 2);
+    assert_eq!(many.get(&[2; 32]), Some(&vec![20; 32]));
+    s.delete_mutation_macs("regular", &[vec![1; 32]]).await.unwrap();
+    assert_eq!(s.get_mutation_mac("regular", &[1; 32]).await.unwrap(), None);
+    s.clear_mutation_macs("regular").await.unwrap();
+    assert_eq!(s.get_mutation_mac("regular", &[2; 32]).await.unwrap(), None);
+    // Clearing one collection leaves the others.
+    assert_eq!(s.get_mutation_mac("critical", &[1; 32]).await.unwrap(), Some(vec![30; 32]));
+}
+
+async fn protocol_store_round_trips(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+
+    s.set_sender_key_status("g1@g.us", &[("d1", true), ("d2", false)]).await.unwrap();
+    s.set_sender_key_status("g2@g.us", &[("d1", true)]).await.unwrap();
+    let mut g1 = s.get_sender_key_devices("g1@g.us").await.unwrap();
+    g1.sort();
+    assert_eq!(g1, vec![("d1".into(), true), ("d2".into(), false)]);
+    s.set_sender_key_status("g1@g.us", &[("d2", true)]).await.unwrap();
+    assert!(s.get_sender_key_devices("g1@g.us").await.unwrap().contains(&("d2".into(), true)));
+    s.delete_sender_key_device_rows(&["d1"]).await.unwrap();
+    assert_eq!(s.get_sender_key_devices("g1@g.us").await.unwrap(), vec![("d2".into(), true)]);
+    assert!(s.get_sender_key_devices("g2@g.us").await.unwrap().is_empty());
+    s.clear_sender_key_devices("g1@g.us").await.unwrap();
+    assert!(s.get_sender_key_devices("g1@g.us").await.unwrap().is_empty());
+    s.set_sender_key_status("g3@g.us", &[("d3", true)]).await.unwrap();
+    s.clear_all_sender_key_devices().await.unwrap();
+    assert!(s.get_sender_key_devices("g3@g.us").await.unwrap().is_empty());
+
+    let mapping = |phone: &str, at: i64| LidPnMappingEntry {
+        lid: "100000012345678".into(),
+        phone_number: phone.into(),
+        created_at: 1,
+        updated_at: at,
+        learning_source: "usync".into(),
+    };
+    s.put_lid_mapping(&mapping("27820000001", 1)).await.unwrap();
+    assert_eq!(s.get_pn_mapping("27820000001").await.unwrap().unwrap().lid, "100000012345678");
+    s.put_lid_mapping(&mapping("27820000002", 2)).await.unwrap();
+    assert!(
+        s.get_pn_mapping("27820000001").await.unwrap().is_none(),
+        "the old number still answers"
+    );
+    let now = s.get_lid_mapping("100000012345678").await.unwrap().unwrap();
+    assert_eq!((now.phone_number.as_str(), now.updated_at), ("27820000002", 2));
+    s.put_lid_mappings(&[LidPnMappingEntry { lid: "2".into(), ..mapping("27820000003", 3) }])
+        .await
+        .unwrap();
+    assert_eq!(s.get_all_lid_mappings().await.unwrap().len(), 2);
+
+    s.save_base_key("addr", "m1", b"base").await.unwrap();
+    assert!(s.has_same_base_key("addr", "m1", b"base").await.unwrap());
+    assert!(!s.has_same_base_key("addr", "m1", b"other").await.unwrap());
+    assert!(!s.has_same_base_key("addr", "m2", b"base").await.unwrap());
+    s.delete_base_key("addr", "m1").await.unwrap();
+    assert!(!s.has_same_base_key("addr", "m1", b"base").await.unwrap());
+
+    let record = DeviceListRecord {
+        user: "27820000001".into(),
+        devices: vec![DeviceInfo { device_id: 0, key_index: None, is_hosted: false }],
+        timestamp: 5,
+        phash: Some("2:abc".into()),
+        raw_id: Some(1),
+    };
+    s.update_device_list(record).await.unwrap();
+    let devices = s.get_devices("27820000001").await.unwrap().unwrap();
+    assert_eq!((devices.devices.len(), devices.phash.as_deref()), (1, Some("2:abc")));
+    s.delete_devices("27820000001").await.unwrap();
+    assert!(s.get_devices("27820000001").await.unwrap().is_none());
+
+    s.put_group_metadata("g@g.us", b"meta").await.unwrap();
+    assert_eq!(s.get_group_metadata("g@g.us").await.unwrap(), Some(b"meta".to_vec()));
+    s.delete_group_metadata("g@g.us").await.unwrap();
+    assert_eq!(s.get_group_metadata("g@g.us").await.unwrap(), None);
+
+    let token = |ts: i64, sender: Option<i64>| TcTokenEntry {
+        token: vec![1; 8],
+        token_timestamp: ts,
+        sender_timestamp: sender,
+    };
+    s.put_tc_token("old", &token(10, None)).await.unwrap();
+    s.put_tc_token("fresh", &token(1000, None)).await.unwrap();
+    s.put_tc_token("spoken", &token(10, Some(1000))).await.unwrap();
+    let mut jids = s.get_all_tc_token_jids().await.unwrap();
+    jids.sort();
+    assert_eq!(jids, ["fresh", "old", "spoken"]);
+    assert_eq!(s.delete_expired_tc_tokens(500, 500).await.unwrap(), 1);
+    assert!(s.get_tc_token("old").await.unwrap().is_none());
+    s.touch_tc_token_sender_timestamp("fresh", 2000).await.unwrap();
+    assert_eq!(s.get_tc_token("fresh").await.unwrap().unwrap().sender_timestamp, Some(2000));
+    s.store_received_tc_token("fresh", &[2; 8], 999).await.unwrap();
+    assert_eq!(
+        s.get_tc_token("fresh").await.unwrap().unwrap().token,
+        vec![1; 8],
+        "an older token won"
+    );
+    s.store_received_tc_token("fresh", &[3; 8], 1001).await.unwrap();
+    assert_eq!(s.get_tc_token("fresh").await.unwrap().unwrap().token, vec![3; 8]);
+    s.delete_tc_token("fresh").await.unwrap();
+    assert!(s.get_tc_token("fresh").await.unwrap().is_none());
+
+    s.store_sent_message("chat", "m1", b"payload").await.unwrap();
+    assert_eq!(s.take_sent_message("chat", "m1").await.unwrap(), Some(b"payload".to_vec()));
+    assert_eq!(s.take_sent_message("chat", "m1").await.unwrap(), None, "taken twice");
+    s.store_sent_message("chat", "m2", b"p").await.unwrap();
+    assert_eq!(s.delete_expired_sent_messages(0).await.unwrap(), 0);
+    assert_eq!(s.delete_expired_sent_messages(i64::MAX).await.unwrap(), 1);
+
+    s.store_pending_inbound("chat", "sender", "id1", b"msg").await.unwrap();
+    assert_eq!(
+        s.get_pending_inbound("chat", "sender", "id1").await.unwrap(),
+        Some(b"msg".to_vec())
+    );
+    s.delete_pending_inbound("chat", "sender", "id1").await.unwrap();
+    assert_eq!(s.get_pending_inbound("chat", "sender", "id1").await.unwrap(), None);
+    s.store_pending_inbound("chat", "sender", "id2", b"msg").await.unwrap();
+    assert_eq!(s.delete_expired_pending_inbound(i64::MAX).await.unwrap(), 1);
+}
+
+async fn msg_secrets_merge_and_expire(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    let entry = |secret: u8, expires_at: i64, message_ts: i64| MsgSecretEntry {
+        chat: "chat".into(),
+        sender: "sender".into(),
+        msg_id: "m".into(),
+        secret: [secret; 32],
+        expires_at,
+        message_ts,
+    };
+
+    assert_eq!(s.put_msg_secrets(vec![entry(1, 100, 50)]).await.unwrap(), 1);
+    assert_eq!(s.get_msg_secret("chat", "sender", "m").await.unwrap(), Some(vec![1; 32]));
+    // The newer secret wins; the later expiry and the known message time are kept.
+    s.put_msg_secrets(vec![entry(2, 80, 0)]).await.unwrap();
+    assert_eq!(
+        s.get_msg_secret_with_ts("chat", "sender", "m").await.unwrap(),
+        Some((vec![2; 32], 50))
+    );
+    assert_eq!(s.delete_expired_msg_secrets(90).await.unwrap(), 0, "expiry 100 was lost to 80");
+    assert_eq!(s.delete_expired_msg_secrets(100).await.unwrap(), 1);
+    assert_eq!(s.get_msg_secret("chat", "sender", "m").await.unwrap(), None);
+    // Expiry 0 is "never".
+    s.put_msg_secret("chat", "sender", "forever", &[3; 32]).await.unwrap();
+    assert_eq!(s.delete_expired_msg_secrets(i64::MAX).await.unwrap(), 0);
+}
+
+async fn the_device_round_trips(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    assert!(!s.exists().await.unwrap());
+    assert_eq!(s.load().await.unwrap().map(|d| d.registration_id), None);
+    s.create().await.unwrap();
+    assert!(s.exists().await.unwrap());
+    let created = s.load().await.unwrap().unwrap();
+    // A second create keeps the identity instead of minting another one.
+    s.create().await.unwrap();
+    let mut device = s.load().await.unwrap().unwrap();
+    assert_eq!(device.registration_id, created.registration_id);
+    assert_eq!(device.identity_key.public_key, created.identity_key.public_key);
+    assert_eq!(
+        device.noise_key.private_key.serialize().to_vec(),
+        created.noise_key.private_key.serialize().to_vec()
+    );
+    assert!(device.device_props.os.is_some(), "device properties were not restored");
+
+    device.push_name = "Front desk".into();
+    device.pn = Some("27820000001@s.whatsapp.net".parse().unwrap());
+    device.next_pre_key_id = 77;
+    s.save(&device).await.unwrap();
+    let back = s.load().await.unwrap().unwrap();
+    assert_eq!(back.push_name, "Front desk");
+    assert_eq!(back.pn, device.pn);
+    assert_eq!(back.next_pre_key_id, 77);
+    assert_eq!(back.signed_pre_key_signature, device.signed_pre_key_signature);
+    assert_eq!(back.adv_secret_key, device.adv_secret_key);
+}
+
+async fn values_are_sealed_and_bound_to_their_session(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let a = f.session("a").await;
+    let _b = f.session("b").await;
+    let plain = b"a signal session record that must not be readable".to_vec();
+    a.put_session("peer@s.whatsapp.net", &plain).await.unwrap();
+    a.put_identity("peer@s.whatsapp.net", [0x5a; 32]).await.unwrap();
+    a.create().await.unwrap();
+    let identity = a.load().await.unwrap().unwrap().identity_key.private_key.serialize().to_vec();
+
+    let raw = f.raw_values("a").await;
+    assert_eq!(raw.len(), 3);
+    for value in &raw {
+        assert!(!contains(value, &plain));
+        assert!(!contains(value, &[0x5a; 32]));
+        assert!(!contains(value, &identity));
+    }
+
+    // Another key cannot open them.
+    let stranger = SqlStore::new(f.db.clone(), SecretKey::generate(), "a");
+    let error = stranger.get_session("peer@s.whatsapp.net").await.unwrap_err().to_string();
+    assert!(error.contains("LIFELINE_SECRET_KEY"), "{error}");
+
+    // A row moved into another session does not open there.
+    on_pool!(&f.db, pool => sqlx::query(
+        "UPDATE whatsapp_store SET session_id = 'b' WHERE session_id = 'a' AND space = 'session'"
+    )
+    .execute(pool)
+    .await
+    .map(drop))
+    .unwrap();
+    let b = SqlStore::new(f.db.clone(), f.key.clone(), "b");
+    assert!(b.get_session("peer@s.whatsapp.net").await.is_err());
+}
+
+async fn keys_go_with_their_session(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let a = f.session("a").await;
+    let b = f.session("b").await;
+    a.put_session("peer", b"of a").await.unwrap();
+    b.put_session("peer", b"of b").await.unwrap();
+    assert_eq!(a.get_session("peer").await.unwrap().as_deref(), Some(&b"of a"[..]));
+    assert_eq!(b.get_session("peer").await.unwrap().as_deref(), Some(&b"of b"[..]));
+
+    // A logout wipes one session's keys and nobody else's.
+    assert_eq!(SqlStore::wipe(&f.db, "a").await.unwrap(), 1);
+    assert_eq!(a.get_session("peer").await.unwrap(), None);
+    assert!(b.get_session("peer").await.unwrap().is_some());
+
+    // Deleting the session deletes its keys.
+    assert!(sessions::delete(&f.db, "b").await.unwrap());
+    assert!(f.raw_values("b").await.is_empty());
+}
+
+crate::on_both_databases!(
+    signal_store_round_trips,
+    app_sync_store_round_trips,
+    protocol_store_round_trips,
+    msg_secrets_merge_and_expire,
+    the_device_round_trips,
+    values_are_sealed_and_bound_to_their_session,
+    keys_go_with_their_session,
+);

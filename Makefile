@@ -23,8 +23,20 @@ LIFELINE := $(CARGO_TARGET_DIR)/release/lifeline
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-11s %s\n", $$1, $$2 }'
 
+# WhatsApp keys are sealed with LIFELINE_SECRET_KEY. When it is not set, `make run` keeps a
+# key of its own outside the data folder (so a copy of the database alone opens nothing).
+SECRET_KEY_FILE ?= $(HOME)/.config/lifeline/secret-key
+
 run: build ## build in release and serve the dashboard (settings: LIFELINE_* or ARGS="--addr …")
-	$(LIFELINE) serve $(ARGS)
+	@if [ -z "$${LIFELINE_SECRET_KEY:-}" ]; then \
+	  if [ ! -s "$(SECRET_KEY_FILE)" ]; then \
+	    mkdir -p "$(dir $(SECRET_KEY_FILE))"; \
+	    (umask 077; $(LIFELINE) gen-key > "$(SECRET_KEY_FILE)"); \
+	    echo "make run: new secret key in $(SECRET_KEY_FILE); keep it, WhatsApp sessions need it"; \
+	  fi; \
+	  LIFELINE_SECRET_KEY="$$(cat "$(SECRET_KEY_FILE)")"; export LIFELINE_SECRET_KEY; \
+	fi; \
+	exec $(LIFELINE) serve $(ARGS)
 
 test: tools test-tools test-rust test-e2e ## every test: Rust (all crates, SQLite and PostgreSQL) and Playwright
 

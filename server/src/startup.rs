@@ -22,6 +22,7 @@ use crate::{
     connector::{
         Connectors,
         simulator::{SimConfig, Simulator},
+        whatsapp::{Reach, WhatsApp},
     },
     db::{DatabaseUrl, Db, DbError, UrlError},
     demo,
@@ -93,6 +94,21 @@ pub struct Application {
     probe_every: Duration,
 }
 
+/// How the server's connectors reach their upstreams.
+#[derive(Debug, Default)]
+pub struct Upstreams {
+    /// The simulator's timing (used with `--simulator` or `--demo`).
+    pub simulation: SimConfig,
+    /// How the WhatsApp connector reaches WhatsApp.
+    pub whatsapp: Reach,
+}
+
+impl From<SimConfig> for Upstreams {
+    fn from(simulation: SimConfig) -> Upstreams {
+        Upstreams { simulation, whatsapp: Reach::default() }
+    }
+}
+
 impl Application {
     /// Checks the settings, binds the address, opens (and migrates) the database and starts
     /// the supervisor, which begins restoring sessions.
@@ -110,8 +126,9 @@ impl Application {
         settings: &Settings,
         leptos: LeptosOptions,
         policy: SupervisorPolicy,
-        simulation: SimConfig,
+        upstreams: impl Into<Upstreams>,
     ) -> Result<Self, StartupError> {
+        let Upstreams { simulation, whatsapp } = upstreams.into();
         let url = match &settings.database_url {
             Some(url) => url.parse::<DatabaseUrl>()?,
             None => {
@@ -140,6 +157,15 @@ impl Application {
         if let Some(simulator) = &simulator {
             connectors = connectors.with("simulator", Arc::new(simulator.clone()));
         }
+        // Without a key there is nowhere safe to keep WhatsApp keys: the connector is then
+        // not offered, and creating a session says which setting is missing.
+        if let Some(key) = &settings.secret_key {
+            let whatsapp = WhatsApp::new(db.clone(), key.clone(), whatsapp);
+            connectors = connectors.with("whatsapp", Arc::new(whatsapp));
+        }
+        // New sessions are real ones, except in the demo, which is about showing the
+        // simulator's sessions without a phone.
+        connectors = connectors.preferring(if settings.demo { "simulator" } else { "whatsapp" });
         let access = Access::load(
             db.clone(),
             settings.api_key.clone(),

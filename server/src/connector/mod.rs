@@ -161,6 +161,8 @@ pub trait Connector: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct Connectors {
     by_name: HashMap<&'static str, Arc<dyn Connector>>,
+    /// The one new sessions use unless told otherwise.
+    preferred: Option<&'static str>,
 }
 
 impl Connectors {
@@ -175,10 +177,16 @@ impl Connectors {
         self.by_name.get(name).cloned()
     }
 
-    /// The names offered, sorted.
+    /// Lists `name` first among the names offered.
+    pub fn preferring(mut self, name: &'static str) -> Connectors {
+        self.preferred = Some(name);
+        self
+    }
+
+    /// The names offered: the preferred one first, then the others sorted.
     pub fn names(&self) -> Vec<&'static str> {
         let mut names: Vec<_> = self.by_name.keys().copied().collect();
-        names.sort_unstable();
+        names.sort_unstable_by_key(|n| (Some(*n) != self.preferred, *n));
         names
     }
 }
@@ -186,5 +194,19 @@ impl Connectors {
 impl std::fmt::Debug for Connectors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.names()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{simulator::Simulator, *};
+
+    #[test]
+    fn the_preferred_connector_is_offered_first() {
+        let sim: Arc<dyn Connector> = Arc::new(Simulator::new(Default::default()));
+        let offered = Connectors::default().with("whatsapp", sim.clone()).with("simulator", sim);
+        assert_eq!(offered.names(), ["simulator", "whatsapp"]);
+        assert_eq!(offered.clone().preferring("whatsapp").names(), ["whatsapp", "simulator"]);
+        assert_eq!(offered.preferring("simulator").names(), ["simulator", "whatsapp"]);
     }
 }

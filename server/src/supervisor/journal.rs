@@ -193,6 +193,14 @@ async fn write(db: &Db, batch: &[Entry]) -> Result<(), sqlx::Error> {
                     .bind(at)
                     .execute(&mut *tx)
                     .await?;
+                    if credentials.is_none() {
+                        // Wiped credentials include the keys a connector keeps beside the
+                        // row: a logged-out device must never come back.
+                        sqlx::query("DELETE FROM whatsapp_store WHERE session_id = $1")
+                            .bind(session_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 Entry::LastMessage { session_id, at } => {
                     sqlx::query("UPDATE sessions SET last_message_at = $2 WHERE id = $1")

@@ -222,11 +222,9 @@ impl Supervisor {
         self.inner.deps.board.get(id).ok_or_else(|| SupervisorError::NotFound(id.to_owned()))
     }
 
-    /// The connectors new sessions may use, the real one first.
+    /// The connectors new sessions may use, the one they use by default first.
     pub fn connector_names(&self) -> Vec<&'static str> {
-        let mut names = self.inner.connectors.names();
-        names.sort_by_key(|n| (*n != "whatsapp", *n));
-        names
+        self.inner.connectors.names()
     }
 
     /// Counts the watchdog's finished passes.
@@ -477,10 +475,9 @@ fn unavailable_hint(name: &str, connectors: &Connectors) -> String {
     let offered = connectors.names();
     match name {
         "simulator" => "start the server with --simulator or --demo to use it".into(),
-        "whatsapp" => format!(
-            "the WhatsApp connector is not part of this build yet; offered: {}",
-            if offered.is_empty() { "none".to_owned() } else { offered.join(", ") }
-        ),
+        "whatsapp" => "set LIFELINE_SECRET_KEY (`lifeline gen-key` prints one) and restart \
+                       Lifeline: WhatsApp keys are stored encrypted with it"
+            .into(),
         _ if offered.is_empty() => {
             "this server offers no connector (start it with --simulator to try one)".into()
         }

@@ -1,7 +1,7 @@
 //! `spawn_app()` and friends: a real server on port 0 with a fresh database, SQLite or
 //! PostgreSQL, and the simulator as its upstream.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use app::{
     model::{SessionStatus, SessionView},
@@ -12,13 +12,20 @@ use serde_json::Value;
 use server::{
     config::Settings,
     connector::simulator::SimConfig,
+    connector::whatsapp::Reach,
     db::{DatabaseUrl, Db},
     http::ws::WsLimits,
-    startup::Application,
+    sealed::SecretKey,
+    startup::{Application, Upstreams},
     state::AppState,
 };
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
+use whatsapp_rust::{
+    anyhow, async_channel,
+    http::{HttpClient, HttpRequest, HttpResponse},
+    transport::{Transport, TransportEvent, TransportFactory},
+};
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +94,32 @@ fn with_database_name(url: &str, name: &str) -> String {
     out
 }
 
+/// A way to WhatsApp where every connection fails with `error` (and the version lookup
+/// is skipped), as on a machine without internet.
+pub fn unreachable_whatsapp(error: &'static str) -> Reach {
+    struct Refused(&'static str);
+    #[whatsapp_rust::async_trait]
+    impl TransportFactory for Refused {
+        async fn create_transport(
+            &self,
+        ) -> anyhow::Result<(Arc<dyn Transport>, async_channel::Receiver<TransportEvent>)> {
+            Err(anyhow::anyhow!("{}", self.0))
+        }
+    }
+    struct NoHttp;
+    #[whatsapp_rust::async_trait]
+    impl HttpClient for NoHttp {
+        async fn execute(&self, _: HttpRequest) -> anyhow::Result<HttpResponse> {
+            anyhow::bail!("no HTTP in tests")
+        }
+    }
+    Reach {
+        transport: Arc::new(Refused(error)),
+        http: Arc::new(NoHttp),
+        version: Some((2, 3000, 0)),
+    }
+}
+
 /// Timings for tests: the shapes of the production policy, in milliseconds.
 pub fn fast_policy() -> SupervisorPolicy {
     let ms = Duration::from_millis;
@@ -137,6 +170,7 @@ pub struct TestApp {
     pub database_url: String,
     settings: Settings,
     policy: SupervisorPolicy,
+    launch: Launch,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     dir: TempDir,
@@ -160,6 +194,8 @@ pub struct TestOptions {
     pub ws: WsLimits,
     /// The dashboard's time scale.
     pub dashboard_time_scale: f64,
+    /// Offers the WhatsApp connector (with a fresh secret key), reaching WhatsApp this way.
+    pub whatsapp: Option<Reach>,
 }
 
 impl Default for TestOptions {
@@ -173,6 +209,7 @@ impl Default for TestOptions {
             probe_every: Duration::from_secs(10),
             ws: WsLimits::default(),
             dashboard_time_scale: 1.0,
+            whatsapp: None,
         }
     }
 }
@@ -195,7 +232,12 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     settings.admin_password = options.admin_password;
     settings.cors_origins = options.cors_origins;
     settings.dashboard_time_scale = options.dashboard_time_scale;
-    launch_with(dir, settings, options.policy, database_url, options.probe_every, options.ws).await
+    if options.whatsapp.is_some() {
+        settings.secret_key = Some(SecretKey::generate());
+    }
+    let launch =
+        Launch { probe_every: options.probe_every, ws: options.ws, whatsapp: options.whatsapp };
+    launch_with(dir, settings, options.policy, database_url, launch).await
 }
 
 /// Starts a server on an existing database (one a test prepared, say).
@@ -224,8 +266,21 @@ async fn launch(
     policy: SupervisorPolicy,
     database_url: String,
 ) -> TestApp {
-    launch_with(dir, settings, policy, database_url, Duration::from_secs(10), WsLimits::default())
-        .await
+    launch_with(dir, settings, policy, database_url, Launch::default()).await
+}
+
+/// What a launch needs beyond the settings.
+#[derive(Clone, Debug)]
+struct Launch {
+    probe_every: Duration,
+    ws: WsLimits,
+    whatsapp: Option<Reach>,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch { probe_every: Duration::from_secs(10), ws: WsLimits::default(), whatsapp: None }
+    }
 }
 
 async fn launch_with(
@@ -233,18 +288,22 @@ async fn launch_with(
     settings: Settings,
     policy: SupervisorPolicy,
     database_url: String,
-    probe_every: Duration,
-    ws: WsLimits,
+    launch: Launch,
 ) -> TestApp {
     let site = LeptosOptions::builder()
         .output_name("lifeline")
         .site_root(dir.path().join("site").to_string_lossy().into_owned())
         .build();
-    let app = Application::build_with(&settings, site, policy.clone(), fast_simulator())
+    let upstreams = Upstreams {
+        simulation: fast_simulator(),
+        // Tests never reach the real WhatsApp: without a test's own, every attempt fails.
+        whatsapp: launch.whatsapp.clone().unwrap_or_else(|| unreachable_whatsapp("offline test")),
+    };
+    let app = Application::build_with(&settings, site, policy.clone(), upstreams)
         .await
         .expect("server did not build")
-        .with_probe_every(probe_every)
-        .with_ws_limits(ws);
+        .with_probe_every(launch.probe_every)
+        .with_ws_limits(launch.ws.clone());
     let addr = app.local_addr();
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -260,6 +319,7 @@ async fn launch_with(
         database_url,
         settings,
         policy,
+        launch,
         stop: Some(stop),
         server: Some(server),
         dir,
@@ -364,6 +424,21 @@ impl TestApp {
         }
     }
 
+    /// Waits for `n` more watchdog passes.
+    pub async fn watchdog_passes(&self, n: u64) {
+        let mut passes = self.state.supervisor.watchdog_passes();
+        let target = *passes.borrow() + n;
+        tokio::time::timeout(Duration::from_secs(30), passes.wait_for(|p| *p >= target))
+            .await
+            .expect("the watchdog stopped passing")
+            .unwrap();
+    }
+
+    /// The key the server seals WhatsApp keys with.
+    pub fn secret_key(&self) -> SecretKey {
+        self.settings.secret_key.clone().expect("this server has no secret key")
+    }
+
     /// A fresh pool on the test's database, to look at rows.
     pub async fn db(&self) -> Db {
         let url: DatabaseUrl = self.database_url.parse().unwrap();
@@ -387,7 +462,7 @@ impl TestApp {
     /// Stops the server gracefully and starts a new one on the same database.
     pub async fn restart(mut self) -> TestApp {
         self.shutdown().await;
-        let TestApp { dir, settings, policy, database_url, .. } = self;
-        launch(dir, settings, policy, database_url).await
+        let TestApp { dir, settings, policy, database_url, launch, .. } = self;
+        launch_with(dir, settings, policy, database_url, launch).await
     }
 }

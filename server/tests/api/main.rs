@@ -12,4 +12,5 @@ mod observability;
 mod recovery;
 mod sessions;
 mod startup;
+mod whatsapp;
 mod whatsapp_store;

@@ -17,16 +17,6 @@ async fn log(app: &TestApp, id: &str) -> Vec<server::db::recoveries::RecoveryRow
     server::db::recoveries::for_session(&app.db().await, id, since).await.unwrap()
 }
 
-/// Waits for `n` more watchdog passes.
-async fn passes(app: &TestApp, n: u64) {
-    let mut passes = app.state.supervisor.watchdog_passes();
-    let target = *passes.borrow() + n;
-    tokio::time::timeout(std::time::Duration::from_secs(30), passes.wait_for(|p| *p >= target))
-        .await
-        .expect("the watchdog stopped passing")
-        .unwrap();
-}
-
 async fn budget_left(app: &TestApp, id: &str) -> Value {
     let deep: Value = app.get("/health/deep").await.json().await.unwrap();
     let session =
@@ -50,9 +40,9 @@ async fn the_budget_is_kept_in_the_database_across_a_restart(backend: Backend) {
     app.fault(&id, json!({"kind": "refuse", "count": 1000})).await;
     app.fault(&id, json!({"kind": "drop"})).await;
     while log(&app, &id).await.iter().filter(|r| r.outcome != Outcome::Started).count() < 3 {
-        passes(&app, 1).await;
+        app.watchdog_passes(1).await;
     }
-    passes(&app, 20).await;
+    app.watchdog_passes(20).await;
     let rows = log(&app, &id).await;
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(
@@ -77,7 +67,7 @@ async fn the_budget_is_kept_in_the_database_across_a_restart(backend: Backend) {
 
     // The link dies silently: the watchdog sees it, but may not act any more this hour.
     app.fault(&id, json!({"kind": "sever"})).await;
-    passes(&app, 5).await;
+    app.watchdog_passes(5).await;
     assert_eq!(log(&app, &id).await.len(), 3);
     assert!(!app.state.supervisor.socket_alive(&id));
 
@@ -104,7 +94,7 @@ async fn a_dead_link_is_recovered_by_the_watchdog(backend: Backend) {
     app.until(&id, |s| s.status == SessionStatus::Connected).await;
     app.fault(&id, json!({"kind": "sever"})).await;
     while log(&app, &id).await.iter().all(|r| r.outcome == Outcome::Started) {
-        passes(&app, 1).await;
+        app.watchdog_passes(1).await;
     }
     let rows = log(&app, &id).await;
     assert_eq!((rows[0].trigger, rows[0].outcome), (Trigger::DeadLink, Outcome::Recovered));

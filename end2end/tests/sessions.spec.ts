@@ -40,6 +40,29 @@ test('add a session: its QR code is drawn in the page, rotates, and gives way to
   await page.screenshot({ path: testInfo.outputPath('qr-paired.png'), fullPage: true });
 });
 
+test('pairing by phone number: the code to type on the phone is shown beside the QR code', async ({
+  page,
+  server,
+}, testInfo) => {
+  await page.goto(`${server.url}/dashboard/sessions`);
+  await hydrated(page);
+  const form = page.getByTestId('add-session');
+  await form.getByLabel('Name').fill('Front desk');
+  await form.getByLabel('Phone (optional)').fill('+27 82 123 1234');
+  await form.getByRole('button', { name: 'Add session' }).click();
+  await expect(page.getByTestId('session-notice')).toContainText('enter the pairing code on the phone');
+
+  // Eight characters, shown as WhatsApp shows them, next to a QR code that still works.
+  await expect(page.getByTestId('pair-code')).toHaveText(/^[A-Z2-9]{4}-[A-Z2-9]{4}$/);
+  await expect(page.getByTestId('qr-code')).toBeVisible();
+  await page.screenshot({ path: testInfo.outputPath('pair-code-shown.png'), fullPage: true });
+
+  const [session] = await server.api('GET', '/sessions');
+  await server.fault(session.id, { kind: 'scan', phone_number: '+27821231234' });
+  await expect(page.getByTestId('pairing-card')).toContainText('Front desk is connected');
+  await expect(page.getByTestId('pair-code')).toHaveCount(0);
+});
+
 test('an empty name is refused with a clear message and nothing is created', async ({ page, server }) => {
   await page.goto(`${server.url}/dashboard/sessions`);
   await hydrated(page);

@@ -23,10 +23,14 @@ pub async fn list_sessions() -> Result<Vec<SessionView>, AppError> {
 
 /// Creates a session and starts pairing it by QR.
 #[server]
-pub async fn create_session(name: String, connector: String) -> Result<SessionView, AppError> {
+pub async fn create_session(
+    name: String,
+    connector: String,
+    pair_phone: Option<String>,
+) -> Result<SessionView, AppError> {
     super::authorized()
         .await?
-        .create_session(api::CreateSession { name, connector })
+        .create_session(api::CreateSession { name, connector, pair_phone })
         .await
         .map_err(super::fail)
 }

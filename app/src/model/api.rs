@@ -10,6 +10,10 @@ pub struct CreateSession {
     pub name: String,
     /// `whatsapp` or, when the server runs with `--simulator` or `--demo`, `simulator`.
     pub connector: String,
+    /// To link by a code typed on the phone as well as by QR: the phone's number,
+    /// international form (`+27 82 123 4567`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair_phone: Option<String>,
 }
 
 /// `PATCH /sessions/{id}`.
@@ -52,6 +56,18 @@ pub struct ActionResult {
 /// The longest session name.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// `+27 82 123 4567` as `+27821234567`; `None` when it is not a phone number in
+/// international form.
+pub fn normalize_phone(phone: &str) -> Option<String> {
+    let digits: String =
+        phone.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+    let digits = digits.strip_prefix('+').unwrap_or(&digits);
+    let valid = (7..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0');
+    valid.then(|| format!("+{digits}"))
+}
+
 impl CreateSession {
     /// The request with its name trimmed, or what is wrong with it.
     pub fn validated(&self) -> Result<CreateSession, String> {
@@ -65,25 +81,31 @@ impl CreateSession {
         if name.chars().any(char::is_control) {
             return Err("name must not contain control characters".into());
         }
-        Ok(CreateSession { name: name.to_owned(), connector: self.connector.trim().to_owned() })
+        let pair_phone = match self.pair_phone.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(phone) => Some(normalize_phone(phone).ok_or_else(|| {
+                format!(
+                    "pair_phone must be a phone number in international form, like +27821234567 (got {phone:?})"
+                )
+            })?),
+        };
+        Ok(CreateSession {
+            name: name.to_owned(),
+            connector: self.connector.trim().to_owned(),
+            pair_phone,
+        })
     }
 }
 
 impl SendMessage {
     /// The request with the number normalised to `+` and digits, or what is wrong with it.
     pub fn validated(&self) -> Result<SendMessage, String> {
-        let digits: String =
-            self.to.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
-        let digits = digits.strip_prefix('+').unwrap_or(&digits);
-        let valid = (7..=15).contains(&digits.len())
-            && digits.chars().all(|c| c.is_ascii_digit())
-            && !digits.starts_with('0');
-        if !valid {
+        let Some(to) = normalize_phone(&self.to) else {
             return Err(format!(
                 "to must be a phone number in international form, like +27821234567 (got {:?})",
                 self.to
             ));
-        }
+        };
         if self.text.trim().is_empty() {
             return Err("text must not be empty".into());
         }
@@ -91,7 +113,7 @@ impl SendMessage {
         if chars > MAX_TEXT_CHARS {
             return Err(format!("text is {chars} characters; the limit is {MAX_TEXT_CHARS}"));
         }
-        Ok(SendMessage { to: format!("+{digits}"), text: self.text.clone() })
+        Ok(SendMessage { to, text: self.text.clone() })
     }
 }
 
@@ -122,11 +144,30 @@ mod tests {
     #[test]
     fn names_are_trimmed_and_bounded() {
         let create = |name: &str| {
-            CreateSession { name: name.into(), connector: "simulator".into() }.validated()
+            CreateSession { name: name.into(), connector: "simulator".into(), pair_phone: None }
+                .validated()
         };
         assert_eq!(create("  Shop  ").unwrap().name, "Shop");
         assert!(create("   ").is_err());
         assert!(create(&"n".repeat(MAX_NAME_CHARS + 1)).is_err());
         assert!(create("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn a_pairing_phone_is_optional_and_normalised() {
+        let create = |phone: Option<&str>| {
+            let pair_phone = phone.map(str::to_owned);
+            CreateSession { name: "Shop".into(), connector: "whatsapp".into(), pair_phone }
+                .validated()
+        };
+        assert_eq!(create(None).unwrap().pair_phone, None);
+        assert_eq!(create(Some("  ")).unwrap().pair_phone, None);
+        let normalised = create(Some("+27 82 123 4567")).unwrap().pair_phone;
+        assert_eq!(normalised.as_deref(), Some("+27821234567"));
+        let error = create(Some("082 123")).unwrap_err();
+        assert!(error.contains("pair_phone"), "{error}");
+        let body: CreateSession =
+            serde_json::from_str(r#"{"name":"Shop","connector":"whatsapp"}"#).unwrap();
+        assert_eq!(body.pair_phone, None);
     }
 }

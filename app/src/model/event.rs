@@ -28,6 +28,16 @@ pub enum Event {
         /// When the code stops being valid.
         expires_at: DateTime<Utc>,
     },
+    /// A code to type on the phone (Link with phone number instead) for a pairing session;
+    /// replaces the previous one.
+    PairCode {
+        /// Which session is pairing.
+        session_id: String,
+        /// Eight characters, as WhatsApp shows them.
+        code: String,
+        /// When the code stops being valid.
+        expires_at: DateTime<Utc>,
+    },
     /// A recovery was attempted, by the watchdog or a person, and this is how it went.
     Recovery {
         /// What was done and how it went.

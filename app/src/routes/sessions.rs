@@ -100,16 +100,24 @@ fn AddSession(focus: RwSignal<Option<String>>, notice: RwSignal<Option<Notice>>)
     let connectors = Resource::new(|| (), |_| list_connectors());
     let name = RwSignal::new(String::new());
     let connector = RwSignal::new(String::new());
-    let create = Action::new(move |(name, connector): &(String, String)| {
-        create_session(name.clone(), connector.clone())
+    let phone = RwSignal::new(String::new());
+    let create = Action::new(move |(name, connector, phone): &(String, String, String)| {
+        let phone = Some(phone.trim().to_owned()).filter(|p| !p.is_empty());
+        create_session(name.clone(), connector.clone(), phone)
     });
     Effect::new(move |_| match create.value().get() {
         Some(Ok(session)) => {
             focus.set(Some(session.id.clone()));
             name.set(String::new());
+            let how = if phone.get_untracked().trim().is_empty() {
+                "scan its QR code with WhatsApp"
+            } else {
+                "scan its QR code, or enter the pairing code on the phone"
+            };
+            phone.set(String::new());
             notice.set(Some(Notice {
                 ok: true,
-                message: format!("{}: created; scan its QR code with WhatsApp.", session.name),
+                message: format!("{}: created; {how}.", session.name),
             }));
         }
         Some(Err(e)) => notice.set(Some(Notice { ok: false, message: e.to_string() })),
@@ -117,7 +125,7 @@ fn AddSession(focus: RwSignal<Option<String>>, notice: RwSignal<Option<Notice>>)
     });
     let submit = move |e: leptos::ev::SubmitEvent| {
         e.prevent_default();
-        create.dispatch((name.get_untracked(), connector.get_untracked()));
+        create.dispatch((name.get_untracked(), connector.get_untracked(), phone.get_untracked()));
     };
     view! {
         <section aria-labelledby="add-session">
@@ -142,6 +150,12 @@ fn AddSession(focus: RwSignal<Option<String>>, notice: RwSignal<Option<Notice>>)
                             }
                         })}
                     </Transition>
+                </label>
+                <label>"Phone (optional)"
+                    <input name="pair_phone" type="tel" placeholder="+27 82 123 4567"
+                        title="To link by a code typed on the phone instead of scanning"
+                        prop:value=move || phone.get()
+                        on:input=move |e| phone.set(event_target_value(&e))/>
                 </label>
                 <button type="submit" class="button" disabled=move || create.pending().get()>"Add session"</button>
             </form>
@@ -187,6 +201,8 @@ fn PairingCard(id: String, status: StatusState) -> impl IntoView {
     });
     let key = id.clone();
     let code = Memo::new(move |_| status.qr.with(|q| q.get(&key).cloned()));
+    let key = id.clone();
+    let pair_code = Memo::new(move |_| status.pair_codes.with(|c| c.get(&key).cloned()));
     view! {
         {move || session.get().map(|s| {
             let name = s.name.clone();
@@ -209,10 +225,21 @@ fn PairingCard(id: String, status: StatusState) -> impl IntoView {
                     <p>{other.label()} {s.reason.map(|r| format!(" ({})", r.label()))}</p>
                 }.into_any(),
             };
+            let typed = (s.status == SessionStatus::QrPending).then(|| pair_code.get()).flatten().map(|c| {
+                // Shown as WhatsApp shows it: two groups of four.
+                let shown = if c.code.len() == 8 { format!("{}-{}", &c.code[..4], &c.code[4..]) } else { c.code.clone() };
+                view! {
+                    <p class="pair-code">"Or on the phone: Link with phone number instead, then enter "
+                        <strong data-testid="pair-code">{shown}</strong>
+                        <span class="muted">" (until " {c.expires_at.format("%H:%M:%S UTC").to_string()} ")"</span>
+                    </p>
+                }
+            });
             view! {
                 <div class="pairing-card" data-testid="pairing-card" data-state=s.status.as_str()>
                     <h3>{s.name.clone()}</h3>
                     {body}
+                    {typed}
                 </div>
             }
             .into_any()

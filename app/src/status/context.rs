@@ -35,6 +35,8 @@ pub struct StatusState {
     pub sessions: RwSignal<Option<Vec<SessionView>>>,
     /// QR codes of pairing sessions.
     pub qr: RwSignal<HashMap<String, QrCode>>,
+    /// Codes to type on the phone, for sessions pairing by phone number.
+    pub pair_codes: RwSignal<HashMap<String, QrCode>>,
     /// Start-up restore progress.
     pub restore: RwSignal<Option<Restore>>,
     /// The last recovery of each session, from the event channel.
@@ -79,6 +81,7 @@ pub fn provide_status(policy: DashboardPolicy) -> StatusState {
         deep: RwSignal::new(None),
         sessions: RwSignal::new(None),
         qr: RwSignal::new(HashMap::new()),
+        pair_codes: RwSignal::new(HashMap::new()),
         restore: RwSignal::new(None),
         recoveries: RwSignal::new(HashMap::new()),
         socket: RwSignal::new(SocketState::Connecting),

@@ -43,6 +43,8 @@ pub struct Live {
     pub health: Option<Health>,
     /// QR codes of pairing sessions.
     pub qr: HashMap<String, QrCode>,
+    /// Codes to type on the phone, for sessions pairing by phone number.
+    pub pair_codes: HashMap<String, QrCode>,
     /// Restore progress.
     pub restore: Option<Restore>,
     /// The last recovery of each session, as announced.
@@ -92,6 +94,7 @@ impl Live {
             Event::SessionStatus { session } => {
                 if session.status != crate::model::SessionStatus::QrPending {
                     self.qr.remove(&session.id);
+                    self.pair_codes.remove(&session.id);
                 }
                 let sessions = self.sessions.get_or_insert_with(Vec::new);
                 match sessions.iter_mut().find(|s| s.id == session.id) {
@@ -105,11 +108,15 @@ impl Live {
                     sessions.retain(|s| s.id != session_id);
                 }
                 self.qr.remove(&session_id);
+                self.pair_codes.remove(&session_id);
                 self.recoveries.remove(&session_id);
                 self.recount();
             }
             Event::Qr { session_id, code, expires_at } => {
                 self.qr.insert(session_id, QrCode { code, expires_at });
+            }
+            Event::PairCode { session_id, code, expires_at } => {
+                self.pair_codes.insert(session_id, QrCode { code, expires_at });
             }
             Event::Recovery { recovery } => {
                 self.recoveries.insert(recovery.session_id.clone(), recovery);
@@ -200,8 +207,16 @@ mod tests {
         let qr = Event::Qr { session_id: "n".into(), code: "c1".into(), expires_at: Utc::now() };
         live.apply(ServerFrame::Event(Envelope { seq: 2, at: Utc::now(), event: qr }));
         assert_eq!(live.qr["n"].code, "c1");
-        live.apply(status(3, session("n", SessionStatus::Connected)));
+        let code = Event::PairCode {
+            session_id: "n".into(),
+            code: "ABCD1234".into(),
+            expires_at: Utc::now(),
+        };
+        live.apply(ServerFrame::Event(Envelope { seq: 3, at: Utc::now(), event: code }));
+        assert_eq!(live.pair_codes["n"].code, "ABCD1234");
+        live.apply(status(4, session("n", SessionStatus::Connected)));
         assert!(live.qr.is_empty());
+        assert!(live.pair_codes.is_empty());
     }
 
     #[test]

@@ -204,6 +204,7 @@ impl Manager {
         }
         s.sessions.set(self.live.sessions.clone());
         s.qr.set(self.live.qr.clone());
+        s.pair_codes.set(self.live.pair_codes.clone());
         s.restore.set(self.live.restore);
         s.recoveries.set(self.live.recoveries.clone());
     }

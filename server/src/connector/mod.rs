@@ -19,6 +19,8 @@ pub struct ConnectRequest {
     pub session_id: String,
     /// Stored credentials; `None` pairs a new device by QR.
     pub credentials: Option<Vec<u8>>,
+    /// When pairing: the phone's number, to offer a code typed on the phone as well.
+    pub pair_phone: Option<String>,
     /// Where to report what happens on the attempt and, once up, on the link.
     pub events: EventSink,
 }
@@ -29,6 +31,13 @@ pub enum Upstream {
     /// A QR code to show for scanning; it replaces the previous one.
     Qr {
         /// The code's payload.
+        code: String,
+        /// When it stops being valid.
+        expires_at: DateTime<Utc>,
+    },
+    /// A code to type on the phone instead of scanning; it replaces the previous one.
+    PairCode {
+        /// Eight characters.
         code: String,
         /// When it stops being valid.
         expires_at: DateTime<Utc>,

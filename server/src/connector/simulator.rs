@@ -312,6 +312,19 @@ impl Simulator {
 
     async fn pair(&self, request: &ConnectRequest) -> Result<(String, Vec<u8>), ConnectError> {
         let id = &request.session_id;
+        if request.pair_phone.is_some() {
+            // One code for the whole pairing, as WhatsApp gives (about three minutes).
+            let lasts = self.config.qr_every * self.config.qr_codes;
+            let code: String = (0..8)
+                .map(|_| {
+                    char::from(PAIR_CODE_ALPHABET[rand::random_range(0..PAIR_CODE_ALPHABET.len())])
+                })
+                .collect();
+            request.events.send(Upstream::PairCode {
+                code,
+                expires_at: Utc::now() + chrono::Duration::from_std(lasts).unwrap_or_default(),
+            });
+        }
         for n in 1..=self.config.qr_codes {
             let (scanned, scan) = oneshot::channel();
             self.world().sessions.entry(id.clone()).or_default().scan = Some(scanned);
@@ -342,6 +355,9 @@ impl Simulator {
         Err(ConnectError::QrTimeout)
     }
 }
+
+/// The characters WhatsApp's pairing codes are made of (no 0/O, 1/I/L, U).
+const PAIR_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";
 
 /// A stable fake number per session, so demos look real without being anyone's.
 fn made_up_number(session_id: &str) -> String {

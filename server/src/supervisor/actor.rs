@@ -61,6 +61,8 @@ pub struct Seed {
     pub credentials: Option<Vec<u8>>,
     /// Its connector, or why there is none.
     pub connector: Result<Arc<dyn Connector>, String>,
+    /// The phone's number, when pairing may also go by a code typed on the phone.
+    pub pair_phone: Option<String>,
 }
 
 /// Why a send through the actor failed.
@@ -223,6 +225,7 @@ struct Actor {
     state: State,
     view: SessionView,
     credentials: Option<Vec<u8>>,
+    pair_phone: Option<String>,
     link: Option<Arc<dyn Link>>,
     /// Bumped with every attempt and every close: news tagged with an older number is stale.
     generation: u64,
@@ -252,6 +255,7 @@ pub fn spawn(seed: Seed, deps: Deps, tasks: &tokio_util::task::TaskTracker) -> S
         state,
         view: seed.view,
         credentials: seed.credentials,
+        pair_phone: seed.pair_phone,
         link: None,
         generation: 0,
         attempt: None,
@@ -433,6 +437,14 @@ impl Actor {
                     expires_at,
                 });
             }
+            Upstream::PairCode { code, expires_at } => {
+                self.apply(Input::QrShown, None).await;
+                self.deps.bus.publish(Event::PairCode {
+                    session_id: self.view.id.clone(),
+                    code,
+                    expires_at,
+                });
+            }
             Upstream::Paired { phone_number, credentials } => {
                 let at = Utc::now();
                 self.credentials = Some(credentials.clone());
@@ -521,6 +533,7 @@ impl Actor {
         let request = ConnectRequest {
             session_id: self.view.id.clone(),
             credentials: self.credentials.clone(),
+            pair_phone: self.pair_phone.clone(),
             events: sink.clone(),
         };
         let handshakes = self.deps.handshakes.clone();

@@ -134,7 +134,7 @@ impl Supervisor {
         let mut to_restore = Vec::new();
         for session in stored {
             let restorable = supervisor.restorable(&session);
-            let handle = supervisor.spawn_actor(session);
+            let handle = supervisor.spawn_actor(session, None);
             if restorable {
                 to_restore.push(handle);
             }
@@ -174,13 +174,14 @@ impl Supervisor {
             .ok_or_else(|| unavailable_hint(name, &self.inner.connectors))
     }
 
-    fn spawn_actor(&self, session: StoredSession) -> SessionHandle {
+    fn spawn_actor(&self, session: StoredSession, pair_phone: Option<String>) -> SessionHandle {
         let id = session.view.id.clone();
         self.inner.deps.board.upsert(session.view.clone());
         let seed = Seed {
             connector: self.connector(&session.view.connector),
             view: session.view,
             credentials: session.credentials,
+            pair_phone,
         };
         let handle = actor::spawn(seed, self.inner.deps.clone(), &self.inner.actors);
         self.inner
@@ -266,7 +267,7 @@ impl Supervisor {
         );
         let stored = StoredSession { view, credentials: None, is_active: true };
         sessions::insert(&self.inner.db, &stored).await?;
-        let handle = self.spawn_actor(stored);
+        let handle = self.spawn_actor(stored, request.pair_phone.clone());
         let mut watch = handle.watch();
         handle
             .input(Input::Start, Some("created; pairing by QR code".into()))

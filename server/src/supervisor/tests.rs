@@ -89,6 +89,7 @@ impl Harness {
             view,
             credentials: paired.then(|| format!("sim:{id}:test").into_bytes()),
             connector: Ok(Arc::new(self.sim.clone())),
+            pair_phone: None,
         };
         actor::spawn(seed, self.deps.clone(), &self.tasks)
     }

@@ -360,3 +360,31 @@ async fn fault_injection_exists_only_with_the_simulator() {
     assert!(body["message"].as_str().unwrap().contains("--simulator"), "{body}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_can_pair_by_a_code_typed_on_the_phone() {
+    let app = spawn_app().await;
+    let (mut events, _) = app.state.bus.subscribe();
+    let body = json!({"name": "Shop", "connector": "simulator", "pair_phone": "+27 82 123 4567"});
+    let r = app.post("/sessions", body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let code = loop {
+        let published = events.recv().await.unwrap();
+        if let app::model::Event::PairCode { session_id, code, .. } = &published.envelope.event {
+            assert_eq!(session_id, &id);
+            break code.clone();
+        }
+    };
+    assert_eq!(code.len(), 8, "{code}");
+    assert!(code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()), "{code}");
+    app.until(&id, |v| v.status == SessionStatus::QrPending).await;
+
+    // A number that is not one is refused with what to fix, and nothing is created.
+    let before = fingerprint(&app).await;
+    let body = json!({"name": "Shop", "connector": "simulator", "pair_phone": "0821"});
+    let (status, error) = error_of(app.post("/sessions", body).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("pair_phone"), "{error}");
+    assert_eq!(fingerprint(&app).await, before);
+}

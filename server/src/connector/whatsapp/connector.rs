@@ -7,6 +7,7 @@ use chrono::Utc;
 use whatsapp_rust::{
     Client, TokioRuntime,
     http::{HttpClient, UreqHttpClient},
+    pair_code::PairCodeOptions,
     store::persistence_manager::PersistenceManager,
     transport::{TokioWebSocketTransportFactory, TransportFactory},
     wacore::{
@@ -26,6 +27,9 @@ use crate::{
     db::Db,
     sealed::SecretKey,
 };
+
+/// How long the pair-code request waits for the socket.
+const PAIR_CODE_SOCKET_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How the connector reaches WhatsApp: the real WebSocket and HTTPS by default; tests put a
 /// failing transport here.
@@ -117,6 +121,9 @@ enum Meaning {
 fn during_attempt(signal: Signal) -> Meaning {
     match signal {
         Signal::Qr { code, expires_at } => Meaning::Tell(Upstream::Qr { code, expires_at }),
+        Signal::PairCode { code, expires_at } => {
+            Meaning::Tell(Upstream::PairCode { code, expires_at })
+        }
         Signal::Paired { phone_number } => {
             let credentials = credentials_for(&phone_number);
             Meaning::Tell(Upstream::Paired { phone_number, credentials })
@@ -130,6 +137,32 @@ fn during_attempt(signal: Signal) -> Meaning {
         }
         Signal::Dropped { error } | Signal::Failed { error, .. } => Meaning::Note(error),
         Signal::Message { .. } => Meaning::Nothing,
+    }
+}
+
+/// Asks WhatsApp for a code to type on the phone once the socket is up. The code and any
+/// refusal arrive as events; QR pairing goes on meanwhile, and whichever the person uses wins.
+fn request_pair_code(client: &Arc<Client>, phone: &str) -> tokio::task::AbortHandle {
+    let client = client.clone();
+    let options = PairCodeOptions {
+        phone_number: phone.chars().filter(char::is_ascii_digit).collect(),
+        ..PairCodeOptions::default()
+    };
+    tokio::spawn(async move {
+        if client.wait_for_socket(PAIR_CODE_SOCKET_WAIT).await.is_ok() && !client.is_logged_in() {
+            // A refusal is dispatched as an event too, which the attempt notes.
+            let _ = client.pair_with_code(options).await;
+        }
+    })
+    .abort_handle()
+}
+
+/// Aborts a helper task when the attempt ends.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -189,6 +222,10 @@ impl Connector for WhatsApp {
 
         let mut driver = Running::drive(&client);
         let mut guard = StopOnDrop(Some((client.clone(), driver.abort_handle())));
+        let _pair_code = match (&request.pair_phone, &request.credentials) {
+            (Some(phone), None) => Some(AbortOnDrop(request_pair_code(&client, phone))),
+            _ => None,
+        };
         let mut last_error: Option<String> = None;
         let mut relogin = false;
         let step = |event: &Event, last_error: &mut Option<String>, relogin: &mut bool| {

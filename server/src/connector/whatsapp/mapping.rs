@@ -18,6 +18,13 @@ pub enum Signal {
         /// When the next code replaces it.
         expires_at: DateTime<Utc>,
     },
+    /// A code to type on the phone (pairing by phone number) until `expires_at`.
+    PairCode {
+        /// Eight characters.
+        code: String,
+        /// When it stops being valid.
+        expires_at: DateTime<Utc>,
+    },
     /// The phone scanned the code: this number is linked.
     Paired {
         /// International form, `+` and digits.
@@ -68,6 +75,14 @@ pub fn map(event: &Event, now: DateTime<Utc>) -> Option<Signal> {
             code: qr.code.clone(),
             expires_at: now + chrono::Duration::from_std(qr.timeout).unwrap_or_default(),
         },
+        Event::PairingCode(pair) => Signal::PairCode {
+            code: pair.code.clone(),
+            expires_at: now + chrono::Duration::from_std(pair.timeout).unwrap_or_default(),
+        },
+        // The QR codes still work: a refused phone code only explains a later failure.
+        Event::PairingCodeError(e) => {
+            Signal::Failed { error: format!("no pairing code: {}", e.error), retry: true }
+        }
         Event::PairSuccess(paired) => {
             Signal::Paired { phone_number: format!("+{}", paired.id.user) }
         }
@@ -126,9 +141,9 @@ mod tests {
         wacore::types::{
             events::{
                 BatchOrigin, ClientOutdated, ConnectFailure, Connected, Disconnected,
-                InboundMessage, LoggedOut, MessageBatch, PairSuccess, PairingQrCode,
-                PairingQrCodesExhausted, QrScannedWithoutMultidevice, StreamReplaced,
-                TempBanReason, TemporaryBan,
+                InboundMessage, LoggedOut, MessageBatch, PairSuccess, PairingCode,
+                PairingCodeError, PairingQrCode, PairingQrCodesExhausted,
+                QrScannedWithoutMultidevice, StreamReplaced, TempBanReason, TemporaryBan,
             },
             message::MessageInfo,
         },
@@ -152,6 +167,22 @@ mod tests {
         assert_eq!(
             one(Event::PairingQrCode(qr)),
             Signal::Qr { code: "2@abc".into(), expires_at: now() + chrono::Duration::seconds(20) }
+        );
+        let typed = PairingCode::builder()
+            .code("ABCD2345".into())
+            .timeout(Duration::from_secs(180))
+            .build();
+        assert_eq!(
+            one(Event::PairingCode(typed)),
+            Signal::PairCode {
+                code: "ABCD2345".into(),
+                expires_at: now() + chrono::Duration::seconds(180)
+            }
+        );
+        let refused = PairingCodeError::builder().error("rate limited".into()).build();
+        assert_eq!(
+            one(Event::PairingCodeError(refused)),
+            Signal::Failed { error: "no pairing code: rate limited".into(), retry: true }
         );
         let spent = PairingQrCodesExhausted::builder().disconnected(true).build();
         assert_eq!(one(Event::PairingQrCodesExhausted(spent)), Signal::QrExhausted);

@@ -29,6 +29,8 @@ pub enum Command {
     Serve(Settings),
     /// Print a new random secret key for LIFELINE_SECRET_KEY (base64) and exit.
     GenKey,
+    /// Look at a running Lifeline: exit 0 ok, 1 degraded, 2 error, 3 unreachable.
+    Monitor(crate::monitor::MonitorArgs),
 }
 
 /// What a command line asks for.
@@ -38,6 +40,8 @@ pub enum Task {
     Serve(Box<Settings>),
     /// Print a new secret key.
     GenKey,
+    /// Look at a running server.
+    Monitor(crate::monitor::MonitorArgs),
 }
 
 impl Cli {
@@ -47,6 +51,7 @@ impl Cli {
         let mut settings = match self.command {
             Some(Command::Serve(settings)) => settings,
             Some(Command::GenKey) => return Task::GenKey,
+            Some(Command::Monitor(args)) => return Task::Monitor(args),
             None => self.serve,
         };
         if settings.database_url.is_none() {
@@ -212,8 +217,28 @@ mod tests {
     fn parse(args: &[&str]) -> Settings {
         match Cli::try_parse_from(args).unwrap().into_task() {
             Task::Serve(settings) => *settings,
-            Task::GenKey => panic!("asked to serve, got gen-key"),
+            other => panic!("asked to serve, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn monitor_takes_its_url_key_and_schedule() {
+        let task = Cli::try_parse_from([
+            "lifeline",
+            "monitor",
+            "--url",
+            "http://h:1",
+            "--watch",
+            "--json",
+        ])
+        .unwrap()
+        .into_task();
+        let Task::Monitor(args) = task else { panic!("not monitor: {task:?}") };
+        assert_eq!(
+            (args.url.as_str(), args.watch, args.json, args.interval),
+            ("http://h:1", true, true, 5)
+        );
+        assert!(Cli::try_parse_from(["lifeline", "monitor", "--interval", "0"]).is_err());
     }
 
     #[test]

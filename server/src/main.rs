@@ -6,23 +6,32 @@ use anyhow::Context;
 use clap::Parser;
 use server::{
     config::{Cli, Settings, Task},
+    monitor,
     sealed::SecretKey,
     shutdown, site,
     startup::Application,
     telemetry,
 };
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let settings = match Cli::parse().into_task() {
         Task::Serve(settings) => *settings,
         Task::GenKey => {
             println!("{}", SecretKey::generate().to_base64());
             return ExitCode::SUCCESS;
         }
+        // A short synchronous look: no runtime, no logging set-up.
+        Task::Monitor(args) => return monitor::run(&args),
     };
     telemetry::init(settings.log_format);
-    match serve(settings).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("lifeline: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lifeline: error: {}", one_line(&e));

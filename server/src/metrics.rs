@@ -12,8 +12,13 @@ use std::{
 };
 
 use app::model::SessionStatus;
+use chrono::Utc;
 
-use crate::{board::StatusBoard, supervisor::machine::Schedule};
+use crate::{
+    board::StatusBoard,
+    supervisor::machine::Schedule,
+    today::{self, Today},
+};
 
 /// Upper bounds of the HTTP latency buckets, in seconds.
 const HTTP_BUCKETS: &[f64] =
@@ -86,6 +91,10 @@ pub struct Metrics {
     ws_clients: AtomicI64,
     event_lag: Histogram,
     http: RwLock<HashMap<u64, HttpSeries>>,
+    messages_received: AtomicU64,
+    messages_sent: AtomicU64,
+    /// The same messages, counted per UTC day for the deep report.
+    today: Today,
 }
 
 /// One labelled HTTP latency series.
@@ -120,6 +129,9 @@ impl Default for Metrics {
             ws_clients: AtomicI64::new(0),
             event_lag: Histogram::new(LAG_BUCKETS),
             http: RwLock::default(),
+            messages_received: AtomicU64::new(0),
+            messages_sent: AtomicU64::new(0),
+            today: Today::new(Utc::now()),
         }
     }
 }
@@ -141,6 +153,23 @@ impl Metrics {
             RecoveryTrigger::Watchdog => &self.recovery_watchdog,
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a message that arrived on a session.
+    pub fn message_received(&self) {
+        self.messages_received.fetch_add(1, Ordering::Relaxed);
+        self.today.received(Utc::now());
+    }
+
+    /// Counts a message sent through Lifeline.
+    pub fn message_sent(&self) {
+        self.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.today.sent(Utc::now());
+    }
+
+    /// Today's message counts.
+    pub fn today(&self) -> today::Counts {
+        self.today.counts(Utc::now())
     }
 
     /// A WebSocket client connected (+1) or left (-1).
@@ -211,6 +240,16 @@ impl Metrics {
             "lifeline_connection_attempts_total{{schedule=\"reconnect\"}} {}",
             self.connect_reconnect.load(Ordering::Relaxed)
         );
+
+        header(&mut out, "lifeline_messages_total", "counter", "Messages, by direction.");
+        for (direction, n) in [("received", &self.messages_received), ("sent", &self.messages_sent)]
+        {
+            let _ = writeln!(
+                out,
+                "lifeline_messages_total{{direction=\"{direction}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
 
         header(
             &mut out,

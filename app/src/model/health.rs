@@ -68,6 +68,23 @@ pub struct DeepHealth {
     pub database: DatabaseHealth,
     /// Every session.
     pub sessions: Vec<SessionHealth>,
+    /// Activity since midnight UTC (or since the server started, if later).
+    #[serde(default)]
+    pub today: Option<TodayActivity>,
+}
+
+/// What happened today, in the deep report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TodayActivity {
+    /// Counting since.
+    pub since: DateTime<Utc>,
+    /// Messages that arrived on any session.
+    pub messages_received: u64,
+    /// Messages sent through Lifeline.
+    pub messages_sent: u64,
+    /// Recoveries, automatic and by people; `None` when the log could not be read.
+    pub recoveries: Option<u32>,
 }
 
 /// The database part of the deep report.
@@ -252,6 +269,12 @@ mod tests {
                 desired: super::super::Desired::Running,
                 recovery_budget_left: Some(3),
             }],
+            today: Some(TodayActivity {
+                since: t,
+                messages_received: 4,
+                messages_sent: 2,
+                recoveries: Some(1),
+            }),
         };
         let v = serde_json::to_value(&deep).unwrap();
         assert_eq!(v["database"], serde_json::json!({"connected": true, "latencyMs": 0.5}));
@@ -268,6 +291,11 @@ mod tests {
             assert!(s.get(field).is_some(), "{field} missing: {s}");
         }
         assert_eq!(s["connectionStatus"], "connected");
+        assert_eq!(
+            v["today"],
+            serde_json::json!({"since": "2026-11-22T10:00:00Z", "messagesReceived": 4,
+                               "messagesSent": 2, "recoveries": 1})
+        );
     }
 
     #[test]

@@ -16,6 +16,6 @@ pub use access::{
 pub use event::{Envelope, Event};
 pub use health::{
     DatabaseHealth, DeepHealth, Health, HealthStatus, SessionCounts, SessionHealth, Tally,
-    derive_status,
+    TodayActivity, derive_status,
 };
 pub use session::{Desired, ParseError, Reason, SessionStatus, SessionView};

@@ -113,6 +113,17 @@ pub async fn automatic_since(
     Ok(rows.into_iter().map(|(id, n)| (id, u32::try_from(n).unwrap_or(u32::MAX))).collect())
 }
 
+/// How many recoveries, automatic or by a person, any session made since `since`.
+pub async fn count_since(db: &Db, since: DateTime<Utc>) -> Result<u32, DbError> {
+    let (n,): (i64,) = on_pool!(db, pool => sqlx::query_as(
+        "SELECT COUNT(*) FROM recoveries WHERE at >= $1"
+    )
+    .bind(since)
+    .fetch_one(pool)
+    .await)?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 /// A session's recoveries since `since`, oldest first.
 pub async fn for_session(
     db: &Db,

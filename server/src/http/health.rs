@@ -1,7 +1,9 @@
 //! Health for machines: `GET /health` (light, public), `GET /health/deep` (full, needs
 //! credentials), and `/livez` and `/readyz` for orchestrators.
 
-use app::model::{DatabaseHealth, DeepHealth, HealthStatus, SessionHealth, derive_status};
+use app::model::{
+    DatabaseHealth, DeepHealth, HealthStatus, SessionHealth, TodayActivity, derive_status,
+};
 use axum::{
     Json,
     extract::State,
@@ -83,12 +85,26 @@ pub async fn deep_report(state: &AppState) -> DeepHealth {
             }
         })
         .collect();
+    let counts = state.metrics.today();
+    let recoveries = if database.connected {
+        let count = crate::db::recoveries::count_since(&state.db, counts.since);
+        tokio::time::timeout(PROBE_TIMEOUT, count).await.ok().and_then(Result::ok)
+    } else {
+        None
+    };
+    let today = TodayActivity {
+        since: counts.since.trunc_subsecs(0),
+        messages_received: counts.received,
+        messages_sent: counts.sent,
+        recoveries,
+    };
     DeepHealth {
         status: derive_status(&state.board.tally(), database.connected),
         timestamp: now.trunc_subsecs(3),
         uptime: state.board.uptime().as_secs(),
         database,
         sessions,
+        today: Some(today),
     }
 }
 

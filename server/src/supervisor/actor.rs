@@ -354,12 +354,16 @@ impl Actor {
             Command::Send { to, text, reply } => match self.live_link() {
                 Some(link) => {
                     let timeout = self.deps.policy.send_timeout;
+                    let metrics = self.deps.metrics.clone();
                     tokio::spawn(async move {
                         let result =
                             match tokio::time::timeout(timeout, link.send_text(&to, &text)).await {
                                 Ok(r) => r.map_err(SendFailure::Link),
                                 Err(_) => Err(SendFailure::Timeout),
                             };
+                        if result.is_ok() {
+                            metrics.message_sent();
+                        }
                         let _ = reply.send(result);
                     });
                 }
@@ -469,6 +473,7 @@ impl Actor {
             Upstream::Replaced => self.apply(Input::Replaced, None).await,
             Upstream::Banned { until } => self.apply(Input::Banned { until }, None).await,
             Upstream::Message { at } => {
+                self.deps.metrics.message_received();
                 self.view.last_message_at = Some(at);
                 self.show();
                 let due = self.last_message_written.is_none_or(|t| at - t >= MESSAGE_WRITE_EVERY);

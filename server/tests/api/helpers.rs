@@ -434,6 +434,17 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Closes the server's database and waits until its probe notices (start the server
+    /// with a short `probe_every`).
+    pub async fn lose_database(&self) {
+        let mut database = self.state.board.database_changes();
+        self.state.db.close().await;
+        tokio::time::timeout(Duration::from_secs(10), database.wait_for(|ok| !ok))
+            .await
+            .expect("the probe never noticed")
+            .unwrap();
+    }
+
     /// The key the server seals WhatsApp keys with.
     pub fn secret_key(&self) -> SecretKey {
         self.settings.secret_key.clone().expect("this server has no secret key")

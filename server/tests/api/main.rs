@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod helpers;
 mod lifecycle;
+mod monitor;
 mod observability;
 mod recovery;
 mod sessions;

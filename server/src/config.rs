@@ -31,6 +31,19 @@ pub enum Command {
     GenKey,
     /// Look at a running Lifeline: exit 0 ok, 1 degraded, 2 error, 3 unreachable.
     Monitor(crate::monitor::MonitorArgs),
+    /// Copy everything from one database into another, empty one (stop Lifeline first).
+    CopyDb(CopyDbArgs),
+}
+
+/// What `lifeline copy-db` takes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CopyDbArgs {
+    /// The database to copy: `sqlite://PATH` or `postgres://…`.
+    #[arg(long)]
+    pub from: String,
+    /// The empty database to copy into (created tables and all).
+    #[arg(long)]
+    pub to: String,
 }
 
 /// What a command line asks for.
@@ -42,6 +55,8 @@ pub enum Task {
     GenKey,
     /// Look at a running server.
     Monitor(crate::monitor::MonitorArgs),
+    /// Copy a database.
+    CopyDb(CopyDbArgs),
 }
 
 impl Cli {
@@ -52,6 +67,7 @@ impl Cli {
             Some(Command::Serve(settings)) => settings,
             Some(Command::GenKey) => return Task::GenKey,
             Some(Command::Monitor(args)) => return Task::Monitor(args),
+            Some(Command::CopyDb(args)) => return Task::CopyDb(args),
             None => self.serve,
         };
         if settings.database_url.is_none() {

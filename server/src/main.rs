@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use server::{
-    config::{Cli, Settings, Task},
+    config::{Cli, CopyDbArgs, Settings, Task},
+    db::{DatabaseUrl, Db, copy},
     monitor,
     sealed::SecretKey,
     shutdown, site,
@@ -14,8 +15,14 @@ use server::{
 };
 
 fn main() -> ExitCode {
-    let settings = match Cli::parse().into_task() {
+    let task = Cli::parse().into_task();
+    let settings = match task {
         Task::Serve(settings) => *settings,
+        Task::CopyDb(ref args) => {
+            return run_async(copy_db(args), |copied| {
+                println!("copied {copied}");
+            });
+        }
         Task::GenKey => {
             println!("{}", SecretKey::generate().to_base64());
             return ExitCode::SUCCESS;
@@ -24,20 +31,49 @@ fn main() -> ExitCode {
         Task::Monitor(args) => return monitor::run(&args),
     };
     telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("lifeline: error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+    run_async(serve(settings), |()| {})
+}
+
+/// Runs `work` on a multi-threaded runtime; an error is one line on stderr and exit code 1.
+fn run_async<T>(work: impl Future<Output = anyhow::Result<T>>, done: impl FnOnce(T)) -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(work));
+    match result {
+        Ok(value) => {
+            done(value);
+            ExitCode::SUCCESS
         }
-    };
-    match runtime.block_on(serve(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lifeline: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+async fn copy_db(args: &CopyDbArgs) -> anyhow::Result<copy::Copied> {
+    let from: DatabaseUrl = args.from.parse().context("--from")?;
+    let to: DatabaseUrl = args.to.parse().context("--to")?;
+    if from.redacted() == to.redacted() {
+        anyhow::bail!("--from and --to name the same database");
+    }
+    if let DatabaseUrl::Sqlite(options) = &from
+        && !options.get_filename().exists()
+    {
+        anyhow::bail!(
+            "--from: there is no SQLite database at {}",
+            options.get_filename().display()
+        );
+    }
+    // Both are brought to the current schema first, so the copy is table for table.
+    let source = Db::open(&from).await?;
+    let target = Db::open(&to).await?;
+    let copied = copy::copy(&source, &target).await?;
+    source.close().await;
+    target.close().await;
+    Ok(copied)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod copy;
 pub mod recoveries;
 pub mod sessions;
 mod url;

@@ -1,0 +1,323 @@
+//! `lifeline copy-db`: everything Lifeline keeps, from one database into another, empty one
+//! (SQLite to PostgreSQL when one instance is no longer enough, or back).
+//!
+//! Sessions keep their ids, so their WhatsApp keys (sealed and bound to the session id)
+//! open on the other side with the same `LIFELINE_SECRET_KEY`. Dashboard logins are not
+//! copied: people log in again. The target is written in one transaction, so a failed copy
+//! leaves it empty.
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use super::{Db, DbError, on_pool};
+
+/// What was copied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Copied {
+    /// Sessions.
+    pub sessions: u64,
+    /// Their history rows.
+    pub events: u64,
+    /// Their WhatsApp key records.
+    pub keys: u64,
+    /// Recovery log rows.
+    pub recoveries: u64,
+    /// Dashboard accounts.
+    pub users: u64,
+    /// API keys.
+    pub api_keys: u64,
+}
+
+impl std::fmt::Display for Copied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sessions ({} history rows, {} WhatsApp key records), {} recoveries, {} accounts, {} API keys",
+            self.sessions, self.events, self.keys, self.recoveries, self.users, self.api_keys
+        )
+    }
+}
+
+/// Why a copy did not happen.
+#[derive(Debug, Error)]
+pub enum CopyError {
+    /// Reading or writing failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The target already holds data that a copy would mix with.
+    #[error("the target database is not empty ({0}); copy into a new, empty database")]
+    NotEmpty(String),
+}
+
+impl From<sqlx::Error> for CopyError {
+    fn from(e: sqlx::Error) -> CopyError {
+        CopyError::Db(DbError::Query(e))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Session {
+    id: String,
+    name: String,
+    connector: String,
+    is_primary: bool,
+    phone_number: Option<String>,
+    auth_state: Option<Vec<u8>>,
+    is_active: bool,
+    auto_connect: bool,
+    desired: String,
+    status: String,
+    reason: Option<String>,
+    last_error: Option<String>,
+    attempt: i64,
+    next_retry_at: Option<DateTime<Utc>>,
+    last_connected_at: Option<DateTime<Utc>>,
+    last_message_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionEvent {
+    session_id: String,
+    at: DateTime<Utc>,
+    from_status: String,
+    to_status: String,
+    reason: Option<String>,
+    detail: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Recovery {
+    session_id: String,
+    at: DateTime<Utc>,
+    cause: String,
+    action: String,
+    automatic: bool,
+    outcome: String,
+    error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRecord {
+    session_id: String,
+    space: String,
+    scope: String,
+    item: String,
+    value: Vec<u8>,
+    num: i64,
+    flag: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct User {
+    id: String,
+    username: String,
+    password_hash: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiKey {
+    id: String,
+    name: String,
+    prefix: String,
+    key_hash: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Everything read from the source.
+struct Contents {
+    sessions: Vec<Session>,
+    events: Vec<SessionEvent>,
+    recoveries: Vec<Recovery>,
+    keys: Vec<KeyRecord>,
+    users: Vec<User>,
+    api_keys: Vec<ApiKey>,
+}
+
+async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
+    on_pool!(from, pool => {
+        // One snapshot: rows added while reading do not half-appear.
+        let mut tx = pool.begin().await?;
+        let contents = Contents {
+            sessions: sqlx::query_as(
+                "SELECT id, name, connector, is_primary, phone_number, auth_state, is_active,
+                        auto_connect, desired, status, reason, last_error, attempt, next_retry_at,
+                        last_connected_at, last_message_at, created_at, updated_at
+                 FROM sessions ORDER BY created_at, id",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            events: sqlx::query_as(
+                "SELECT session_id, at, from_status, to_status, reason, detail
+                 FROM session_events ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            recoveries: sqlx::query_as(
+                "SELECT session_id, at, cause, action, automatic, outcome, error
+                 FROM recoveries ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            keys: sqlx::query_as(
+                "SELECT session_id, space, scope, item, value, num, flag FROM whatsapp_store",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            users: sqlx::query_as(
+                "SELECT id, username, password_hash, created_at, updated_at FROM users",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            api_keys: sqlx::query_as(
+                "SELECT id, name, prefix, key_hash, created_at, last_used_at, revoked_at
+                 FROM api_keys",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+        };
+        tx.commit().await?;
+        Ok(contents)
+    })
+}
+
+async fn already_there(to: &Db) -> Result<Option<String>, sqlx::Error> {
+    let mut found = Vec::new();
+    for table in ["sessions", "users", "api_keys"] {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let (n,): (i64,) =
+            on_pool!(to, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await)?;
+        if n > 0 {
+            found.push(format!("{n} rows in {table}"));
+        }
+    }
+    Ok((!found.is_empty()).then(|| found.join(", ")))
+}
+
+/// Copies everything from `from` into `to`, which must be empty (both already migrated).
+pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
+    if let Some(found) = already_there(to).await? {
+        return Err(CopyError::NotEmpty(found));
+    }
+    let c = read(from).await?;
+    on_pool!(to, pool => {
+        let mut tx = pool.begin().await?;
+        for u in &c.users {
+            sqlx::query(
+                "INSERT INTO users (id, username, password_hash, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.password_hash)
+            .bind(u.created_at)
+            .bind(u.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for k in &c.api_keys {
+            sqlx::query(
+                "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, last_used_at, revoked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&k.id)
+            .bind(&k.name)
+            .bind(&k.prefix)
+            .bind(&k.key_hash)
+            .bind(k.created_at)
+            .bind(k.last_used_at)
+            .bind(k.revoked_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for s in &c.sessions {
+            sqlx::query(
+                "INSERT INTO sessions (id, name, connector, is_primary, phone_number, auth_state,
+                        is_active, auto_connect, desired, status, reason, last_error, attempt,
+                        next_retry_at, last_connected_at, last_message_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                         $17, $18)",
+            )
+            .bind(&s.id)
+            .bind(&s.name)
+            .bind(&s.connector)
+            .bind(s.is_primary)
+            .bind(&s.phone_number)
+            .bind(&s.auth_state)
+            .bind(s.is_active)
+            .bind(s.auto_connect)
+            .bind(&s.desired)
+            .bind(&s.status)
+            .bind(&s.reason)
+            .bind(&s.last_error)
+            .bind(s.attempt)
+            .bind(s.next_retry_at)
+            .bind(s.last_connected_at)
+            .bind(s.last_message_at)
+            .bind(s.created_at)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for e in &c.events {
+            sqlx::query(
+                "INSERT INTO session_events (session_id, at, from_status, to_status, reason, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&e.session_id)
+            .bind(e.at)
+            .bind(&e.from_status)
+            .bind(&e.to_status)
+            .bind(&e.reason)
+            .bind(&e.detail)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for r in &c.recoveries {
+            sqlx::query(
+                "INSERT INTO recoveries (session_id, at, cause, action, automatic, outcome, error)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&r.session_id)
+            .bind(r.at)
+            .bind(&r.cause)
+            .bind(&r.action)
+            .bind(r.automatic)
+            .bind(&r.outcome)
+            .bind(&r.error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for k in &c.keys {
+            sqlx::query(
+                "INSERT INTO whatsapp_store (session_id, space, scope, item, value, num, flag)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&k.session_id)
+            .bind(&k.space)
+            .bind(&k.scope)
+            .bind(&k.item)
+            .bind(&k.value)
+            .bind(k.num)
+            .bind(k.flag)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok::<(), sqlx::Error>(())
+    })?;
+    let n = |len: usize| len as u64;
+    Ok(Copied {
+        sessions: n(c.sessions.len()),
+        events: n(c.events.len()),
+        keys: n(c.keys.len()),
+        recoveries: n(c.recoveries.len()),
+        users: n(c.users.len()),
+        api_keys: n(c.api_keys.len()),
+    })
+}

@@ -14,15 +14,16 @@ pub struct StoredKey {
     pub key_hash: String,
 }
 
+/// Every column of a row (the copier carries them all).
 #[derive(sqlx::FromRow)]
-struct KeyRow {
-    id: String,
-    name: String,
-    prefix: String,
-    key_hash: String,
-    created_at: DateTime<Utc>,
-    last_used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
+pub(super) struct KeyRow {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) prefix: String,
+    pub(super) key_hash: String,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) last_used_at: Option<DateTime<Utc>>,
+    pub(super) revoked_at: Option<DateTime<Utc>>,
 }
 
 impl From<KeyRow> for StoredKey {

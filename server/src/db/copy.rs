@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use super::{Db, DbError, on_pool};
+use super::{Db, DbError, api_keys::KeyRow, on_pool};
 
 /// What was copied.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,17 +118,6 @@ struct User {
     updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ApiKey {
-    id: String,
-    name: String,
-    prefix: String,
-    key_hash: String,
-    created_at: DateTime<Utc>,
-    last_used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
 /// Everything read from the source.
 struct Contents {
     sessions: Vec<Session>,
@@ -136,7 +125,7 @@ struct Contents {
     recoveries: Vec<Recovery>,
     keys: Vec<KeyRecord>,
     users: Vec<User>,
-    api_keys: Vec<ApiKey>,
+    api_keys: Vec<KeyRow>,
 }
 
 async fn read(from: &Db) -> Result<Contents, sqlx::Error> {

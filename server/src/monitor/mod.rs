@@ -48,8 +48,14 @@ pub fn run(args: &MonitorArgs) -> ExitCode {
     } else {
         Colour::Off
     };
+    // One client for every look: --watch reuses its connections.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into();
     loop {
-        let report = look(args);
+        let report = look(&agent, args);
         let text = if args.json {
             serde_json::to_string(&report).expect("a report always serialises") + "\n"
         } else {
@@ -70,17 +76,12 @@ pub fn run(args: &MonitorArgs) -> ExitCode {
 }
 
 /// One look at `args.url`.
-pub fn look(args: &MonitorArgs) -> Report {
+fn look(agent: &ureq::Agent, args: &MonitorArgs) -> Report {
     let base = args.url.trim_end_matches('/').to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let light = fetch::<Health>(&agent, &format!("{base}/health"), None);
+    let light = fetch::<Health>(agent, &format!("{base}/health"), None);
     let deep = match (&light, args.api_key.as_deref().map(str::trim)) {
         (Fetched::Report(_), Some(key)) if !key.is_empty() => {
-            Some(fetch::<DeepHealth>(&agent, &format!("{base}/health/deep"), Some(key)))
+            Some(fetch::<DeepHealth>(agent, &format!("{base}/health/deep"), Some(key)))
         }
         _ => None,
     };

@@ -79,8 +79,8 @@ fn credentials_for(phone_number: &str) -> Vec<u8> {
     format!("whatsapp-store:{phone_number}").into_bytes()
 }
 
-fn transient(what: &str) -> impl Fn(&dyn std::fmt::Display) -> ConnectError + '_ {
-    move |e| ConnectError::Transient(format!("{what}: {e}"))
+fn transient(what: &str, error: impl std::fmt::Display) -> ConnectError {
+    ConnectError::Transient(format!("{what}: {error}"))
 }
 
 /// Stops a client whose attempt was abandoned (the supervisor dropped it, or it failed),
@@ -183,17 +183,17 @@ impl Connector for WhatsApp {
             match store.load().await {
                 Ok(Some(device)) if device.pn.is_some() => {}
                 Ok(_) => return Err(ConnectError::LoggedOut),
-                Err(e) => return Err(transient("cannot read this session's keys")(&e)),
+                Err(e) => return Err(transient("cannot read this session's keys", e)),
             }
         } else {
             // Every pairing starts from a fresh identity: nothing half-paired lingers.
             SqlStore::wipe(&self.db, session_id)
                 .await
-                .map_err(|e| transient("cannot reset this session's keys")(&e))?;
+                .map_err(|e| transient("cannot reset this session's keys", e))?;
         }
         let persistence = PersistenceManager::new(store)
             .await
-            .map_err(|e| transient("cannot open this session's keys")(&e))?;
+            .map_err(|e| transient("cannot open this session's keys", e))?;
         let failure = LastFailure::default();
         let mut builder = Client::builder()
             .with_runtime(TokioRuntime)
@@ -214,7 +214,7 @@ impl Connector for WhatsApp {
         let client = builder
             .build()
             .await
-            .map_err(|e| transient("cannot start the WhatsApp client")(&e))?
+            .map_err(|e| transient("cannot start the WhatsApp client", e))?
             .into_client();
         client.enable_auto_reconnect.store(false, Ordering::SeqCst);
         let (handler, events) = ChannelEventHandler::new();

@@ -133,8 +133,15 @@ pub struct SupervisorPolicy {
     pub jitter: f64,
     /// A connection up this long is stable: its retry counter starts again from zero.
     pub stable_after: Duration,
-    /// A handshake that takes longer than this failed.
+    /// Reaching the upstream and logging in (up to the upstream's acceptance) must take no
+    /// longer than this.
     pub handshake_timeout: Duration,
+    /// After the upstream accepted the login, how long the session may take to become live
+    /// (WhatsApp first delivers what arrived while it was away, for up to a minute, and a
+    /// newly paired device syncs its settings, for up to three).
+    pub login_timeout: Duration,
+    /// How long closing a link may take (the client stores its state on the way out).
+    pub close_timeout: Duration,
     /// Handshakes in flight at once, across all sessions.
     pub max_concurrent_handshakes: u32,
     /// Least time between two start-up restores (jitter is added).
@@ -169,6 +176,8 @@ impl Default for SupervisorPolicy {
             jitter: 0.25,
             stable_after: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(5 * 60),
+            close_timeout: Duration::from_secs(20),
             max_concurrent_handshakes: 4,
             restore_spacing: Duration::from_millis(250),
             send_wait: Duration::from_secs(20),

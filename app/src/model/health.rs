@@ -123,6 +123,9 @@ pub struct SessionHealth {
     pub next_retry_at: Option<DateTime<Utc>>,
     /// The last failure seen.
     pub last_error: Option<String>,
+    /// What a person should do about the session's state, where Lifeline cannot act alone.
+    #[serde(default)]
+    pub advice: Option<String>,
     /// Seconds since a message arrived, if one ever did.
     pub last_message_age_seconds: Option<u64>,
     /// Seconds since the session was last connected (0 while connected).
@@ -264,6 +267,7 @@ mod tests {
                 attempt: 0,
                 next_retry_at: None,
                 last_error: None,
+                advice: None,
                 last_message_age_seconds: None,
                 last_connected_age_seconds: Some(0),
                 desired: super::super::Desired::Running,

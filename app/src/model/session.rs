@@ -45,6 +45,10 @@ pub enum Reason {
     ConnectionLost,
     /// The last connection attempt failed; another is scheduled.
     AttemptFailed,
+    /// WhatsApp no longer accepts this client version: Lifeline must be updated.
+    ClientOutdated,
+    /// WhatsApp refused the session for good; `last_error` says how.
+    Refused,
 }
 
 /// What the operator wants the session to be doing, apart from what it is doing.
@@ -118,6 +122,8 @@ text_enum!(Reason, "reason", {
     QrTimeout => "qr_timeout",
     ConnectionLost => "connection_lost",
     AttemptFailed => "attempt_failed",
+    ClientOutdated => "client_outdated",
+    Refused => "refused",
 });
 
 text_enum!(Desired, "desired state", {
@@ -151,6 +157,31 @@ impl Reason {
             Reason::QrTimeout => "QR code not scanned in time",
             Reason::ConnectionLost => "connection lost",
             Reason::AttemptFailed => "connection attempt failed",
+            Reason::ClientOutdated => "this Lifeline version is outdated",
+            Reason::Refused => "refused by WhatsApp",
+        }
+    }
+
+    /// What a person should do about it, where Lifeline cannot act on its own.
+    pub fn advice(self) -> Option<&'static str> {
+        match self {
+            Reason::ClientOutdated => {
+                Some("WhatsApp no longer accepts this version: update Lifeline, then reconnect")
+            }
+            Reason::Refused => Some(
+                "WhatsApp refused this session: check the number in WhatsApp on the phone, \
+                 then reconnect",
+            ),
+            Reason::Replaced => Some(
+                "another device or server uses this session: stop it there, then reconnect here",
+            ),
+            Reason::Banned => Some("wait until the ban ends, then reconnect"),
+            Reason::GaveUp => Some("fix what the last error names, then reconnect"),
+            Reason::QrTimeout => Some("start the session again and scan the new QR code"),
+            Reason::Stopped
+            | Reason::ServerShutdown
+            | Reason::ConnectionLost
+            | Reason::AttemptFailed => None,
         }
     }
 }

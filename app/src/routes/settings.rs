@@ -204,6 +204,8 @@ fn PolicyTable(policies: Policies) -> impl IntoView {
                 {row("Random extra on each wait, up to", format!("{:.0}%", s.jitter * 100.0))}
                 {row("Connected this long counts as stable", span(s.stable_after))}
                 {row("A handshake fails after", span(s.handshake_timeout))}
+                {row("Once logged in, a session must be live within", span(s.login_timeout))}
+                {row("Closing a connection may take", span(s.close_timeout))}
                 {row("Handshakes at once, at most", s.max_concurrent_handshakes.to_string())}
                 {row("Between two restores at start-up", span(s.restore_spacing))}
                 {row("A send waits for a restoring session up to", span(s.send_wait))}

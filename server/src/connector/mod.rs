@@ -23,6 +23,28 @@ pub struct ConnectRequest {
     pub pair_phone: Option<String>,
     /// Where to report what happens on the attempt and, once up, on the link.
     pub events: EventSink,
+    /// Where to say that the upstream accepted the login (see [`Progress`]).
+    pub progress: Progress,
+}
+
+/// How far an attempt got. Reaching the upstream and the handshake take seconds, but after
+/// the upstream accepts a login the client may sync for minutes before it is live (the
+/// offline backlog, the first app-state sync): the supervisor gives the two parts separate
+/// budgets, and the connector says where the line is.
+#[derive(Clone, Debug)]
+pub struct Progress(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Progress {
+    /// A fresh attempt's progress, and the receiver that learns of the login.
+    pub fn new() -> (Progress, tokio::sync::watch::Receiver<bool>) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (Progress(Arc::new(tx)), rx)
+    }
+
+    /// The upstream accepted the login; what remains is the client's own start-up.
+    pub fn authenticated(&self) {
+        self.0.send_replace(true);
+    }
 }
 
 /// News from the upstream about one attempt or link.
@@ -42,6 +64,11 @@ pub enum Upstream {
         /// When it stops being valid.
         expires_at: DateTime<Utc>,
     },
+    /// Pairing hit a problem the person at the phone must know about; it goes on.
+    PairingProblem {
+        /// What to tell them.
+        message: String,
+    },
     /// The phone scanned the code: these credentials log in from now on.
     Paired {
         /// The linked number, international form.
@@ -49,6 +76,9 @@ pub enum Upstream {
         /// Opaque credentials to store.
         credentials: Vec<u8>,
     },
+    /// The upstream ended the link and asks for a fresh login at once (routine, not a
+    /// failure).
+    Restart,
     /// The link was lost.
     Disconnected {
         /// What the upstream or transport said.
@@ -62,6 +92,13 @@ pub enum Upstream {
     Banned {
         /// When the ban ends, if known.
         until: Option<DateTime<Utc>>,
+    },
+    /// The upstream refused the session for good (see [`ConnectError::Refused`]).
+    Refused {
+        /// What kind of refusal.
+        refusal: Refusal,
+        /// What the upstream said, and what to do.
+        error: String,
     },
     /// A message arrived.
     Message {
@@ -130,6 +167,23 @@ pub enum ConnectError {
     /// Pairing ended without a scan.
     #[error("no QR code was scanned in time")]
     QrTimeout,
+    /// The upstream refused for good: retrying cannot help until a person acts.
+    #[error("{error}")]
+    Refused {
+        /// What kind of refusal.
+        refusal: Refusal,
+        /// What the upstream said, and what to do.
+        error: String,
+    },
+}
+
+/// Refusals that no retry can overcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The upstream no longer accepts this client version.
+    ClientOutdated,
+    /// Any other refusal the upstream marks as final.
+    Other,
 }
 
 /// Why a send or a probe failed.

@@ -77,6 +77,7 @@ pub async fn deep_report(state: &AppState) -> DeepHealth {
                 last_message_at: v.last_message_at,
                 name: v.name,
                 reason: v.reason,
+                advice: v.reason.and_then(|r| r.advice()).map(str::to_owned),
                 attempt: v.attempt,
                 next_retry_at: v.next_retry_at,
                 last_error: v.last_error,

@@ -289,6 +289,7 @@ mod tests {
             attempt: 3,
             next_retry_at: None,
             last_error: Some("connection refused".into()),
+            advice: None,
             last_message_age_seconds: None,
             last_connected_age_seconds: None,
             desired,

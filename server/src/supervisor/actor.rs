@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use app::{
-    model::{Desired, Event, SessionStatus, SessionView},
+    model::{Desired, Event, Reason, SessionStatus, SessionView},
     policy::SupervisorPolicy,
 };
 use chrono::{DateTime, Utc};
@@ -25,14 +25,13 @@ use super::{
 use crate::{
     board::StatusBoard,
     connector::{
-        ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Report, Upstream,
+        ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Progress, Refusal,
+        Report, Upstream,
     },
     events::EventBus,
     metrics::Metrics,
 };
 
-/// How long closing a link may take before the actor moves on without it.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Arrival times of messages are stored at most this often per session.
 const MESSAGE_WRITE_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
@@ -306,7 +305,7 @@ impl Actor {
                     Report::Finished(result) => {
                         if let Ok(link) = result {
                             // An abandoned attempt came up after all: it must not linger.
-                            close(link).await;
+                            close(link, self.deps.policy.close_timeout).await;
                         }
                     }
                 },
@@ -338,7 +337,8 @@ impl Actor {
             Command::Logout(reply) => {
                 if let Some(link) = self.link.clone() {
                     // Best effort: a dead link cannot unlink, but the credentials go anyway.
-                    match tokio::time::timeout(CLOSE_TIMEOUT, link.logout()).await {
+                    let budget = self.deps.policy.close_timeout;
+                    match tokio::time::timeout(budget, link.logout()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
                             tracing::warn!(session = %self.view.id, error = %e, "upstream logout failed")
@@ -420,13 +420,14 @@ impl Actor {
             Err(ConnectError::Replaced) => Input::Replaced,
             Err(ConnectError::Banned { until }) => Input::Banned { until },
             Err(ConnectError::QrTimeout) => Input::QrExhausted,
+            Err(ConnectError::Refused { refusal, error }) => refused(refusal, error),
         };
         self.apply(input, None).await;
         if self.state.status != SessionStatus::Connected {
             // The machine did not take the link (it was stopped meanwhile, say).
             if let Some(link) = self.link.take() {
                 self.link_tx.send_replace(None);
-                close(link).await;
+                close(link, self.deps.policy.close_timeout).await;
             }
         }
     }
@@ -467,11 +468,22 @@ impl Actor {
                 self.apply(Input::Paired, Some("paired by QR code".into())).await;
             }
             Upstream::Disconnected { error } => self.apply(Input::Dropped { error }, None).await,
+            Upstream::Restart => {
+                let detail = "WhatsApp asked for a fresh login".to_owned();
+                self.apply(Input::Restart, Some(detail)).await
+            }
             Upstream::LoggedOut => {
                 self.apply(Input::LoggedOut, Some("the phone unlinked this session".into())).await
             }
             Upstream::Replaced => self.apply(Input::Replaced, None).await,
             Upstream::Banned { until } => self.apply(Input::Banned { until }, None).await,
+            Upstream::Refused { refusal, error } => self.apply(refused(refusal, error), None).await,
+            Upstream::PairingProblem { message } => {
+                // Shown with the pairing, which goes on: the person can act on it.
+                tracing::warn!(session = %self.view.id, problem = %message, "pairing problem");
+                self.state.last_error = Some(message);
+                self.announce();
+            }
             Upstream::Message { at } => {
                 self.deps.metrics.message_received();
                 self.view.last_message_at = Some(at);
@@ -535,25 +547,26 @@ impl Actor {
                 return;
             }
         };
+        let (progress, authenticated) = Progress::new();
         let request = ConnectRequest {
             session_id: self.view.id.clone(),
             credentials: self.credentials.clone(),
             pair_phone: self.pair_phone.clone(),
             events: sink.clone(),
+            progress,
         };
         let handshakes = self.deps.handshakes.clone();
-        let timeout = self.deps.policy.handshake_timeout;
+        let (handshake, login) =
+            (self.deps.policy.handshake_timeout, self.deps.policy.login_timeout);
         let task = tokio::spawn(async move {
             let result = if request.credentials.is_some() {
                 // Only logins count against the bound: pairing waits minutes for a person.
-                let _permit = handshakes.acquire_owned().await;
-                match tokio::time::timeout(timeout, connector.connect(request)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(ConnectError::Transient(format!(
-                        "no answer within {} s (handshake timeout)",
-                        timeout.as_secs()
-                    ))),
-                }
+                let Ok(permit) = handshakes.acquire_owned().await else {
+                    sink.finish(Err(ConnectError::Transient("the server is shutting down".into())));
+                    return;
+                };
+                within_budgets(connector.connect(request), authenticated, permit, handshake, login)
+                    .await
             } else {
                 connector.connect(request).await
             };
@@ -571,7 +584,7 @@ impl Actor {
         }
         if let Some(link) = self.link.take() {
             self.link_tx.send_replace(None);
-            close(link).await;
+            close(link, self.deps.policy.close_timeout).await;
         }
     }
 
@@ -637,8 +650,59 @@ impl Actor {
     }
 }
 
-async fn close(link: Arc<dyn Link>) {
-    if tokio::time::timeout(CLOSE_TIMEOUT, link.close()).await.is_err() {
-        tracing::warn!("closing a link timed out; dropping it");
+async fn close(link: Arc<dyn Link>, budget: Duration) {
+    if tokio::time::timeout(budget, link.close()).await.is_err() {
+        tracing::warn!("closing a link took longer than {} s; dropping it", budget.as_secs());
+    }
+}
+
+/// A final refusal, as the state machine takes it.
+fn refused(refusal: Refusal, error: String) -> Input {
+    let reason = match refusal {
+        Refusal::ClientOutdated => Reason::ClientOutdated,
+        Refusal::Other => Reason::Refused,
+    };
+    Input::Refused { reason, error }
+}
+
+/// Runs one login attempt within its two budgets: `handshake` until the upstream accepts
+/// the login, then `login` until the session is live. The handshake permit is given back
+/// at the line, so a long sync does not hold up other sessions' handshakes.
+async fn within_budgets(
+    attempt: impl std::future::Future<Output = Result<Arc<dyn Link>, ConnectError>>,
+    mut authenticated: watch::Receiver<bool>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    handshake: Duration,
+    login: Duration,
+) -> Result<Arc<dyn Link>, ConnectError> {
+    tokio::pin!(attempt);
+    let accepted = async {
+        // A connector that never says so keeps the handshake budget for the whole attempt.
+        if authenticated.wait_for(|a| *a).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let first = tokio::time::timeout(handshake, async {
+        tokio::select! {
+            result = &mut attempt => Some(result),
+            () = accepted => None,
+        }
+    })
+    .await;
+    match first {
+        Ok(Some(result)) => result,
+        Err(_) => Err(ConnectError::Transient(format!(
+            "no answer within {} s (handshake timeout)",
+            handshake.as_secs()
+        ))),
+        Ok(None) => {
+            drop(permit);
+            tokio::time::timeout(login, attempt).await.unwrap_or_else(|_| {
+                Err(ConnectError::Transient(format!(
+                    "logged in, but not live within {} s (login timeout)",
+                    login.as_secs()
+                )))
+            })
+        }
     }
 }

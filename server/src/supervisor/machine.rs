@@ -99,6 +99,9 @@ pub enum Input {
     QrExhausted,
     /// The phone scanned the code; credentials are now stored.
     Paired,
+    /// The upstream ended the live link and asks for a fresh login now: routine, so it is
+    /// neither a failure nor counted against the retries.
+    Restart,
     /// The live link was lost.
     Dropped {
         /// What the upstream said.
@@ -112,6 +115,13 @@ pub enum Input {
     Banned {
         /// When the ban ends, if known.
         until: Option<DateTime<Utc>>,
+    },
+    /// The upstream refused the session for good: no retry can help until a person acts.
+    Refused {
+        /// [`Reason::ClientOutdated`] or [`Reason::Refused`].
+        reason: Reason,
+        /// What the upstream said, and what to do.
+        error: String,
     },
     /// The scheduled retry is due.
     RetryDue,
@@ -223,6 +233,12 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
             retry_or_give_up(&mut next, &mut actions, error, Reason::ConnectionLost, ctx);
         }
 
+        (S::Connected, Input::Restart) => {
+            next.status = S::Connecting;
+            next.next_retry_at = None;
+            actions.extend([Action::CloseLink, Action::Connect]);
+        }
+
         (S::LoggedOut, Input::LoggedOut) => {}
         (_, Input::LoggedOut) => {
             next.status = S::LoggedOut;
@@ -245,6 +261,14 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
             stop_as(&mut next, &mut actions, Reason::Banned);
             next.next_retry_at = *until;
             next.last_error = Some("WhatsApp temporarily banned this number".into());
+        }
+
+        (
+            S::Connecting | S::QrPending | S::Connected | S::Reconnecting,
+            Input::Refused { reason, error },
+        ) => {
+            stop_as(&mut next, &mut actions, *reason);
+            next.last_error = Some(error.clone());
         }
 
         (S::Reconnecting, Input::RetryDue) => {

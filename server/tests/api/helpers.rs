@@ -106,13 +106,6 @@ pub fn unreachable_whatsapp(error: &'static str) -> Reach {
             Err(anyhow::anyhow!("{}", self.0))
         }
     }
-    struct NoHttp;
-    #[whatsapp_rust::async_trait]
-    impl HttpClient for NoHttp {
-        async fn execute(&self, _: HttpRequest) -> anyhow::Result<HttpResponse> {
-            anyhow::bail!("no HTTP in tests")
-        }
-    }
     Reach {
         transport: Arc::new(Refused(error)),
         http: Arc::new(NoHttp),
@@ -129,6 +122,8 @@ pub fn fast_policy() -> SupervisorPolicy {
         jitter: 0.0,
         stable_after: ms(500),
         handshake_timeout: Duration::from_secs(2),
+        login_timeout: Duration::from_secs(10),
+        close_timeout: Duration::from_secs(5),
         max_concurrent_handshakes: 4,
         restore_spacing: ms(1),
         send_wait: Duration::from_secs(2),
@@ -196,6 +191,49 @@ pub struct TestOptions {
     pub dashboard_time_scale: f64,
     /// Offers the WhatsApp connector (with a fresh secret key), reaching WhatsApp this way.
     pub whatsapp: Option<Reach>,
+    /// A database (and secret key) the test prepared, instead of a fresh one.
+    pub prepared: Option<Prepared>,
+}
+
+/// A database a test fills before the server starts on it, with the secret key the server
+/// will seal WhatsApp keys with.
+pub struct Prepared {
+    dir: TempDir,
+    /// Its URL.
+    pub url: String,
+    /// An open pool on it (migrated).
+    pub db: Db,
+    /// The server's secret key.
+    pub key: SecretKey,
+}
+
+impl Prepared {
+    /// A fresh, migrated database of the given kind.
+    pub async fn new(backend: Backend) -> Prepared {
+        let dir = tempfile::tempdir().expect("no temporary folder");
+        let url = fresh_database(backend, &dir).await;
+        let db = Db::open(&url.parse().unwrap()).await.expect("cannot open the test database");
+        Prepared { dir, url, db, key: SecretKey::generate() }
+    }
+}
+
+/// A way to WhatsApp that leads to `double`.
+pub fn through(double: &whatsapp_double::WhatsAppDouble) -> Reach {
+    Reach {
+        transport: double.transport(),
+        http: Arc::new(NoHttp),
+        version: Some(whatsapp_double::CLIENT_VERSION),
+    }
+}
+
+/// The version lookup is skipped in tests (a fixed version is given); no request leaves.
+struct NoHttp;
+
+#[whatsapp_rust::async_trait]
+impl HttpClient for NoHttp {
+    async fn execute(&self, _: HttpRequest) -> anyhow::Result<HttpResponse> {
+        anyhow::bail!("no HTTP in tests")
+    }
 }
 
 impl Default for TestOptions {
@@ -210,6 +248,7 @@ impl Default for TestOptions {
             ws: WsLimits::default(),
             dashboard_time_scale: 1.0,
             whatsapp: None,
+            prepared: None,
         }
     }
 }
@@ -224,16 +263,35 @@ pub async fn spawn_on(backend: Backend) -> TestApp {
     spawn_app_with(TestOptions { backend, ..TestOptions::default() }).await
 }
 
+/// Sends the servers' logs (and the WhatsApp client's) to the test's output, filtered by
+/// `RUST_LOG` (errors only without it); a failing test shows them.
+fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 /// Starts a server as described.
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
-    let dir = tempfile::tempdir().expect("no temporary folder");
-    let database_url = fresh_database(options.backend, &dir).await;
+    capture_logs();
+    let (dir, database_url, key) = match options.prepared {
+        Some(Prepared { dir, url, db, key }) => {
+            db.close().await;
+            (dir, url, Some(key))
+        }
+        None => {
+            let dir = tempfile::tempdir().expect("no temporary folder");
+            let url = fresh_database(options.backend, &dir).await;
+            (dir, url, None)
+        }
+    };
     let mut settings = test_settings(&dir, database_url.clone(), options.simulator);
     settings.admin_password = options.admin_password;
     settings.cors_origins = options.cors_origins;
     settings.dashboard_time_scale = options.dashboard_time_scale;
     if options.whatsapp.is_some() {
-        settings.secret_key = Some(SecretKey::generate());
+        settings.secret_key = Some(key.unwrap_or_else(SecretKey::generate));
     }
     let launch =
         Launch { probe_every: options.probe_every, ws: options.ws, whatsapp: options.whatsapp };

@@ -15,4 +15,5 @@ mod recovery;
 mod sessions;
 mod startup;
 mod whatsapp;
+mod whatsapp_double;
 mod whatsapp_store;

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, atomic::Ordering};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use whatsapp_rust::{
     Client, TokioRuntime,
     http::{HttpClient, UreqHttpClient},
@@ -23,13 +23,17 @@ use super::{
     store::SqlStore,
 };
 use crate::{
-    connector::{ConnectError, ConnectRequest, Connector, Link, Upstream},
+    connector::{ConnectError, ConnectRequest, Connector, Link, Refusal, Upstream},
     db::Db,
     sealed::SecretKey,
 };
 
 /// How long the pair-code request waits for the socket.
 const PAIR_CODE_SOCKET_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often one attempt follows WhatsApp's requests to start over before it gives up.
+const MAX_RESTARTS: u32 = 3;
+/// How soon a failed write of the device record is tried again.
+const DEVICE_SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How the connector reaches WhatsApp: the real WebSocket and HTTPS by default; tests put a
 /// failing transport here.
@@ -105,18 +109,37 @@ impl Drop for StopOnDrop {
 /// What an event means while an attempt is under way.
 #[derive(Debug, PartialEq, Eq)]
 enum Meaning {
-    /// News for the supervisor (a QR code, a pairing).
+    /// News for the supervisor (a QR code, a phone code, a problem while pairing).
     Tell(Upstream),
+    /// The phone linked this device: stored first, then told.
+    Paired(String),
+    /// The upstream accepted the login; the client's start-up sync follows.
+    Authenticated,
+    /// The upstream asked for a fresh login on a new socket.
+    Restart,
     /// Why the attempt may end, should it end.
     Note(String),
-    /// Logged in: the attempt made a link.
+    /// Logged in and live: the attempt made a link.
     LoggedIn,
+    /// The QR codes ran out while a phone code is still valid: pairing goes on until it
+    /// expires.
+    QrSpent,
+    /// The phone code on show is dead: ask for another.
+    NewPairCode,
     /// The attempt is over; the error says whether the supervisor may try again (it never
-    /// retries a logout, a takeover or a ban).
+    /// retries a logout, a takeover, a ban or a final refusal).
     Failed(ConnectError),
     /// Nothing Lifeline acts on.
     Nothing,
 }
+
+/// What the person pairing is told when the phone read the code but cannot link with it.
+const SCANNED_WITHOUT_MULTIDEVICE: &str = "The phone read the QR code but cannot link devices: \
+    update WhatsApp on the phone, then scan again (Settings → Linked devices).";
+
+/// What an operator is told when WhatsApp no longer accepts this version.
+pub(super) const OUTDATED: &str = "WhatsApp no longer accepts this client version (405): update Lifeline \
+    to a newer release, then press Reconnect.";
 
 fn during_attempt(signal: Signal) -> Meaning {
     match signal {
@@ -124,37 +147,48 @@ fn during_attempt(signal: Signal) -> Meaning {
         Signal::PairCode { code, expires_at } => {
             Meaning::Tell(Upstream::PairCode { code, expires_at })
         }
-        Signal::Paired { phone_number } => {
-            let credentials = credentials_for(&phone_number);
-            Meaning::Tell(Upstream::Paired { phone_number, credentials })
+        Signal::PairCodeRefresh => Meaning::NewPairCode,
+        Signal::ScannedWithoutMultidevice => {
+            Meaning::Tell(Upstream::PairingProblem { message: SCANNED_WITHOUT_MULTIDEVICE.into() })
         }
+        Signal::Paired { phone_number } => Meaning::Paired(phone_number),
+        Signal::Authenticated => Meaning::Authenticated,
+        Signal::Restart => Meaning::Restart,
         Signal::LoggedIn => Meaning::LoggedIn,
-        Signal::QrExhausted => Meaning::Failed(ConnectError::QrTimeout),
+        Signal::QrExhausted { pair_code_pending: true } => Meaning::QrSpent,
+        Signal::QrExhausted { pair_code_pending: false } => {
+            Meaning::Failed(ConnectError::QrTimeout)
+        }
         Signal::LoggedOut { .. } => Meaning::Failed(ConnectError::LoggedOut),
         Signal::Replaced => Meaning::Failed(ConnectError::Replaced),
-        Signal::Banned { until, .. } => {
-            Meaning::Failed(ConnectError::Banned { until: Some(until) })
+        Signal::Banned { until, .. } => Meaning::Failed(ConnectError::Banned { until }),
+        Signal::Outdated => Meaning::Failed(ConnectError::Refused {
+            refusal: Refusal::ClientOutdated,
+            error: OUTDATED.into(),
+        }),
+        Signal::Failed { error, retry: false } => {
+            Meaning::Failed(ConnectError::Refused { refusal: Refusal::Other, error })
         }
-        Signal::Dropped { error } | Signal::Failed { error, .. } => Meaning::Note(error),
+        Signal::Dropped { error } | Signal::Failed { error, retry: true } => Meaning::Note(error),
         Signal::Message { .. } => Meaning::Nothing,
     }
 }
 
 /// Asks WhatsApp for a code to type on the phone once the socket is up. The code and any
 /// refusal arrive as events; QR pairing goes on meanwhile, and whichever the person uses wins.
-fn request_pair_code(client: &Arc<Client>, phone: &str) -> tokio::task::AbortHandle {
+fn request_pair_code(client: &Arc<Client>, phone: &str) -> AbortOnDrop {
     let client = client.clone();
     let options = PairCodeOptions {
         phone_number: phone.chars().filter(char::is_ascii_digit).collect(),
         ..PairCodeOptions::default()
     };
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if client.wait_for_socket(PAIR_CODE_SOCKET_WAIT).await.is_ok() && !client.is_logged_in() {
             // A refusal is dispatched as an event too, which the attempt notes.
             let _ = client.pair_with_code(options).await;
         }
-    })
-    .abort_handle()
+    });
+    AbortOnDrop(task.abort_handle())
 }
 
 /// Aborts a helper task when the attempt ends.
@@ -171,6 +205,89 @@ enum Step {
     Continue,
     LoggedIn,
     Failed(ConnectError),
+}
+
+/// Saves the device record now (the background saver would, a moment later): what follows
+/// relies on it being on disk, and a crash must not lose it.
+async fn save_device(client: &Client) -> Result<(), String> {
+    client.persistence_manager().flush().await.map_err(|e| e.to_string())
+}
+
+/// One attempt under way: the client, what it has said so far, and what the supervisor is
+/// told.
+struct Attempt<'a> {
+    client: Arc<Client>,
+    request: &'a ConnectRequest,
+    /// Pairing ends with the server closing the socket (515) so the new device logs in on
+    /// a fresh one, and WhatsApp may ask any login to start over the same way: the run loop
+    /// is started again, a few times at most.
+    relogin: bool,
+    restarts: u32,
+    last_error: Option<String>,
+    pair_code: Option<AbortOnDrop>,
+    /// When the phone code on show stops being valid.
+    pair_code_until: Option<DateTime<Utc>>,
+    /// The QR codes are spent; only the phone code keeps pairing alive.
+    qr_spent: bool,
+}
+
+impl Attempt<'_> {
+    async fn on(&mut self, event: &Event) -> Step {
+        let Some(signal) = map(event, Utc::now()) else { return Step::Continue };
+        match during_attempt(signal) {
+            Meaning::Tell(news) => {
+                if let Upstream::PairCode { expires_at, .. } = &news {
+                    self.pair_code_until = Some(*expires_at);
+                }
+                self.request.events.send(news);
+            }
+            Meaning::Paired(phone_number) => {
+                self.restarts = 0;
+                // Stored before Lifeline records the pairing: a session whose row says
+                // paired must find its device after any crash.
+                if let Err(e) = save_device(&self.client).await {
+                    return Step::Failed(transient("cannot store the newly linked device", e));
+                }
+                self.relogin = true;
+                let credentials = credentials_for(&phone_number);
+                self.request.events.send(Upstream::Paired { phone_number, credentials });
+            }
+            Meaning::Authenticated => self.request.progress.authenticated(),
+            Meaning::Restart => {
+                self.restarts += 1;
+                self.relogin = self.restarts <= MAX_RESTARTS;
+            }
+            Meaning::Note(error) => self.last_error = Some(error),
+            Meaning::LoggedIn => {
+                // The login counter, LID and server key the login changed.
+                if let Err(e) = save_device(&self.client).await {
+                    tracing::warn!(session = %self.request.session_id, error = %e, "cannot store the device after login");
+                }
+                return Step::LoggedIn;
+            }
+            Meaning::QrSpent => self.qr_spent = true,
+            Meaning::NewPairCode => {
+                if let Some(phone) = &self.request.pair_phone {
+                    self.pair_code = Some(request_pair_code(&self.client, phone));
+                }
+            }
+            Meaning::Failed(error) => return Step::Failed(error),
+            Meaning::Nothing => {}
+        }
+        Step::Continue
+    }
+
+    /// Resolves when pairing has nothing left to wait for: the QR codes are spent and the
+    /// phone code has expired.
+    async fn pairing_over(&self) {
+        if !self.qr_spent {
+            return std::future::pending().await;
+        }
+        let left = self
+            .pair_code_until
+            .map_or(Default::default(), |until| (until - Utc::now()).to_std().unwrap_or_default());
+        tokio::time::sleep(left).await;
+    }
 }
 
 #[async_trait::async_trait]
@@ -206,6 +323,9 @@ impl Connector for WhatsApp {
                 inner: self.reach.http.clone(),
                 failure: failure.clone(),
             })
+            // Every change to the device record is written as it happens (the saver wakes
+            // on each); the interval only retries a failed write.
+            .with_background_saver_interval(DEVICE_SAVE_RETRY)
             // Lifeline keeps sessions alive; it does not archive chats.
             .with_skip_history_sync(true);
         if let Some(version) = self.reach.version {
@@ -220,58 +340,49 @@ impl Connector for WhatsApp {
         let (handler, events) = ChannelEventHandler::new();
         client.subscribe_handler(handler).detach();
 
+        // The stanzas the client tells no event for (its acceptance of the login, a request
+        // to start over) are read off the raw ones, for as long as the client lives.
+        let raw = client.acquire_raw_node_forwarding();
+        let mut attempt = Attempt {
+            client: client.clone(),
+            request: &request,
+            relogin: false,
+            restarts: 0,
+            last_error: None,
+            pair_code: None,
+            pair_code_until: None,
+            qr_spent: false,
+        };
         let mut driver = Running::drive(&client);
         let mut guard = StopOnDrop(Some((client.clone(), driver.abort_handle())));
-        let _pair_code = match (&request.pair_phone, &request.credentials) {
-            (Some(phone), None) => Some(AbortOnDrop(request_pair_code(&client, phone))),
-            _ => None,
-        };
-        let mut last_error: Option<String> = None;
-        let mut relogin = false;
-        let step = |event: &Event, last_error: &mut Option<String>, relogin: &mut bool| {
-            let Some(signal) = map(event, Utc::now()) else { return Step::Continue };
-            match during_attempt(signal) {
-                Meaning::Tell(news) => {
-                    // Pairing ends with the server closing the socket (515) so the new
-                    // device logs in on a fresh one: that close is expected once.
-                    *relogin |= matches!(news, Upstream::Paired { .. });
-                    request.events.send(news);
-                    Step::Continue
-                }
-                Meaning::Note(error) => {
-                    *last_error = Some(error);
-                    Step::Continue
-                }
-                Meaning::LoggedIn => Step::LoggedIn,
-                Meaning::Failed(error) => Step::Failed(error),
-                Meaning::Nothing => Step::Continue,
-            }
-        };
+        if let (Some(phone), None) = (&request.pair_phone, &request.credentials) {
+            attempt.pair_code = Some(request_pair_code(&client, phone));
+        }
         loop {
             let outcome = tokio::select! {
                 biased;
                 event = events.recv() => match event {
-                    Ok(event) => step(&event, &mut last_error, &mut relogin),
+                    Ok(event) => attempt.on(&event).await,
                     Err(_) => Step::Failed(ConnectError::Transient("the WhatsApp client stopped".into())),
                 },
                 _ = &mut driver => {
                     // The run loop ended: what it dispatched on the way out explains why.
                     let mut outcome = Step::Continue;
                     while let Ok(event) = events.try_recv() {
-                        outcome = step(&event, &mut last_error, &mut relogin);
+                        outcome = attempt.on(&event).await;
                         if !matches!(outcome, Step::Continue) {
                             break;
                         }
                     }
                     match outcome {
-                        Step::Continue if relogin => {
-                            relogin = false;
+                        Step::Continue if attempt.relogin => {
+                            attempt.relogin = false;
                             driver = Running::drive(&client);
                             guard.0 = Some((client.clone(), driver.abort_handle()));
                             continue;
                         }
                         Step::Continue => Step::Failed(ConnectError::Transient(
-                            last_error
+                            attempt.last_error
                                 .take()
                                 .or_else(|| failure.take())
                                 .unwrap_or_else(|| "the connection to WhatsApp closed before login".into()),
@@ -279,12 +390,13 @@ impl Connector for WhatsApp {
                         decided => decided,
                     }
                 }
+                _ = attempt.pairing_over() => Step::Failed(ConnectError::QrTimeout),
             };
             match outcome {
                 Step::Continue => {}
                 Step::LoggedIn => {
                     guard.defuse();
-                    let running = Running { client, events, driver, failure };
+                    let running = Running { client, events, driver, failure, raw };
                     return Ok(Arc::new(WhatsAppLink::start(running, request.events.clone())));
                 }
                 Step::Failed(error) => return Err(error),
@@ -300,33 +412,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_attempt_ends_for_good_on_logout_takeover_ban_and_unscanned_codes() {
+    fn an_attempt_ends_for_good_on_logout_takeover_ban_refusal_and_unscanned_codes() {
         let until = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
         let logout = Signal::LoggedOut { reason: "the phone unlinked this device".into() };
         assert_eq!(during_attempt(logout), Meaning::Failed(ConnectError::LoggedOut));
         assert_eq!(during_attempt(Signal::Replaced), Meaning::Failed(ConnectError::Replaced));
-        let ban = Signal::Banned { until, reason: "temporarily banned".into() };
+        for until in [Some(until), None] {
+            let ban = Signal::Banned { until, reason: "banned".into() };
+            assert_eq!(during_attempt(ban), Meaning::Failed(ConnectError::Banned { until }));
+        }
+        let spent = Signal::QrExhausted { pair_code_pending: false };
+        assert_eq!(during_attempt(spent), Meaning::Failed(ConnectError::QrTimeout));
+        let Meaning::Failed(ConnectError::Refused { refusal, error }) =
+            during_attempt(Signal::Outdated)
+        else {
+            panic!("an outdated client was not refused for good")
+        };
+        assert_eq!(refusal, Refusal::ClientOutdated);
+        assert!(error.contains("update Lifeline"), "{error}");
+        let final_refusal =
+            Signal::Failed { error: "WhatsApp refused (BadUserAgent)".into(), retry: false };
         assert_eq!(
-            during_attempt(ban),
-            Meaning::Failed(ConnectError::Banned { until: Some(until) })
+            during_attempt(final_refusal),
+            Meaning::Failed(ConnectError::Refused {
+                refusal: Refusal::Other,
+                error: "WhatsApp refused (BadUserAgent)".into()
+            })
         );
-        assert_eq!(during_attempt(Signal::QrExhausted), Meaning::Failed(ConnectError::QrTimeout));
     }
 
     #[test]
-    fn pairing_news_reaches_the_supervisor_and_drops_only_explain_the_end() {
+    fn retryable_failures_and_drops_only_explain_the_end() {
+        let dropped = Signal::Dropped { error: "disconnected: stream ended".into() };
+        assert_eq!(during_attempt(dropped), Meaning::Note("disconnected: stream ended".into()));
+        let busy = Signal::Failed { error: "service unavailable".into(), retry: true };
+        assert_eq!(during_attempt(busy), Meaning::Note("service unavailable".into()));
+    }
+
+    #[test]
+    fn pairing_news_reaches_the_supervisor_and_a_live_phone_code_outlasts_the_qr_codes() {
         let qr = Signal::Qr { code: "2@x".into(), expires_at: Utc::now() };
         assert!(matches!(during_attempt(qr), Meaning::Tell(Upstream::Qr { .. })));
         let paired = during_attempt(Signal::Paired { phone_number: "+27821231234".into() });
+        assert_eq!(paired, Meaning::Paired("+27821231234".into()));
+        assert_eq!(credentials_for("+27821231234"), b"whatsapp-store:+27821231234".to_vec());
         assert_eq!(
-            paired,
-            Meaning::Tell(Upstream::Paired {
-                phone_number: "+27821231234".into(),
-                credentials: b"whatsapp-store:+27821231234".to_vec(),
-            })
+            during_attempt(Signal::QrExhausted { pair_code_pending: true }),
+            Meaning::QrSpent
         );
-        let dropped = Signal::Dropped { error: "disconnected: stream ended".into() };
-        assert_eq!(during_attempt(dropped), Meaning::Note("disconnected: stream ended".into()));
+        assert_eq!(during_attempt(Signal::PairCodeRefresh), Meaning::NewPairCode);
+        assert!(matches!(
+            during_attempt(Signal::ScannedWithoutMultidevice),
+            Meaning::Tell(Upstream::PairingProblem { .. })
+        ));
+        assert_eq!(during_attempt(Signal::Authenticated), Meaning::Authenticated);
         assert_eq!(during_attempt(Signal::LoggedIn), Meaning::LoggedIn);
     }
 }

@@ -15,7 +15,7 @@ use std::{
 use chrono::Utc;
 use tokio::task::JoinHandle;
 use whatsapp_rust::{
-    Client, Jid, async_channel,
+    Client, Jid, RawNodeLease, async_channel,
     prelude::{IqError, SendError},
     wacore::{iq::keepalive::KeepaliveSpec, types::events::Event},
 };
@@ -24,7 +24,7 @@ use super::{
     mapping::{Signal, map},
     observed::LastFailure,
 };
-use crate::connector::{EventSink, Link, LinkError, Upstream};
+use crate::connector::{EventSink, Link, LinkError, Refusal, Upstream};
 
 /// How long a keepalive may take before the probe calls the link dead.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +35,8 @@ pub(super) struct Running {
     pub events: async_channel::Receiver<Arc<Event>>,
     pub driver: JoinHandle<()>,
     pub failure: LastFailure,
+    /// Keeps raw stanzas coming as events (see [`Signal::Restart`]).
+    pub raw: RawNodeLease,
 }
 
 impl Running {
@@ -47,6 +49,7 @@ impl Running {
 
 /// A live WhatsApp connection.
 pub struct WhatsAppLink {
+    _raw: RawNodeLease,
     client: Arc<Client>,
     closing: Arc<AtomicBool>,
     watcher: JoinHandle<()>,
@@ -56,11 +59,11 @@ pub struct WhatsAppLink {
 impl WhatsAppLink {
     /// Takes over a logged-in client and starts watching it.
     pub(super) fn start(running: Running, sink: EventSink) -> WhatsAppLink {
-        let Running { client, events, driver, failure } = running;
+        let Running { client, events, driver, failure, raw } = running;
         let closing = Arc::new(AtomicBool::new(false));
         let driver_abort = driver.abort_handle();
         let watcher = tokio::spawn(watch(events, driver, failure, sink, closing.clone()));
-        WhatsAppLink { client, closing, watcher, driver: driver_abort }
+        WhatsAppLink { client, closing, watcher, driver: driver_abort, _raw: raw }
     }
 }
 
@@ -85,8 +88,21 @@ async fn watch(
                 sink.send(Upstream::Replaced);
                 return true;
             }
+            Some(Signal::Restart) => {
+                sink.send(Upstream::Restart);
+                return true;
+            }
             Some(Signal::Banned { until, .. }) => {
-                sink.send(Upstream::Banned { until: Some(until) });
+                sink.send(Upstream::Banned { until });
+                return true;
+            }
+            Some(Signal::Outdated) => {
+                let error = super::connector::OUTDATED.to_owned();
+                sink.send(Upstream::Refused { refusal: Refusal::ClientOutdated, error });
+                return true;
+            }
+            Some(Signal::Failed { error, retry: false }) => {
+                sink.send(Upstream::Refused { refusal: Refusal::Other, error });
                 return true;
             }
             Some(Signal::Dropped { error } | Signal::Failed { error, .. }) => {
@@ -167,6 +183,11 @@ impl Link for WhatsAppLink {
 
     async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
+        // The device record first: whatever the disconnect below gets to do before the
+        // caller's budget runs out, the device is on disk.
+        if let Err(e) = self.client.persistence_manager().flush().await {
+            tracing::warn!(error = %e, "cannot store the device record while closing");
+        }
         self.client.disconnect().await;
         self.driver.abort();
         self.watcher.abort();

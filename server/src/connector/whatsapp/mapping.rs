@@ -25,15 +25,28 @@ pub enum Signal {
         /// When it stops being valid.
         expires_at: DateTime<Utc>,
     },
+    /// The phone code on show is dead (WhatsApp asked for a new one, or the phone never
+    /// confirmed it): a new one must be requested.
+    PairCodeRefresh,
+    /// The phone read the QR code but cannot link devices with it.
+    ScannedWithoutMultidevice,
     /// The phone scanned the code: this number is linked.
     Paired {
         /// International form, `+` and digits.
         phone_number: String,
     },
+    /// WhatsApp accepted the login (`<success>`); the client syncs before it is live.
+    Authenticated,
+    /// WhatsApp asked for a fresh login on a new socket (`515`, or the end of the stream):
+    /// routine, not a failure.
+    Restart,
     /// Logged in and live.
     LoggedIn,
-    /// The codes ran out unscanned.
-    QrExhausted,
+    /// The QR codes ran out unscanned.
+    QrExhausted {
+        /// A phone code is still valid, so pairing goes on until it expires.
+        pair_code_pending: bool,
+    },
     /// The link dropped; worth reconnecting.
     Dropped {
         /// What the transport or server said.
@@ -46,10 +59,10 @@ pub enum Signal {
     },
     /// Another client took the session over; reconnecting would fight it.
     Replaced,
-    /// WhatsApp banned the number until `until`.
+    /// WhatsApp banned the number, until `until` when it says.
     Banned {
-        /// When the ban ends.
-        until: DateTime<Utc>,
+        /// When the ban ends, if WhatsApp said.
+        until: Option<DateTime<Utc>>,
         /// What WhatsApp said.
         reason: String,
     },
@@ -60,6 +73,8 @@ pub enum Signal {
         /// Whether another attempt can help.
         retry: bool,
     },
+    /// WhatsApp no longer accepts this client version: only an update of Lifeline helps.
+    Outdated,
     /// Messages arrived; the newest was sent at `at`.
     Message {
         /// The newest message's time.
@@ -89,16 +104,38 @@ pub fn map(event: &Event, now: DateTime<Utc>) -> Option<Signal> {
         Event::PairError(e) => {
             Signal::Failed { error: format!("pairing failed: {}", e.error), retry: true }
         }
-        Event::PairingQrCodesExhausted(_) => Signal::QrExhausted,
+        // With a phone code outstanding the client keeps the socket for it (it says so by
+        // not disconnecting).
+        Event::PairingQrCodesExhausted(spent) => {
+            Signal::QrExhausted { pair_code_pending: !spent.disconnected }
+        }
+        Event::PairingCodeRefresh(_) => Signal::PairCodeRefresh,
+        Event::QrScannedWithoutMultidevice(_) => Signal::ScannedWithoutMultidevice,
+        // The client tells no event for these stanzas; Lifeline watches the raw ones for them.
+        Event::RawNode(node) => match node.tag() {
+            "success" => Signal::Authenticated,
+            "xmlstreamend" => Signal::Restart,
+            "stream:error"
+                if node.get_attr("code").is_some_and(|c| c.as_str() == "515")
+                    && node.children().is_none_or(<[_]>::is_empty) =>
+            {
+                Signal::Restart
+            }
+            _ => return None,
+        },
         Event::Connected(_) => Signal::LoggedIn,
         Event::Disconnected(d) => Signal::Dropped { error: format!("disconnected: {}", d.reason) },
         Event::StreamError(e) => Signal::Dropped { error: format!("stream error {}", e.code) },
         Event::LoggedOut(out) => Signal::LoggedOut { reason: logout_reason(out.reason) },
         Event::StreamReplaced(_) => Signal::Replaced,
         Event::TemporaryBan(ban) => Signal::Banned {
-            until: now + ban.expire,
+            until: Some(now + ban.expire),
             reason: format!("temporarily banned ({})", ban.code),
         },
+        // A ban without a usable expiry reaches Lifeline as a bare connect failure.
+        Event::ConnectFailure(f) if f.reason == ConnectFailureReason::TempBanned => {
+            Signal::Banned { until: None, reason: "banned (WhatsApp gave no end date)".into() }
+        }
         Event::ConnectFailure(f) if f.reason.is_logged_out() => {
             Signal::LoggedOut { reason: logout_reason(f.reason) }
         }
@@ -111,10 +148,7 @@ pub fn map(event: &Event, now: DateTime<Utc>) -> Option<Signal> {
             // still spaces the retries.
             retry: f.reason.should_reconnect() || f.reason == ConnectFailureReason::Generic,
         },
-        Event::ClientOutdated(_) => Signal::Failed {
-            error: "WhatsApp says this client version is outdated: update Lifeline".into(),
-            retry: false,
-        },
+        Event::ClientOutdated(_) => Signal::Outdated,
         Event::Messages(batch) => {
             Signal::Message { at: batch.messages.iter().map(|m| m.info.timestamp).max()? }
         }
@@ -142,11 +176,12 @@ mod tests {
             events::{
                 BatchOrigin, ClientOutdated, ConnectFailure, Connected, Disconnected,
                 InboundMessage, LoggedOut, MessageBatch, PairSuccess, PairingCode,
-                PairingCodeError, PairingQrCode, PairingQrCodesExhausted,
+                PairingCodeError, PairingCodeRefresh, PairingQrCode, PairingQrCodesExhausted,
                 QrScannedWithoutMultidevice, StreamReplaced, TempBanReason, TemporaryBan,
             },
             message::MessageInfo,
         },
+        wacore_binary::{OwnedNodeRef, builder::NodeBuilder},
         waproto::whatsapp as wa,
     };
 
@@ -185,7 +220,23 @@ mod tests {
             Signal::Failed { error: "no pairing code: rate limited".into(), retry: true }
         );
         let spent = PairingQrCodesExhausted::builder().disconnected(true).build();
-        assert_eq!(one(Event::PairingQrCodesExhausted(spent)), Signal::QrExhausted);
+        assert_eq!(
+            one(Event::PairingQrCodesExhausted(spent)),
+            Signal::QrExhausted { pair_code_pending: false }
+        );
+        // With a phone code still valid the client keeps the socket for it.
+        let spent = PairingQrCodesExhausted::builder().disconnected(false).build();
+        assert_eq!(
+            one(Event::PairingQrCodesExhausted(spent)),
+            Signal::QrExhausted { pair_code_pending: true }
+        );
+        let refresh = PairingCodeRefresh::builder().force_manual(true).build();
+        assert_eq!(one(Event::PairingCodeRefresh(refresh)), Signal::PairCodeRefresh);
+        let scanned = QrScannedWithoutMultidevice::builder().build();
+        assert_eq!(
+            one(Event::QrScannedWithoutMultidevice(scanned)),
+            Signal::ScannedWithoutMultidevice
+        );
     }
 
     #[test]
@@ -201,6 +252,29 @@ mod tests {
             Signal::Paired { phone_number: "+27821231234".into() }
         );
         assert_eq!(one(Event::Connected(Connected::builder().build())), Signal::LoggedIn);
+    }
+
+    #[test]
+    fn the_login_is_accepted_at_success_and_live_at_connected() {
+        let success =
+            OwnedNodeRef::new(marshal_body(&NodeBuilder::new("success").build())).unwrap();
+        assert_eq!(one(Event::RawNode(Arc::new(success))), Signal::Authenticated);
+        let restart = NodeBuilder::new("stream:error").attr("code", "515").build();
+        let restart = OwnedNodeRef::new(marshal_body(&restart)).unwrap();
+        assert_eq!(one(Event::RawNode(Arc::new(restart))), Signal::Restart);
+        let end =
+            OwnedNodeRef::new(marshal_body(&NodeBuilder::new("xmlstreamend").build())).unwrap();
+        assert_eq!(one(Event::RawNode(Arc::new(end))), Signal::Restart);
+        // Other stream errors speak through the client's own events.
+        let unauthorized = NodeBuilder::new("stream:error").attr("code", "401").build();
+        let unauthorized = OwnedNodeRef::new(marshal_body(&unauthorized)).unwrap();
+        assert_eq!(map(&Event::RawNode(Arc::new(unauthorized)), now()), None);
+        assert_eq!(one(Event::Connected(Connected::builder().build())), Signal::LoggedIn);
+    }
+
+    /// A node as it comes off the wire, without the frame's flag byte.
+    fn marshal_body(node: &whatsapp_rust::wacore_binary::Node) -> Vec<u8> {
+        whatsapp_rust::wacore_binary::marshal(node).unwrap()[1..].to_vec()
     }
 
     #[test]
@@ -232,11 +306,17 @@ mod tests {
             .build();
         match one(Event::TemporaryBan(ban)) {
             Signal::Banned { until, reason } => {
-                assert_eq!(until, now() + chrono::Duration::hours(2));
+                assert_eq!(until, Some(now() + chrono::Duration::hours(2)));
                 assert!(reason.contains("101"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
+        // Without an expiry (or one that does not parse) it is still a ban, of unknown end.
+        let open_ended = ConnectFailure::builder().reason(ConnectFailureReason::TempBanned).build();
+        assert!(matches!(
+            one(Event::ConnectFailure(open_ended)),
+            Signal::Banned { until: None, .. }
+        ));
     }
 
     #[test]
@@ -253,7 +333,10 @@ mod tests {
             .build();
         assert!(matches!(one(Event::ConnectFailure(busy)), Signal::Failed { retry: true, .. }));
         let outdated = one(Event::ClientOutdated(ClientOutdated::builder().build()));
-        assert!(matches!(outdated, Signal::Failed { retry: false, .. }));
+        assert_eq!(outdated, Signal::Outdated);
+        // The refusals the client itself treats as final are final here too.
+        let agent = ConnectFailure::builder().reason(ConnectFailureReason::BadUserAgent).build();
+        assert!(matches!(one(Event::ConnectFailure(agent)), Signal::Failed { retry: false, .. }));
     }
 
     #[test]
@@ -281,8 +364,8 @@ mod tests {
 
     #[test]
     fn what_lifeline_does_not_act_on_is_ignored() {
-        let scanned = QrScannedWithoutMultidevice::builder().build();
-        assert_eq!(map(&Event::QrScannedWithoutMultidevice(scanned), now()), None);
+        let other = OwnedNodeRef::new(marshal_body(&NodeBuilder::new("ib").build())).unwrap();
+        assert_eq!(map(&Event::RawNode(Arc::new(other)), now()), None);
         let empty = MessageBatch::builder()
             .messages(Arc::from(Vec::<InboundMessage>::new()))
             .origin(BatchOrigin::Live)

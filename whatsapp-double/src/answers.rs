@@ -107,6 +107,7 @@ fn iq(shared: &Shared, jid: &Jid, iq: &NodeRef<'_>) -> Answered {
             }
             result(&id, Vec::new())
         }
+        ("w:sync:app:state", "sync") => result(&id, vec![app_state(iq)]),
         ("blocklist", _) => result(&id, vec![NodeBuilder::new("list").build()]),
         ("privacy", _) => result(&id, vec![NodeBuilder::new("privacy").build()]),
         _ => {
@@ -158,6 +159,18 @@ fn bundles(shared: &Shared, iq: &NodeRef<'_>) -> Node {
         users.push(bundle);
     }
     NodeBuilder::new("list").children(users).build()
+}
+
+/// `<sync>` for the app-state collections asked for: each at its version, with nothing new
+/// (an account whose settings never changed).
+fn app_state(iq: &NodeRef<'_>) -> Node {
+    let asked = iq.get_optional_child("sync").and_then(|s| s.children()).unwrap_or_default();
+    let collections = asked.iter().filter_map(|c| {
+        let name = attr(c, "name")?;
+        let version = attr(c, "version").unwrap_or_else(|| "0".into());
+        Some(NodeBuilder::new("collection").attr("name", name).attr("version", version).build())
+    });
+    NodeBuilder::new("sync").children(collections).build()
 }
 
 /// `<usync>` with each asked-for user's devices: the phone (device 0) and, for accounts the

@@ -122,7 +122,8 @@ pub fn fast_policy() -> SupervisorPolicy {
         jitter: 0.0,
         stable_after: ms(500),
         handshake_timeout: Duration::from_secs(2),
-        login_timeout: Duration::from_secs(10),
+        // A first login waits up to 10 s for keys the double's phone never shares.
+        login_timeout: Duration::from_secs(30),
         close_timeout: Duration::from_secs(5),
         max_concurrent_handshakes: 4,
         restore_spacing: ms(1),
@@ -482,6 +483,47 @@ impl TestApp {
         }
     }
 
+    /// Like [`Self::until`], for things that take a known long time (a first WhatsApp login
+    /// waits for the phone's app-state keys).
+    pub async fn until_within(
+        &self,
+        id: &str,
+        limit: Duration,
+        f: impl Fn(&SessionView) -> bool,
+    ) -> SessionView {
+        let handle = self.state.supervisor.handle(id).expect("no such session");
+        let mut watch = handle.watch();
+        match tokio::time::timeout(limit, watch.wait_for(|v| f(v))).await {
+            Ok(view) => view.expect("the session's actor ended").clone(),
+            Err(_) => panic!("session {id} never got there; it is {:?}", handle.view()),
+        }
+    }
+
+    /// The first event, from the server's start, for which `pick` gives something (the
+    /// 10 s bound only turns a hang into a failure).
+    pub async fn event<T>(&self, pick: impl Fn(&app::model::Event) -> Option<T>) -> T {
+        let bus = &self.state.bus;
+        let (mut live, _) = bus.subscribe();
+        let past = bus.replay_after(0).unwrap_or_default();
+        if let Some(found) = past.iter().find_map(|p| pick(&p.envelope.event)) {
+            return found;
+        }
+        let wait = async {
+            loop {
+                match live.recv().await {
+                    Ok(published) => {
+                        if let Some(found) = pick(&published.envelope.event) {
+                            return found;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait).await.expect("no such event")
+    }
+
     /// Waits for `n` more watchdog passes.
     pub async fn watchdog_passes(&self, n: u64) {
         let mut passes = self.state.supervisor.watchdog_passes();
@@ -532,6 +574,39 @@ impl TestApp {
     pub async fn restart(mut self) -> TestApp {
         self.shutdown().await;
         let TestApp { dir, settings, policy, database_url, launch, .. } = self;
+        launch_with(dir, settings, policy, database_url, launch).await
+    }
+}
+
+/// A server on a runtime of its own, so that it can die as a process does under `kill -9`:
+/// every task stops where it is, nothing is closed, flushed or stored on the way out.
+pub struct Killable {
+    app: TestApp,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Killable {
+    /// Starts a server as described, on its own runtime.
+    pub async fn start(options: TestOptions) -> Killable {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("cannot build a runtime");
+        let app = runtime.spawn(spawn_app_with(options)).await.expect("the server did not start");
+        Killable { app, runtime }
+    }
+
+    /// The running server.
+    pub fn app(&self) -> &TestApp {
+        &self.app
+    }
+
+    /// Kills the server, then starts a new one (on the test's runtime) on the same database.
+    pub async fn kill_and_restart(self) -> TestApp {
+        let Killable { app, runtime } = self;
+        runtime.shutdown_background();
+        let TestApp { dir, settings, policy, database_url, launch, .. } = app;
         launch_with(dir, settings, policy, database_url, launch).await
     }
 }

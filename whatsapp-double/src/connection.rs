@@ -11,13 +11,11 @@ use crate::{
     Cue, Refusal, Seen, Shared, answers,
     handshake::{self, Established},
     lid_of,
+    phone::{self, PhoneCode},
     pipe::DoubleEnd,
     register,
     wire::{Ciphers, Frames},
 };
-
-/// QR references offered to a new device (as WhatsApp does: the client rotates through them).
-const QR_REFERENCES: usize = 6;
 
 /// Serves one connection until it ends.
 pub(crate) async fn serve(shared: Arc<Shared>, end: DoubleEnd) {
@@ -95,18 +93,19 @@ impl Conversation {
         self.frames.send(&sealed).await
     }
 
-    /// A new device: offer QR references, wait for the phone to scan one, link the device,
-    /// and end the stream with 515 so it logs in anew (as WhatsApp does).
+    /// A new device: offer QR references (and a phone code when it asks for one), wait for
+    /// the phone to scan one or take the code, link the device, and end the stream with 515
+    /// so it logs in anew (as WhatsApp does).
     async fn pair(&mut self, noise: [u8; 32]) {
+        let count = self.shared.state().qr_references;
         let references: Vec<String> =
-            (0..QR_REFERENCES).map(|_| format!("2@{:032x}", rand::random::<u128>())).collect();
+            (0..count).map(|_| format!("2@{:032x}", rand::random::<u128>())).collect();
         {
             let mut state = self.shared.state();
             for reference in &references {
                 state.pairing.insert(reference.clone(), self.cues_tx.clone());
             }
         }
-        self.shared.record(Seen::Pairing);
         let offer = NodeBuilder::new("iq")
             .attr("from", "s.whatsapp.net")
             .attr("id", format!("pair-device-{}", self.id))
@@ -120,42 +119,117 @@ impl Conversation {
                 )
                 .build()])
             .build();
+        // Without references the offer waits for the phone-code request, so that the codes
+        // run out while a phone code is live.
+        let mut offer = Some(offer);
+        if count > 0 && !self.offer(&mut offer).await {
+            return;
+        }
+        let mut code: Option<PhoneCode> = None;
         let mut linked: Option<Jid> = None;
-        if self.send(&offer).await {
-            loop {
-                tokio::select! {
-                    frame = self.frames.next() => {
-                        let Ok(frame) = frame else { break };
-                        let Ok(node) = self.ciphers.open(frame) else { break };
-                        let signed = node.tag == "iq"
-                            && node.get_optional_child("pair-device-sign").is_some();
-                        if let (true, Some(jid)) = (signed, linked.clone()) {
+        loop {
+            tokio::select! {
+                frame = self.frames.next() => {
+                    let Ok(frame) = frame else { break };
+                    let Ok(node) = self.ciphers.open(frame) else { break };
+                    let stanza = node.as_node_ref();
+                    if stanza.get_optional_child("pair-device-sign").is_some() {
+                        if let Some(jid) = linked.clone() {
                             self.shared.record(Seen::Paired { jid });
-                            let restart = stream_error("515");
-                            self.send(&restart).await;
+                            self.send(&stream_error("515")).await;
                             break;
                         }
+                        continue;
                     }
-                    cue = self.cues.recv() => match cue {
-                        Some(Cue::Scanned(scan)) => {
-                            let jid = register(&self.shared, &scan.phone, noise);
-                            let lid = lid_of(&mut self.shared.state(), &jid);
-                            let success = scan.pair_success(&format!("pair-success-{}", self.id), &jid, &lid);
-                            linked = Some(jid);
-                            if !self.send(&success).await {
+                    let Some(request) = stanza.get_optional_child("link_code_companion_reg") else {
+                        continue;
+                    };
+                    let id = stanza.get_attr("id").map(|v| v.as_str().into_owned()).unwrap_or_default();
+                    match request.get_attr("stage").map(|v| v.as_str().into_owned()).as_deref() {
+                        Some("companion_hello") => {
+                            let Some(asked) = PhoneCode::requested(request) else { continue };
+                            let answer = result_with(&id, NodeBuilder::new("link_code_companion_reg")
+                                .children([NodeBuilder::new("link_code_pairing_ref")
+                                    .bytes(asked.reference.clone())
+                                    .build()])
+                                .build());
+                            self.shared.state().phone_codes.insert(asked.phone.clone(), self.cues_tx.clone());
+                            self.shared.record(Seen::PhoneCodeRequested { phone: asked.phone.clone() });
+                            code = Some(asked);
+                            if !self.send(&answer).await {
+                                break;
+                            }
+                            if !self.offer(&mut offer).await {
                                 break;
                             }
                         }
-                        Some(Cue::Drop) | None => break,
-                        Some(_) => {}
-                    },
+                        Some("companion_finish") => {
+                            let Some(flow) = &code else { continue };
+                            match flow.finished(request) {
+                                Ok((identity, secret)) => {
+                                    let jid = register(&self.shared, &flow.phone, noise);
+                                    let lid = lid_of(&mut self.shared.state(), &jid);
+                                    let success = phone::pair_success(
+                                        &identity, &secret, &format!("pair-success-{}", self.id), &jid, &lid,
+                                    );
+                                    linked = Some(jid);
+                                    if !self.send(&result_with(&id, None)).await || !self.send(&success).await {
+                                        break;
+                                    }
+                                }
+                                Err(e) => tracing::warn!(error = %e, "WhatsApp double: a phone-code pairing failed"),
+                            }
+                        }
+                        _ => {}
+                    }
                 }
+                cue = self.cues.recv() => match cue {
+                    Some(Cue::Scanned(scan)) => {
+                        let jid = register(&self.shared, &scan.phone, noise);
+                        let lid = lid_of(&mut self.shared.state(), &jid);
+                        let success = scan.pair_success(&format!("pair-success-{}", self.id), &jid, &lid);
+                        linked = Some(jid);
+                        if !self.send(&success).await {
+                            break;
+                        }
+                    }
+                    Some(Cue::CodeTyped(typed)) => {
+                        let Some(flow) = code.as_mut() else { continue };
+                        match flow.typed(&typed) {
+                            Ok(hello) => {
+                                if !self.send(&hello).await {
+                                    break;
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "WhatsApp double: a typed code does not fit"),
+                        }
+                    }
+                    Some(Cue::RetireCode) => {
+                        if let Some(refresh) = code.as_ref().map(PhoneCode::refresh)
+                            && !self.send(&refresh).await
+                        {
+                            break;
+                        }
+                    }
+                    Some(Cue::Drop) | None => break,
+                    Some(_) => {}
+                },
             }
         }
         let mut state = self.shared.state();
         for reference in &references {
             state.pairing.remove(reference);
         }
+        if let Some(flow) = &code {
+            state.phone_codes.remove(&flow.phone);
+        }
+    }
+
+    /// Sends the QR offer if it has not gone yet; `false` once the client is gone.
+    async fn offer(&mut self, offer: &mut Option<Node>) -> bool {
+        let Some(offer) = offer.take() else { return true };
+        self.shared.record(Seen::Pairing);
+        self.send(&offer).await
     }
 
     /// A linked device logs in: accepted, or refused as the account's script says.
@@ -286,7 +360,7 @@ impl Conversation {
                 self.silent = true;
                 return Next::Continue;
             }
-            Cue::Scanned(_) => return Next::Continue,
+            Cue::Scanned(_) | Cue::CodeTyped(_) | Cue::RetireCode => return Next::Continue,
         }
         Next::End
     }
@@ -300,6 +374,18 @@ impl Conversation {
         }
         self.frames.hang_up().await;
         self.shared.record(Seen::Closed { jid: self.jid });
+    }
+}
+
+/// `<iq type="result">` answering `id`, with `child` when given.
+fn result_with(id: &str, child: impl Into<Option<Node>>) -> Node {
+    let iq = NodeBuilder::new("iq")
+        .attr("from", "s.whatsapp.net")
+        .attr("id", id.to_owned())
+        .attr("type", "result");
+    match child.into() {
+        Some(child) => iq.children([child]).build(),
+        None => iq.build(),
     }
 }
 

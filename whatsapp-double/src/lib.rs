@@ -47,6 +47,9 @@ pub use socket::serve;
 /// (the double serves no version lookup).
 pub const CLIENT_VERSION: (u32, u32, u32) = (2, 3000, 1_030_000_000);
 
+/// QR references offered to a new device (as WhatsApp does: the client rotates through them).
+const DEFAULT_QR_REFERENCES: usize = 6;
+
 /// How long [`WhatsAppDouble::wait_for`] waits before it calls a test hung.
 const WAIT_LIMIT: Duration = Duration::from_secs(20);
 
@@ -99,8 +102,13 @@ pub enum Seen {
         /// The `<failure>` reason sent.
         reason: u16,
     },
-    /// A new device connected to pair and was offered QR references.
+    /// A new device connected to pair and was offered QR references (none, when told so).
     Pairing,
+    /// A new device asked for a code to type on the phone of this number.
+    PhoneCodeRequested {
+        /// The number, digits only.
+        phone: String,
+    },
     /// A device was linked to a number.
     Paired {
         /// The new device.
@@ -145,6 +153,10 @@ pub(crate) enum Cue {
     Silence,
     /// The phone scanned this connection's QR code.
     Scanned(phone::Scan),
+    /// The person typed this code on the phone.
+    CodeTyped(String),
+    /// The server retires the phone code on show.
+    RetireCode,
 }
 
 /// A device linked to a number.
@@ -172,6 +184,10 @@ pub(crate) struct State {
     pub live: HashMap<String, Vec<(u64, mpsc::UnboundedSender<Cue>)>>,
     /// Connections waiting for a QR scan, by the references they were offered.
     pub pairing: HashMap<String, mpsc::UnboundedSender<Cue>>,
+    /// Connections waiting for a code typed on a phone, by that phone's number.
+    pub phone_codes: HashMap<String, mpsc::UnboundedSender<Cue>>,
+    /// How many QR references a pairing connection is offered.
+    pub qr_references: usize,
     /// Key bundles of the other devices (contacts, the phones), made on first request.
     pub bundles: HashMap<String, keys::Device>,
     pub socket_refusal: Option<String>,
@@ -242,7 +258,11 @@ impl WhatsAppDouble {
             shared: Arc::new(Shared {
                 identity: handshake::ServerIdentity::generate(),
                 runtime: tokio::runtime::Handle::current(),
-                state: Mutex::new(State { next_lid: 100_000_000_000_000, ..State::default() }),
+                state: Mutex::new(State {
+                    next_lid: 100_000_000_000_000,
+                    qr_references: DEFAULT_QR_REFERENCES,
+                    ..State::default()
+                }),
                 seen_count,
             }),
         }
@@ -277,6 +297,35 @@ impl WhatsAppDouble {
             format!("no connection is showing the QR reference {}", scan.reference)
         })?;
         connection.send(Cue::Scanned(scan)).map_err(|_| "that connection is closed".to_owned())
+    }
+
+    /// The person types `code` on the phone of `phone` (Settings → Linked devices → Link with
+    /// phone number): the server hands it to the device that asked for it.
+    pub fn type_code(&self, phone: &str, code: &str) -> Result<(), String> {
+        let state = self.shared.state();
+        let connection = state
+            .phone_codes
+            .get(&digits(phone))
+            .ok_or_else(|| format!("no device is waiting for a code for {phone}"))?;
+        connection
+            .send(Cue::CodeTyped(code.to_owned()))
+            .map_err(|_| "that connection is closed".into())
+    }
+
+    /// The server retires the phone code that the device pairing with `phone` shows.
+    pub fn retire_code(&self, phone: &str) -> Result<(), String> {
+        let state = self.shared.state();
+        let connection = state
+            .phone_codes
+            .get(&digits(phone))
+            .ok_or_else(|| format!("no device is waiting for a code for {phone}"))?;
+        connection.send(Cue::RetireCode).map_err(|_| "that connection is closed".into())
+    }
+
+    /// New devices are offered this many QR references. With none, the (empty) offer comes
+    /// once the device has asked for a phone code: its QR codes are spent from the start.
+    pub fn qr_references(&self, count: usize) {
+        self.shared.state().qr_references = count;
     }
 
     /// The devices linked to `phone`.

@@ -235,11 +235,16 @@ fn PairingCard(id: String, status: StatusState) -> impl IntoView {
                     </p>
                 }
             });
+            // A problem the person at the phone can act on while pairing goes on.
+            let problem = (s.status == SessionStatus::QrPending).then(|| s.last_error.clone()).flatten().map(|e| {
+                view! { <p class="pairing-problem" role="alert" data-testid="pairing-problem">{e}</p> }
+            });
             view! {
                 <div class="pairing-card" data-testid="pairing-card" data-state=s.status.as_str()>
                     <h3>{s.name.clone()}</h3>
                     {body}
                     {typed}
+                    {problem}
                 </div>
             }
             .into_any()
@@ -316,6 +321,9 @@ fn SessionRow(id: String, rows: Memo<Vec<SessionView>>, act: Act) -> impl IntoVi
                     <td>{s.phone_number.as_deref().map(mask_phone)}</td>
                     <td data-testid="session-state">{s.status.label()}</td>
                     <td>{s.reason.map(|r| r.label())} {s.last_error.clone().map(|e| view! { <span class="muted small">{format!(" — {e}")}</span> })}
+                        {(!live).then(|| s.reason.and_then(|r| r.advice())).flatten().map(|a| view! {
+                            <span class="small advice" data-testid="session-advice">{format!(" What to do: {a}.")}</span>
+                        })}
                         {recovery.map(|r| view! {
                             <span class="small recovery" data-testid="last-recovery">
                                 {format!(" Recovery ({}): {}; {} automatic left this hour.",

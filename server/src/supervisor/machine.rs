@@ -404,6 +404,42 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_asked_by_the_upstream_reconnects_at_once_without_counting() {
+        let live = State { attempt: 2, schedule: Schedule::Reconnect, ..paired(S::Connected) };
+        let s = step(&live, Input::Restart);
+        assert_eq!((s.state.status, s.state.reason), (S::Connecting, None));
+        assert_eq!((s.state.attempt, s.state.schedule), (2, Schedule::Reconnect));
+        assert_eq!(s.actions, [Action::CloseLink, Action::Connect]);
+        // Only a live link can be restarted; anywhere else the news is stale.
+        for status in [S::Connecting, S::Reconnecting, S::Disconnected, S::LoggedOut, S::QrPending]
+        {
+            let s = step(&paired(status), Input::Restart);
+            assert_eq!((s.state, s.actions), (paired(status), vec![]), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_final_refusal_stops_the_session_with_its_reason_and_no_retry() {
+        for status in [S::Connecting, S::QrPending, S::Connected, S::Reconnecting] {
+            let refused =
+                Input::Refused { reason: Reason::ClientOutdated, error: "update Lifeline".into() };
+            let s = step(&paired(status), refused);
+            assert_eq!(s.state.status, S::Disconnected, "{status}");
+            assert_eq!(s.state.reason, Some(Reason::ClientOutdated));
+            assert_eq!(s.state.last_error.as_deref(), Some("update Lifeline"));
+            assert_eq!(s.state.next_retry_at, None);
+            assert_eq!(s.actions, [Action::CloseLink, Action::CancelRetry]);
+            assert!(s.state.has_credentials, "a refusal is not a logout");
+        }
+        // A stopped session ignores a late refusal.
+        let stopped = step(
+            &paired(S::Disconnected),
+            Input::Refused { reason: Reason::Refused, error: "late".into() },
+        );
+        assert!(stopped.actions.is_empty());
+    }
+
+    #[test]
     fn restore_retries_at_5_15_45_then_gives_up_with_the_last_error() {
         let mut state = step(&paired(S::Disconnected), Input::Start).state;
         let mut waits = Vec::new();
@@ -580,6 +616,8 @@ mod tests {
             Just(Input::LoggedOut),
             Just(Input::Replaced),
             Just(Input::Banned { until: None }),
+            Just(Input::Restart),
+            Just(Input::Refused { reason: Reason::ClientOutdated, error: "405".into() }),
             Just(Input::RetryDue),
             Just(Input::Stable),
             Just(Input::Stop),
@@ -617,8 +655,11 @@ mod tests {
                 prop_assert!(s.state.attempt <= bound.max(state.attempt),
                     "attempt {} past the bound {bound}", s.state.attempt);
                 if s.actions.contains(&Action::Connect) {
-                    // Nothing connects a session unless asked to or its retry fell due.
-                    prop_assert!(is_request(&input) || input == Input::RetryDue);
+                    // Nothing connects a session unless asked to, its retry fell due, or the
+                    // upstream itself asked for a fresh login.
+                    prop_assert!(
+                        is_request(&input) || matches!(input, Input::RetryDue | Input::Restart)
+                    );
                 }
                 if s.state.status == S::Reconnecting && state.status != S::Reconnecting {
                     // Entering reconnecting always schedules the retry it announces.

@@ -454,7 +454,66 @@ async fn a_clean_shutdown_keeps_the_device_record(backend: Backend) {
     app.stop().await;
 }
 
+/// The phone codes Lifeline shows for session `id`, once there are `count` of them.
+async fn pair_codes(app: &TestApp, id: &str, count: usize) -> Vec<String> {
+    let codes = std::sync::Mutex::new(Vec::new());
+    app.event(|e| match e {
+        Event::PairCode { session_id, code, .. } if session_id == id => {
+            let mut codes = codes.lock().unwrap();
+            codes.push(code.clone());
+            (codes.len() == count).then(|| codes.clone())
+        }
+        _ => None,
+    })
+    .await
+}
+
+async fn pairing_by_phone(app: &TestApp) -> String {
+    let body = json!({"name": "Shop", "connector": "whatsapp", "pair_phone": PHONE});
+    let r = app.post("/sessions", body).await;
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+async fn a_phone_code_outlives_the_qr_codes(backend: Backend) {
+    let double = WhatsAppDouble::start();
+    // The QR codes are spent the moment the phone code is up.
+    double.qr_references(0);
+    let app = whatsapp_app(backend, &double).await;
+    let id = pairing_by_phone(&app).await;
+    let code = pair_codes(&app, &id, 1).await.remove(0);
+    double.wait_for("the spent QR offer", |s| matches!(s, Seen::Pairing)).await;
+
+    // Minutes later the person types the code: it still works.
+    double.type_code(PHONE, &code).unwrap();
+    let view = app.until(&id, |v| v.paired).await;
+    assert_eq!(view.phone_number.as_deref(), Some(PHONE));
+    assert_ne!(view.reason, Some(Reason::QrTimeout));
+    assert_eq!(double.linked_devices(PHONE).len(), 1);
+    app.stop().await;
+}
+
+async fn a_retired_phone_code_is_replaced_at_once(backend: Backend) {
+    let double = WhatsAppDouble::start();
+    let app = whatsapp_app(backend, &double).await;
+    let id = pairing_by_phone(&app).await;
+    pair_codes(&app, &id, 1).await;
+
+    double.retire_code(PHONE).unwrap();
+    let codes = pair_codes(&app, &id, 2).await;
+    assert_ne!(codes[0], codes[1], "the dead code is still on show");
+    let requests =
+        double.seen().iter().filter(|s| matches!(s, Seen::PhoneCodeRequested { .. })).count();
+    assert_eq!(requests, 2);
+    // The new code pairs.
+    double.type_code(PHONE, &codes[1]).unwrap();
+    app.until(&id, |v| v.paired).await;
+    app.stop().await;
+}
+
 crate::on_both_databases!(
+    a_phone_code_outlives_the_qr_codes,
+    a_retired_phone_code_is_replaced_at_once,
     a_paired_session_is_restored_at_start_up,
     a_new_device_pairs_by_qr_and_logs_in_after_the_515,
     a_dropped_connection_is_reconnected_with_backoff,

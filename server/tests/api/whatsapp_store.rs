@@ -392,7 +392,186 @@ async fn keys_go_with_their_session(backend: Backend) {
     assert!(f.raw_values("b").await.is_empty());
 }
 
+// The rest of the contract, as whatsapp-rust's own SQLite store is held to it.
+
+async fn marking_prekeys_uploaded_never_resurrects_a_used_one(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    s.store_prekey(1, b"record-1", false).await.unwrap();
+    s.store_prekey(2, b"record-2", false).await.unwrap();
+    // Key 1 is used by a peer between the upload's snapshot and its acknowledgement.
+    s.remove_prekey(1).await.unwrap();
+    s.mark_prekeys_uploaded(&[1, 2]).await.unwrap();
+    assert_eq!(s.load_prekey(1).await.unwrap(), None, "a used key came back");
+    assert!(s.load_prekey(2).await.unwrap().is_some());
+}
+
+async fn prekey_watermarks_and_the_server_key_survive_a_reload(backend: Backend) {
+    use whatsapp_rust::wacore::store::{CachedNoiseCert, CachedServerCertChain};
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    s.create().await.unwrap();
+    let mut device = s.load().await.unwrap().unwrap();
+    assert_eq!(device.first_unupload_pre_key_id, 0, "a new device starts without a watermark");
+    device.next_pre_key_id = 913;
+    device.first_unupload_pre_key_id = 101;
+    let cert = |key: u8| CachedNoiseCert { key: [key; 32], not_before: 1, not_after: 2 };
+    device.server_cert_chain =
+        Some(CachedServerCertChain { intermediate: cert(0xCC), leaf: cert(0xAA) });
+    s.save(&device).await.unwrap();
+
+    let again = SqlStore::new(f.db.clone(), f.key.clone(), "a");
+    let back = again.load().await.unwrap().unwrap();
+    assert_eq!((back.next_pre_key_id, back.first_unupload_pre_key_id), (913, 101));
+    let chain = back.server_cert_chain.expect("the server key was lost");
+    assert_eq!((chain.leaf.key, chain.intermediate.key), ([0xAA; 32], [0xCC; 32]));
+}
+
+async fn tc_tokens_keep_the_newer_token_and_each_others_fields(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    // Issuing writes a placeholder; the notification then stores the real token. Neither
+    // write may clobber the other's field.
+    s.touch_tc_token_sender_timestamp("user@lid", 5000).await.unwrap();
+    s.store_received_tc_token("user@lid", &[7, 8, 9], 4000).await.unwrap();
+    let a = s.get_tc_token("user@lid").await.unwrap().unwrap();
+    assert_eq!((a.token, a.token_timestamp, a.sender_timestamp), (vec![7, 8, 9], 4000, Some(5000)));
+    s.touch_tc_token_sender_timestamp("user@lid", 6000).await.unwrap();
+    s.touch_tc_token_sender_timestamp("user@lid", 1000).await.unwrap();
+    let b = s.get_tc_token("user@lid").await.unwrap().unwrap();
+    assert_eq!((b.token, b.sender_timestamp), (vec![7, 8, 9], Some(6000)), "touch is advance-only");
+
+    s.store_received_tc_token("c@lid", &[1, 1, 1], 5000).await.unwrap();
+    s.store_received_tc_token("c@lid", &[2, 2, 2], 3000).await.unwrap();
+    let older = s.get_tc_token("c@lid").await.unwrap().unwrap();
+    assert_eq!((older.token, older.token_timestamp), (vec![1, 1, 1], 5000), "an older token won");
+    s.store_received_tc_token("c@lid", &[3, 3, 3], 7000).await.unwrap();
+    let newer = s.get_tc_token("c@lid").await.unwrap().unwrap();
+    assert_eq!((newer.token, newer.token_timestamp), (vec![3, 3, 3], 7000));
+    // A placeholder never blocks the first real token, even an older one.
+    s.touch_tc_token_sender_timestamp("p@lid", 9000).await.unwrap();
+    s.store_received_tc_token("p@lid", &[4, 4, 4], 6000).await.unwrap();
+    let first = s.get_tc_token("p@lid").await.unwrap().unwrap();
+    assert_eq!((first.token, first.sender_timestamp), (vec![4, 4, 4], Some(9000)));
+}
+
+async fn tc_tokens_expire_by_both_windows(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    let entry = |token: Vec<u8>, token_timestamp, sender_timestamp| TcTokenEntry {
+        token,
+        token_timestamp,
+        sender_timestamp,
+    };
+    // Token cut-off 1000, sender cut-off 2000.
+    s.touch_tc_token_sender_timestamp("recent_placeholder@lid", 2500).await.unwrap();
+    s.touch_tc_token_sender_timestamp("stale_placeholder@lid", 100).await.unwrap();
+    s.put_tc_token("expired_but_sending@lid", &entry(vec![1], 1, Some(2500))).await.unwrap();
+    s.put_tc_token("expired_orphan@lid", &entry(vec![2], 1, None)).await.unwrap();
+
+    assert_eq!(s.delete_expired_tc_tokens(1000, 2000).await.unwrap(), 2);
+    let mut left = s.get_all_tc_token_jids().await.unwrap();
+    left.sort();
+    assert_eq!(left, ["expired_but_sending@lid", "recent_placeholder@lid"]);
+}
+
+async fn msg_secret_deadlines_keep_the_later_and_expire_only_when_passed(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    let now = whatsapp_rust::wacore::time::now_secs();
+    let day = 86_400;
+    let entry = |msg_id: &str, expires_at| MsgSecretEntry {
+        chat: "c".into(),
+        sender: "s".into(),
+        msg_id: msg_id.into(),
+        secret: [1; 32],
+        expires_at,
+        message_ts: 0,
+    };
+    s.put_msg_secrets(vec![
+        entry("never", 0),
+        entry("future", now + day),
+        entry("past", now - day),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.delete_expired_msg_secrets(now).await.unwrap(), 1);
+    assert!(s.get_msg_secret("c", "s", "never").await.unwrap().is_some());
+    assert!(s.get_msg_secret("c", "s", "future").await.unwrap().is_some());
+    assert!(s.get_msg_secret("c", "s", "past").await.unwrap().is_none());
+
+    // Re-stored with an earlier deadline, the window does not shrink.
+    s.put_msg_secrets(vec![entry("m", now + 90 * day)]).await.unwrap();
+    s.put_msg_secrets(vec![entry("m", now + 30 * day)]).await.unwrap();
+    // (Only "future", a day out, goes at sixty days.)
+    assert_eq!(s.delete_expired_msg_secrets(now + 60 * day).await.unwrap(), 1);
+    assert!(s.get_msg_secret("c", "s", "m").await.unwrap().is_some(), "the deadline shrank");
+    // "Never" wins over any deadline.
+    s.put_msg_secret("c", "s", "m", &[1; 32]).await.unwrap();
+    assert_eq!(s.delete_expired_msg_secrets(now + 200 * day).await.unwrap(), 0);
+}
+
+async fn clearing_mutation_macs_touches_only_that_collection(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    let mac = |i: u8| AppStateMutationMAC { index_mac: vec![i; 32], value_mac: vec![i; 32] };
+    s.put_mutation_macs("regular", 1, &[mac(1), mac(3)]).await.unwrap();
+    s.put_mutation_macs("critical", 1, &[mac(2)]).await.unwrap();
+    // The batch lookup answers as the single one does.
+    let found = s.get_mutation_macs("regular", &[[1; 32], [2; 32], [3; 32]]).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found.get(&[3; 32]), Some(&vec![3; 32]));
+    assert_eq!(found.get(&[2; 32]), None, "another collection's MAC answered");
+
+    s.clear_mutation_macs("regular").await.unwrap();
+    assert_eq!(s.get_mutation_mac("regular", &[1; 32]).await.unwrap(), None);
+    assert!(s.get_mutation_mac("critical", &[2; 32]).await.unwrap().is_some());
+}
+
+async fn a_first_logins_batches_land_whole(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    // A first login uploads 812 pre-keys; they are written in one transaction.
+    let keys: Vec<(u32, Bytes)> =
+        (1..=812).map(|id| (id, Bytes::from(format!("record-{id}")))).collect();
+    s.store_prekeys_batch(&keys, false).await.unwrap();
+    assert_eq!(s.get_max_prekey_id().await.unwrap(), 812);
+    let ids: Vec<u32> = (1..=812).collect();
+    let loaded = s.load_prekeys_batch(&ids).await.unwrap();
+    assert_eq!(loaded.len(), 812);
+    assert!(loaded.iter().all(|(id, record)| **record == *format!("record-{id}").as_bytes()));
+    s.mark_prekeys_uploaded(&ids).await.unwrap();
+
+    let sessions: Vec<(Arc<str>, Bytes)> = (0..50)
+        .map(|i| (Arc::from(format!("peer{i}@s.whatsapp.net")), Bytes::from(vec![i; 8])))
+        .collect();
+    s.put_sessions_batch(&sessions).await.unwrap();
+    assert_eq!(
+        s.get_session("peer49@s.whatsapp.net").await.unwrap().as_deref(),
+        Some(&[49; 8][..])
+    );
+    let identities: Vec<(Arc<str>, [u8; 32])> =
+        (0..5).map(|i| (Arc::from(format!("peer{i}@s.whatsapp.net")), [i; 32])).collect();
+    s.put_identities_batch(&identities).await.unwrap();
+    assert_eq!(s.load_identity("peer4@s.whatsapp.net").await.unwrap(), Some([4; 32]));
+    s.set_sender_key_status("g@g.us", &[("a@s.whatsapp.net", true), ("b@s.whatsapp.net", false)])
+        .await
+        .unwrap();
+    s.delete_sender_key_device_rows(&["a@s.whatsapp.net"]).await.unwrap();
+    assert_eq!(
+        s.get_sender_key_devices("g@g.us").await.unwrap(),
+        vec![("b@s.whatsapp.net".to_owned(), false)]
+    );
+}
+
 crate::on_both_databases!(
+    marking_prekeys_uploaded_never_resurrects_a_used_one,
+    prekey_watermarks_and_the_server_key_survive_a_reload,
+    tc_tokens_keep_the_newer_token_and_each_others_fields,
+    tc_tokens_expire_by_both_windows,
+    msg_secret_deadlines_keep_the_later_and_expire_only_when_passed,
+    clearing_mutation_macs_touches_only_that_collection,
+    a_first_logins_batches_land_whole,
     signal_store_round_trips,
     app_sync_store_round_trips,
     protocol_store_round_trips,

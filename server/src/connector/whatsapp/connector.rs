@@ -30,6 +30,8 @@ use crate::{
 
 /// How long the pair-code request waits for the socket.
 const PAIR_CODE_SOCKET_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a failed attempt waits for its client to stop before reporting.
+const STOP_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often one attempt follows WhatsApp's requests to start over before it gives up.
 const MAX_RESTARTS: u32 = 3;
 /// How soon a failed write of the device record is tried again.
@@ -399,7 +401,17 @@ impl Connector for WhatsApp {
                     let running = Running { client, events, driver, failure, raw };
                     return Ok(Arc::new(WhatsAppLink::start(running, request.events.clone())));
                 }
-                Step::Failed(error) => return Err(error),
+                Step::Failed(error) => {
+                    // Stopped before the failure is told: the supervisor may wipe the keys
+                    // next (a logout), and a client still shutting down would write its
+                    // device back behind that.
+                    guard.defuse();
+                    driver.abort();
+                    if tokio::time::timeout(STOP_BUDGET, client.disconnect()).await.is_err() {
+                        tracing::warn!(session = %session_id, "the WhatsApp client took long to stop");
+                    }
+                    return Err(error);
+                }
             }
         }
     }

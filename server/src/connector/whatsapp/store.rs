@@ -63,6 +63,27 @@ mod space {
     pub const MSG_SECRET: &str = "msg_secret";
 }
 
+/// Writes a record, or replaces it.
+const UPSERT: &str = "INSERT INTO whatsapp_store (session_id, space, scope, item, value, num, flag)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (session_id, space, scope, item)
+     DO UPDATE SET value = excluded.value, num = excluded.num, flag = excluded.flag";
+
+/// One record of a batch write.
+struct Write<'a> {
+    scope: &'a str,
+    item: String,
+    plain: &'a [u8],
+    num: i64,
+    flag: bool,
+}
+
+impl<'a> Write<'a> {
+    fn new(item: impl Into<String>, plain: &'a [u8]) -> Write<'a> {
+        Write { scope: "", item: item.into(), plain, num: 0, flag: false }
+    }
+}
+
 /// The id whatsapp-rust gets for the one device a store holds.
 const DEVICE_ID: i32 = 1;
 /// Separates the parts of a two-part item; never part of a JID or a message id.
@@ -171,24 +192,125 @@ impl SqlStore {
         flag: bool,
     ) -> Result<()> {
         let sealed = self.key.seal(plain, &self.address(space, scope, item));
-        on_pool!(&self.db, pool => sqlx::query(
-            "INSERT INTO whatsapp_store (session_id, space, scope, item, value, num, flag)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (session_id, space, scope, item)
-             DO UPDATE SET value = excluded.value, num = excluded.num, flag = excluded.flag"
-        )
-        .bind(&self.session_id)
-        .bind(space)
-        .bind(scope)
-        .bind(item)
-        .bind(sealed)
-        .bind(num)
-        .bind(flag)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))
-        .map_err(database)?;
-        Ok(())
+        on_pool!(&self.db, pool => sqlx::query(UPSERT)
+            .bind(&self.session_id)
+            .bind(space)
+            .bind(scope)
+            .bind(item)
+            .bind(sealed)
+            .bind(num)
+            .bind(flag)
+            .execute(pool)
+            .await
+            .map(drop))
+        .map_err(database)
+    }
+
+    /// Writes every record of `space` in one transaction: a batch (the 812 pre-keys of a
+    /// first login, a burst of Signal sessions) lands whole or not at all, for one commit.
+    async fn put_all<'a>(
+        &self,
+        space: &str,
+        writes: impl IntoIterator<Item = Write<'a>>,
+    ) -> Result<()> {
+        let sealed: Vec<_> = writes
+            .into_iter()
+            .map(|w| {
+                let value = self.key.seal(w.plain, &self.address(space, w.scope, &w.item));
+                (w.scope, w.item, value, w.num, w.flag)
+            })
+            .collect();
+        if sealed.is_empty() {
+            return Ok(());
+        }
+        on_pool!(&self.db, pool => async {
+            let mut tx = pool.begin().await?;
+            for (scope, item, value, num, flag) in &sealed {
+                sqlx::query(UPSERT)
+                    .bind(&self.session_id)
+                    .bind(space)
+                    .bind(*scope)
+                    .bind(item)
+                    .bind(value)
+                    .bind(num)
+                    .bind(flag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+        .await)
+        .map_err(database)
+    }
+
+    /// The rows of `space` and `scope` whose item is one of `items`, in one query.
+    async fn rows_among(&self, space: &str, scope: &str, items: &[String]) -> Result<Vec<Row>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(&self.db, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT scope, item, value, num, flag FROM whatsapp_store WHERE session_id = ",
+            );
+            query.push_bind(&self.session_id).push(" AND space = ").push_bind(space);
+            query.push(" AND scope = ").push_bind(scope).push(" AND item IN (");
+            let mut list = query.separated(", ");
+            for item in items {
+                list.push_bind(item);
+            }
+            list.push_unseparated(")");
+            query.build_query_as::<Row>().fetch_all(pool).await
+        })
+        .map_err(database)
+    }
+
+    /// Sets `flag` on the rows of `space` whose item is one of `items`, in one statement
+    /// (an update: a row deleted meanwhile stays deleted).
+    async fn flag_among(&self, space: &str, items: &[String], flag: bool) -> Result<u64> {
+        self.among("UPDATE whatsapp_store SET flag = ", Some(flag), space, None, items).await
+    }
+
+    /// Deletes the rows of `space` (and `scope`, or every scope) whose item is one of
+    /// `items`, in one statement.
+    async fn delete_among(
+        &self,
+        space: &str,
+        scope: Option<&str>,
+        items: &[String],
+    ) -> Result<u64> {
+        self.among("DELETE FROM whatsapp_store", None, space, scope, items).await
+    }
+
+    async fn among(
+        &self,
+        head: &str,
+        flag: Option<bool>,
+        space: &str,
+        scope: Option<&str>,
+        items: &[String],
+    ) -> Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        on_pool!(&self.db, pool => {
+            let mut query = sqlx::QueryBuilder::new(head);
+            if let Some(flag) = flag {
+                query.push_bind(flag);
+            }
+            query.push(" WHERE session_id = ").push_bind(&self.session_id);
+            query.push(" AND space = ").push_bind(space);
+            if let Some(scope) = scope {
+                query.push(" AND scope = ").push_bind(scope);
+            }
+            query.push(" AND item IN (");
+            let mut list = query.separated(", ");
+            for item in items {
+                list.push_bind(item);
+            }
+            list.push_unseparated(")");
+            query.build().execute(pool).await.map(|done| done.rows_affected())
+        })
+        .map_err(database)
     }
 
     async fn row(&self, space: &str, scope: &str, item: &str) -> Result<Option<Row>> {
@@ -316,22 +438,6 @@ impl SqlStore {
         Ok(max)
     }
 
-    async fn set_flag(&self, space: &str, item: &str, flag: bool) -> Result<()> {
-        on_pool!(&self.db, pool => sqlx::query(
-            "UPDATE whatsapp_store SET flag = $4
-             WHERE session_id = $1 AND space = $2 AND item = $3"
-        )
-        .bind(&self.session_id)
-        .bind(space)
-        .bind(item)
-        .bind(flag)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))
-        .map_err(database)?;
-        Ok(())
-    }
-
     async fn msg_secret(
         &self,
         chat: &str,
@@ -359,6 +465,11 @@ impl SignalStore for SqlStore {
         self.put(space::IDENTITY, "", address, &key, 0, false).await
     }
 
+    async fn put_identities_batch(&self, identities: &[(Arc<str>, [u8; 32])]) -> Result<()> {
+        let writes = identities.iter().map(|(address, key)| Write::new(&**address, key));
+        self.put_all(space::IDENTITY, writes).await
+    }
+
     async fn load_identity(&self, address: &str) -> Result<Option<[u8; 32]>> {
         match self.get(space::IDENTITY, "", address).await? {
             Some(bytes) => array(bytes, "identity key").map(Some),
@@ -378,6 +489,11 @@ impl SignalStore for SqlStore {
         self.put(space::SESSION, "", address, session, 0, false).await
     }
 
+    async fn put_sessions_batch(&self, sessions: &[(Arc<str>, Bytes)]) -> Result<()> {
+        let writes = sessions.iter().map(|(address, session)| Write::new(&**address, session));
+        self.put_all(space::SESSION, writes).await
+    }
+
     async fn delete_session(&self, address: &str) -> Result<()> {
         self.delete(space::SESSION, Some(""), address).await.map(drop)
     }
@@ -386,15 +502,32 @@ impl SignalStore for SqlStore {
         self.put(space::PREKEY, "", &id.to_string(), record, i64::from(id), uploaded).await
     }
 
+    async fn store_prekeys_batch(&self, keys: &[(u32, Bytes)], uploaded: bool) -> Result<()> {
+        let writes = keys.iter().map(|(id, record)| Write {
+            num: i64::from(*id),
+            flag: uploaded,
+            ..Write::new(id.to_string(), record)
+        });
+        self.put_all(space::PREKEY, writes).await
+    }
+
     async fn load_prekey(&self, id: u32) -> Result<Option<Bytes>> {
         Ok(self.get(space::PREKEY, "", &id.to_string()).await?.map(Bytes::from))
     }
 
+    async fn load_prekeys_batch(&self, ids: &[u32]) -> Result<Vec<(u32, Bytes)>> {
+        let items: Vec<String> = ids.iter().map(u32::to_string).collect();
+        let mut rows = self.rows_among(space::PREKEY, "", &items).await?;
+        // In the order asked for, as the one-by-one lookup would give them.
+        rows.sort_by_key(|row| ids.iter().position(|id| i64::from(*id) == row.num));
+        rows.iter()
+            .map(|row| Ok((id_of(row)?, Bytes::from(self.open(space::PREKEY, row)?))))
+            .collect()
+    }
+
     async fn mark_prekeys_uploaded(&self, ids: &[u32]) -> Result<()> {
-        for id in ids {
-            self.set_flag(space::PREKEY, &id.to_string(), true).await?;
-        }
-        Ok(())
+        let items: Vec<String> = ids.iter().map(u32::to_string).collect();
+        self.flag_among(space::PREKEY, &items, true).await.map(drop)
     }
 
     async fn remove_prekey(&self, id: u32) -> Result<()> {
@@ -425,6 +558,11 @@ impl SignalStore for SqlStore {
 
     async fn put_sender_key(&self, address: &str, record: &[u8]) -> Result<()> {
         self.put(space::SENDER_KEY, "", address, record, 0, false).await
+    }
+
+    async fn put_sender_keys_batch(&self, sender_keys: &[(Arc<str>, Bytes)]) -> Result<()> {
+        let writes = sender_keys.iter().map(|(address, record)| Write::new(&**address, record));
+        self.put_all(space::SENDER_KEY, writes).await
     }
 
     async fn get_sender_key(&self, address: &str) -> Result<Option<Vec<u8>>> {
@@ -463,22 +601,36 @@ impl AppSyncStore for SqlStore {
         mutations: &[AppStateMutationMAC],
     ) -> Result<()> {
         let version = i64::try_from(version).unwrap_or(i64::MAX);
-        for m in mutations {
-            self.put(space::MUTATION_MAC, name, &hex(&m.index_mac), &m.value_mac, version, false)
-                .await?;
-        }
-        Ok(())
+        let writes = mutations.iter().map(|m| Write {
+            scope: name,
+            num: version,
+            ..Write::new(hex(&m.index_mac), &m.value_mac)
+        });
+        self.put_all(space::MUTATION_MAC, writes).await
     }
 
     async fn get_mutation_mac(&self, name: &str, index_mac: &[u8]) -> Result<Option<Vec<u8>>> {
         self.get(space::MUTATION_MAC, name, &hex(index_mac)).await
     }
 
+    async fn get_mutation_macs(
+        &self,
+        name: &str,
+        index_macs: &[[u8; 32]],
+    ) -> Result<std::collections::HashMap<[u8; 32], Vec<u8>>> {
+        let items: Vec<String> = index_macs.iter().map(|m| hex(m)).collect();
+        let rows = self.rows_among(space::MUTATION_MAC, name, &items).await?;
+        let by_item: std::collections::HashMap<&str, &[u8; 32]> =
+            items.iter().map(String::as_str).zip(index_macs).collect();
+        rows.iter()
+            .filter_map(|row| by_item.get(row.item.as_str()).map(|mac| (**mac, row)))
+            .map(|(mac, row)| Ok((mac, self.open(space::MUTATION_MAC, row)?)))
+            .collect()
+    }
+
     async fn delete_mutation_macs(&self, name: &str, index_macs: &[Vec<u8>]) -> Result<()> {
-        for index_mac in index_macs {
-            self.delete(space::MUTATION_MAC, Some(name), &hex(index_mac)).await?;
-        }
-        Ok(())
+        let items: Vec<String> = index_macs.iter().map(|m| hex(m)).collect();
+        self.delete_among(space::MUTATION_MAC, Some(name), &items).await.map(drop)
     }
 
     async fn clear_mutation_macs(&self, name: &str) -> Result<()> {
@@ -498,10 +650,12 @@ impl ProtocolStore for SqlStore {
     }
 
     async fn set_sender_key_status(&self, group_jid: &str, entries: &[(&str, bool)]) -> Result<()> {
-        for (device_jid, has_key) in entries {
-            self.put(space::SENDER_KEY_DEVICE, group_jid, device_jid, &[], 0, *has_key).await?;
-        }
-        Ok(())
+        let writes = entries.iter().map(|(device_jid, has_key)| Write {
+            scope: group_jid,
+            flag: *has_key,
+            ..Write::new(*device_jid, &[])
+        });
+        self.put_all(space::SENDER_KEY_DEVICE, writes).await
     }
 
     async fn clear_sender_key_devices(&self, group_jid: &str) -> Result<()> {
@@ -509,10 +663,8 @@ impl ProtocolStore for SqlStore {
     }
 
     async fn delete_sender_key_device_rows(&self, device_jids: &[&str]) -> Result<()> {
-        for device_jid in device_jids {
-            self.delete(space::SENDER_KEY_DEVICE, None, device_jid).await?;
-        }
-        Ok(())
+        let items: Vec<String> = device_jids.iter().map(|j| (*j).to_owned()).collect();
+        self.delete_among(space::SENDER_KEY_DEVICE, None, &items).await.map(drop)
     }
 
     async fn clear_all_sender_key_devices(&self) -> Result<()> {
@@ -569,6 +721,14 @@ impl ProtocolStore for SqlStore {
     async fn update_device_list(&self, record: DeviceListRecord) -> Result<()> {
         self.put(space::DEVICE_LIST, "", &record.user, &encode(&record)?, record.timestamp, false)
             .await
+    }
+
+    async fn update_device_lists(&self, records: Vec<DeviceListRecord>) -> Result<()> {
+        let encoded = records.iter().map(|r| Ok((r, encode(r)?))).collect::<Result<Vec<_>>>()?;
+        let writes = encoded
+            .iter()
+            .map(|(r, bytes)| Write { num: r.timestamp, ..Write::new(r.user.clone(), bytes) });
+        self.put_all(space::DEVICE_LIST, writes).await
     }
 
     async fn get_devices(&self, user: &str) -> Result<Option<DeviceListRecord>> {

@@ -57,8 +57,8 @@ test-e2e: tools test-tools ## Playwright in Debian's Chromium against the releas
 	e2e_data=$$(mktemp -d); trap 'rm -rf "$$e2e_data"' EXIT; \
 	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" cargo leptos end-to-end --release
 
-bench: build ## benchmarks: sessions and memory, restore, /health, /ws latency, bundle size
-	cargo bench -p server --bench supervisor --bench http --bench ws
+bench: build ## benchmarks: sessions and memory, restore, /health, /ws latency, real WhatsApp sessions, bundle size
+	cargo bench -p server --bench supervisor --bench http --bench ws --bench whatsapp
 	scripts/bundle-size
 
 tools: end2end/node_modules/.installed ## install the build toolchain where missing

@@ -212,6 +212,7 @@ fn restore_time(policy: SupervisorPolicy) -> (Duration, Duration) {
                         view: seed.view,
                         credentials: seed.credentials,
                         connector: Ok(simulator.clone()),
+                        pair_phone: None,
                     },
                     deps.clone(),
                     &tasks,

@@ -278,14 +278,18 @@ impl WhatsAppDouble {
     /// The device has a push name, so its logins take the path of a device that has synced.
     pub async fn link(&self, backend: Arc<dyn Backend>, phone: &str) -> Result<Jid, String> {
         let manager = PersistenceManager::new(backend).await.map_err(|e| e.to_string())?;
-        let device = manager.get_device_snapshot();
-        let noise: [u8; 32] = device.noise_key.public_key.public_key_bytes().try_into().unwrap();
-        let jid = self.register(phone, noise);
-        manager.process_command(DeviceCommand::SetId(Some(jid.clone()))).await;
-        manager.process_command(DeviceCommand::SetLid(Some(self.lid_of(&jid)))).await;
-        manager.process_command(DeviceCommand::SetPushName("Lifeline test".into())).await;
-        manager.flush().await.map_err(|e| e.to_string())?;
+        let (jid, lid) = self.register_device(phone, noise_key_of(&manager));
+        store_linked(&manager, &jid, &lid).await?;
         Ok(jid)
+    }
+
+    /// Links a new device of `phone` whose static Noise key is `noise`; returns its JID and
+    /// LID. With [`noise_key_of`] and [`store_linked`] this is [`Self::link`] for a store in
+    /// another process.
+    pub fn register_device(&self, phone: &str, noise: [u8; 32]) -> (Jid, Jid) {
+        let jid = register(&self.shared, phone, noise);
+        let lid = self.lid_of(&jid);
+        (jid, lid)
     }
 
     /// The phone of `phone` scans `qr` (the code a client shows while pairing): the server
@@ -433,15 +437,29 @@ impl WhatsAppDouble {
         self.shared.state().seen.len()
     }
 
-    /// Registers a new device of `phone` with Noise key `noise`; returns its JID.
-    fn register(&self, phone: &str, noise: [u8; 32]) -> Jid {
-        register(&self.shared, phone, noise)
-    }
-
     fn lid_of(&self, jid: &Jid) -> Jid {
         let mut state = self.shared.state();
         lid_of(&mut state, jid)
     }
+}
+
+/// The static Noise key of the device a store holds (what the server knows it by).
+pub fn noise_key_of(manager: &PersistenceManager) -> [u8; 32] {
+    let device = manager.get_device_snapshot();
+    device.noise_key.public_key.public_key_bytes().try_into().expect("X25519 keys are 32 bytes")
+}
+
+/// Writes into a store what a client records when WhatsApp links its device as `jid`/`lid`
+/// (and a push name, as after the first sync).
+pub async fn store_linked(
+    manager: &PersistenceManager,
+    jid: &Jid,
+    lid: &Jid,
+) -> Result<(), String> {
+    manager.process_command(DeviceCommand::SetId(Some(jid.clone()))).await;
+    manager.process_command(DeviceCommand::SetLid(Some(lid.clone()))).await;
+    manager.process_command(DeviceCommand::SetPushName("Lifeline test".into())).await;
+    manager.flush().await.map_err(|e| e.to_string())
 }
 
 /// Links a new device with Noise key `noise` to `phone`; returns its JID.

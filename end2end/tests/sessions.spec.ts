@@ -63,6 +63,31 @@ test('pairing by phone number: the code to type on the phone is shown beside the
   await expect(page.getByTestId('pair-code')).toHaveCount(0);
 });
 
+test('a session WhatsApp refuses for good says what to do, and is not retried', async ({
+  page,
+  server,
+}, testInfo) => {
+  await page.goto(`${server.url}/dashboard/sessions`);
+  await hydrated(page);
+  const form = page.getByTestId('add-session');
+  await form.getByLabel('Name').fill('Old build');
+  await form.getByRole('button', { name: 'Add session' }).click();
+  const [session] = await server.api('GET', '/sessions');
+  await server.fault(session.id, { kind: 'scan', phone_number: '+27821231234' });
+  const row = page.getByTestId('session-row').filter({ hasText: 'Old build' });
+  await expect(row.getByTestId('session-state')).toHaveText('Connected');
+
+  // WhatsApp stops accepting this client version.
+  await server.fault(session.id, { kind: 'outdated' });
+  await expect(row.getByTestId('session-state')).toHaveText('Disconnected');
+  await expect(row).toContainText('this Lifeline version is outdated');
+  await expect(row.getByTestId('session-advice')).toContainText('update Lifeline, then reconnect');
+  await page.screenshot({ path: testInfo.outputPath('client-outdated.png'), fullPage: true });
+  const deep = await server.api('GET', '/health/deep');
+  expect(deep.sessions[0].reason).toBe('client_outdated');
+  expect(deep.sessions[0].advice).toContain('update Lifeline');
+});
+
 test('an empty name is refused with a clear message and nothing is created', async ({ page, server }) => {
   await page.goto(`${server.url}/dashboard/sessions`);
   await hydrated(page);

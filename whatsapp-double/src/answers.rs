@@ -51,7 +51,7 @@ pub(crate) fn answer(shared: &Shared, jid: &Jid, node: &Node) -> Answered {
                         .attr("class", "message")
                         .attr("id", id)
                         .attr("from", to)
-                        .attr("t", unix_now().to_string())
+                        .attr("t", crate::unix_now().to_string())
                         .build(),
                 );
             }
@@ -219,11 +219,4 @@ fn device_lists(shared: &Shared, iq: &NodeRef<'_>) -> Node {
             .push(NodeBuilder::new("user").attr("jid", jid.to_non_ad()).children(children).build());
     }
     NodeBuilder::new("usync").children([NodeBuilder::new("list").children(users).build()]).build()
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }

@@ -263,7 +263,7 @@ impl Conversation {
         }
         let lid = lid_of(&mut self.shared.state(), &jid);
         let success = NodeBuilder::new("success")
-            .attr("t", unix_now().to_string())
+            .attr("t", crate::unix_now().to_string())
             .attr("lid", lid)
             .attr("creation", "1700000000")
             .attr("display_name", "")
@@ -391,11 +391,4 @@ fn result_with(id: &str, child: impl Into<Option<Node>>) -> Node {
 
 fn stream_error(code: &str) -> Node {
     NodeBuilder::new("stream:error").attr("code", code.to_owned()).build()
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }

@@ -233,6 +233,14 @@ impl Shared {
     }
 }
 
+/// Seconds since the Unix epoch, as stanzas carry time.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
 /// `+27 82 123 4567` → `27821234567`.
 pub(crate) fn digits(phone: &str) -> String {
     phone.chars().filter(char::is_ascii_digit).collect()

@@ -82,7 +82,7 @@ pub fn pair_success(
     let account = KeyPair::generate(&mut rng);
     let details = wa::ADVDeviceIdentity {
         raw_id: Some(rand::random()),
-        timestamp: Some(chrono_now()),
+        timestamp: Some(crate::unix_now()),
         key_index: Some(u32::from(jid.device)),
         account_type: Some(ADVEncryptionType::E2EE),
         device_type: Some(ADVEncryptionType::E2EE),
@@ -127,13 +127,6 @@ pub fn pair_success(
             ])
             .build()])
         .build()
-}
-
-fn chrono_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// The phone's side of pairing by a typed code, from the companion's request to the secret.

@@ -21,7 +21,9 @@ use serde::Deserialize;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
-use super::{ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Upstream};
+use super::{
+    ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Refusal, Upstream,
+};
 use crate::db::sessions::StoredSession;
 
 /// Timing of the simulated upstream.
@@ -73,6 +75,9 @@ pub enum Fault {
     Sever,
     /// Another client takes the session over.
     Replaced,
+    /// WhatsApp stops accepting this client version (as it does with 405): the live link
+    /// ends with a final refusal that no retry overcomes.
+    Outdated,
     /// WhatsApp bans the number for `seconds`.
     Ban {
         /// How long the ban lasts.
@@ -239,6 +244,17 @@ impl Simulator {
                 link.alive.store(false, Ordering::SeqCst);
                 link.sink.send(Upstream::Replaced);
                 "another client took the session over".to_owned()
+            }
+            Fault::Outdated => {
+                let link = live()?;
+                link.alive.store(false, Ordering::SeqCst);
+                link.sink.send(Upstream::Refused {
+                    refusal: Refusal::ClientOutdated,
+                    error: "the simulated WhatsApp no longer accepts this client version (405): \
+                            update Lifeline, then reconnect"
+                        .into(),
+                });
+                "WhatsApp refuses this client version".to_owned()
             }
             Fault::Ban { seconds } => {
                 let link = live()?;

@@ -55,8 +55,9 @@ pub fn inspect(
             let idle = now.signed_duration_since(last).to_std().unwrap_or_default();
             (idle >= policy.probe_idle_after).then_some(Finding::Silent)
         }
-        // Replaced, banned, stopped and QR timeouts wait for a person (or the ban's end):
-        // fighting another client for a number is how numbers get banned.
+        // Replaced, banned, stopped, refused and QR timeouts wait for a person (or the ban's
+        // end): fighting another client for a number is how numbers get banned, and a refusal
+        // WhatsApp calls final answers every retry the same way.
         SessionStatus::Disconnected => match view.reason {
             None
             | Some(
@@ -139,7 +140,14 @@ mod tests {
 
     #[test]
     fn what_needs_a_person_is_left_alone() {
-        for reason in [Reason::Replaced, Reason::Banned, Reason::Stopped, Reason::QrTimeout] {
+        for reason in [
+            Reason::Replaced,
+            Reason::Banned,
+            Reason::Stopped,
+            Reason::QrTimeout,
+            Reason::ClientOutdated,
+            Reason::Refused,
+        ] {
             let v = session(SessionStatus::Disconnected, Some(reason));
             assert_eq!(look(&v, false, Duration::ZERO), None, "{reason:?}");
         }

@@ -282,14 +282,26 @@ impl Attempt<'_> {
     /// Resolves when pairing has nothing left to wait for: the QR codes are spent and the
     /// phone code has expired.
     async fn pairing_over(&self) {
-        if !self.qr_spent {
-            return std::future::pending().await;
+        match pairing_left(self.qr_spent, self.pair_code_until, Utc::now()) {
+            Some(left) => tokio::time::sleep(left).await,
+            None => std::future::pending().await,
         }
-        let left = self
-            .pair_code_until
-            .map_or(Default::default(), |until| (until - Utc::now()).to_std().unwrap_or_default());
-        tokio::time::sleep(left).await;
     }
+}
+
+/// How long pairing may still wait: no limit while QR codes are up (the client rotates
+/// them and says when they run out); once they are spent, until the phone code on show
+/// expires (nothing, without one).
+fn pairing_left(
+    qr_spent: bool,
+    pair_code_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<std::time::Duration> {
+    if !qr_spent {
+        return None;
+    }
+    let until = pair_code_until.unwrap_or(now);
+    Some((until - now).to_std().unwrap_or_default())
 }
 
 #[async_trait::async_trait]
@@ -451,6 +463,17 @@ mod tests {
                 error: "WhatsApp refused (BadUserAgent)".into()
             })
         );
+    }
+
+    #[test]
+    fn spent_qr_codes_end_pairing_when_the_phone_code_expires() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+        let code_until = Some(now + chrono::Duration::seconds(95));
+        assert_eq!(pairing_left(false, code_until, now), None, "the QR codes still run");
+        assert_eq!(pairing_left(true, code_until, now), Some(std::time::Duration::from_secs(95)));
+        assert_eq!(pairing_left(true, None, now), Some(std::time::Duration::ZERO));
+        let expired = Some(now - chrono::Duration::seconds(5));
+        assert_eq!(pairing_left(true, expired, now), Some(std::time::Duration::ZERO));
     }
 
     #[test]

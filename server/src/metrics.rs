@@ -112,6 +112,24 @@ impl HttpSeries {
     }
 }
 
+/// The method as a label: the standard ones by name, every other one as `OTHER`, so a
+/// client inventing methods cannot grow the series (or `/metrics`) without bound.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::HEAD => "HEAD",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::PATCH => "PATCH",
+        M::OPTIONS => "OPTIONS",
+        M::CONNECT => "CONNECT",
+        M::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 /// Finds a series without building its labels: requests are counted on the hot path.
 fn series_key(method: &str, route: &str, status: u16) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
@@ -182,8 +200,16 @@ impl Metrics {
         self.event_lag.observe(lag);
     }
 
-    /// Records one HTTP request.
-    pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+    /// Records one HTTP request. `route` is a route's pattern (or `unmatched`), never the
+    /// path asked for, so the label sets stay bounded.
+    pub fn http_request(
+        &self,
+        method: &axum::http::Method,
+        route: &str,
+        status: u16,
+        took: Duration,
+    ) {
+        let method = method_label(method);
         let key = series_key(method, route, status);
         {
             let http = self.http.read().unwrap_or_else(PoisonError::into_inner);

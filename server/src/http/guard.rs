@@ -35,7 +35,7 @@ pub async fn around(State(state): State<AppState>, request: Request, next: Next)
     let took = start.elapsed();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let status = response.status().as_u16();
-    state.metrics.http_request(method.as_str(), route, status, took);
+    state.metrics.http_request(&method, route, status, took);
     tracing::debug!(%method, route, status, micros = took.as_micros() as u64, "request");
     response
 }

@@ -1,5 +1,6 @@
 //! Deep health, readiness, metrics and the headers every response carries.
 
+use futures_util::StreamExt;
 use std::{io::Write, process::Stdio, time::Duration};
 
 use serde_json::{Value, json};
@@ -141,6 +142,38 @@ async fn metrics_are_valid_prometheus_text_with_the_promised_series() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_and_paths_cannot_grow_the_metrics() {
+    let app = spawn_app().await;
+    let before = app.get("/metrics").await.text().await.unwrap().len();
+    // 10 000 requests, each with a method and a path nobody has used before, 32 at a time.
+    let requests = (0..10_000).map(|i| {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        let request = app.client.request(method, app.url(&format!("/no/such/path/{i}")));
+        async move { request.send().await.map(|r| r.status()) }
+    });
+    let statuses: Vec<_> =
+        futures_util::stream::iter(requests).buffer_unordered(32).collect().await;
+    assert_eq!(statuses.len(), 10_000);
+    assert!(statuses.into_iter().all(|s| s.unwrap().is_client_error()));
+
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(!text.contains("INVENTED"), "an invented method became a label");
+    assert!(!text.contains("/no/such/path"), "a requested path became a label");
+    let other = text
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "lifeline_http_request_duration_seconds_count{method=\"OTHER\",route=\"unmatched\"",
+            )
+        })
+        .unwrap_or_else(|| panic!("no OTHER series in:\n{text}"));
+    assert!(other.ends_with(" 10000"), "{other}");
+    // A handful of new series at most, not ten thousand.
+    assert!(text.len() < before + 16 * 1024, "/metrics grew from {before} to {} bytes", text.len());
     app.stop().await;
 }
 

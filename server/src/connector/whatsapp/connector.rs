@@ -20,6 +20,7 @@ use super::{
     link::{Running, WhatsAppLink},
     mapping::{Signal, map},
     observed::{LastFailure, ObservedHttp, ObservedTransport},
+    saver::DeviceSaver,
     store::SqlStore,
 };
 use crate::{
@@ -34,8 +35,6 @@ const PAIR_CODE_SOCKET_WAIT: std::time::Duration = std::time::Duration::from_sec
 const STOP_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often one attempt follows WhatsApp's requests to start over before it gives up.
 const MAX_RESTARTS: u32 = 3;
-/// How soon a failed write of the device record is tried again.
-const DEVICE_SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How the connector reaches WhatsApp: the real WebSocket and HTTPS by default; tests put a
 /// failing transport here.
@@ -209,17 +208,13 @@ enum Step {
     Failed(ConnectError),
 }
 
-/// Saves the device record now (the background saver would, a moment later): what follows
-/// relies on it being on disk, and a crash must not lose it.
-async fn save_device(client: &Client) -> Result<(), String> {
-    client.persistence_manager().flush().await.map_err(|e| e.to_string())
-}
-
 /// One attempt under way: the client, what it has said so far, and what the supervisor is
 /// told.
 struct Attempt<'a> {
     client: Arc<Client>,
     request: &'a ConnectRequest,
+    /// Writes the device record; what follows a pairing or a login relies on it.
+    saver: &'a DeviceSaver,
     /// Pairing ends with the server closing the socket (515) so the new device logs in on
     /// a fresh one, and WhatsApp may ask any login to start over the same way: the run loop
     /// is started again, a few times at most.
@@ -247,7 +242,7 @@ impl Attempt<'_> {
                 self.restarts = 0;
                 // Stored before Lifeline records the pairing: a session whose row says
                 // paired must find its device after any crash.
-                if let Err(e) = save_device(&self.client).await {
+                if let Err(e) = self.saver.save_now().await {
                     return Step::Failed(transient("cannot store the newly linked device", e));
                 }
                 self.relogin = true;
@@ -262,7 +257,7 @@ impl Attempt<'_> {
             Meaning::Note(error) => self.last_error = Some(error),
             Meaning::LoggedIn => {
                 // The login counter, LID and server key the login changed.
-                if let Err(e) = save_device(&self.client).await {
+                if let Err(e) = self.saver.save_now().await {
                     tracing::warn!(session = %self.request.session_id, error = %e, "cannot store the device after login");
                 }
                 return Step::LoggedIn;
@@ -337,9 +332,6 @@ impl Connector for WhatsApp {
                 inner: self.reach.http.clone(),
                 failure: failure.clone(),
             })
-            // Every change to the device record is written as it happens (the saver wakes
-            // on each); the interval only retries a failed write.
-            .with_background_saver_interval(DEVICE_SAVE_RETRY)
             // Lifeline keeps sessions alive; it does not archive chats.
             .with_skip_history_sync(true);
         if let Some(version) = self.reach.version {
@@ -357,9 +349,11 @@ impl Connector for WhatsApp {
         // The stanzas the client tells no event for (its acceptance of the login, a request
         // to start over) are read off the raw ones, for as long as the client lives.
         let raw = client.acquire_raw_node_forwarding();
+        let saver = DeviceSaver::start(client.persistence_manager());
         let mut attempt = Attempt {
             client: client.clone(),
             request: &request,
+            saver: &saver,
             relogin: false,
             restarts: 0,
             last_error: None,
@@ -410,7 +404,8 @@ impl Connector for WhatsApp {
                 Step::Continue => {}
                 Step::LoggedIn => {
                     guard.defuse();
-                    let running = Running { client, events, driver, failure, raw };
+                    drop(attempt);
+                    let running = Running { client, events, driver, failure, raw, saver };
                     return Ok(Arc::new(WhatsAppLink::start(running, request.events.clone())));
                 }
                 Step::Failed(error) => {
@@ -419,6 +414,8 @@ impl Connector for WhatsApp {
                     // device back behind that.
                     guard.defuse();
                     driver.abort();
+                    drop(attempt);
+                    drop(saver);
                     if tokio::time::timeout(STOP_BUDGET, client.disconnect()).await.is_err() {
                         tracing::warn!(session = %session_id, "the WhatsApp client took long to stop");
                     }

@@ -23,6 +23,7 @@ use whatsapp_rust::{
 use super::{
     mapping::{Signal, map},
     observed::LastFailure,
+    saver::DeviceSaver,
 };
 use crate::connector::{EventSink, Link, LinkError, Refusal, Upstream};
 
@@ -37,6 +38,8 @@ pub(super) struct Running {
     pub failure: LastFailure,
     /// Keeps raw stanzas coming as events (see [`Signal::Restart`]).
     pub raw: RawNodeLease,
+    /// Writes the device record.
+    pub saver: DeviceSaver,
 }
 
 impl Running {
@@ -50,6 +53,7 @@ impl Running {
 /// A live WhatsApp connection.
 pub struct WhatsAppLink {
     _raw: RawNodeLease,
+    saver: DeviceSaver,
     client: Arc<Client>,
     closing: Arc<AtomicBool>,
     watcher: JoinHandle<()>,
@@ -59,11 +63,11 @@ pub struct WhatsAppLink {
 impl WhatsAppLink {
     /// Takes over a logged-in client and starts watching it.
     pub(super) fn start(running: Running, sink: EventSink) -> WhatsAppLink {
-        let Running { client, events, driver, failure, raw } = running;
+        let Running { client, events, driver, failure, raw, saver } = running;
         let closing = Arc::new(AtomicBool::new(false));
         let driver_abort = driver.abort_handle();
         let watcher = tokio::spawn(watch(events, driver, failure, sink, closing.clone()));
-        WhatsAppLink { client, closing, watcher, driver: driver_abort, _raw: raw }
+        WhatsAppLink { client, closing, watcher, driver: driver_abort, _raw: raw, saver }
     }
 }
 
@@ -185,7 +189,7 @@ impl Link for WhatsAppLink {
         self.closing.store(true, Ordering::SeqCst);
         // The device record first: whatever the disconnect below gets to do before the
         // caller's budget runs out, the device is on disk.
-        if let Err(e) = self.client.persistence_manager().flush().await {
+        if let Err(e) = self.saver.save_now().await {
             tracing::warn!(error = %e, "cannot store the device record while closing");
         }
         self.client.disconnect().await;

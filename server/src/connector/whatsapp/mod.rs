@@ -6,6 +6,7 @@ pub mod connector;
 pub mod link;
 pub mod mapping;
 mod observed;
+mod saver;
 pub mod store;
 
 pub use connector::{Reach, WhatsApp};

@@ -64,6 +64,9 @@ pub enum AppError {
     /// Too many failed logins.
     #[error("{0}")]
     TooManyAttempts(String),
+    /// The server is at its bound for expensive work (password checks): try again shortly.
+    #[error("{0}")]
+    Busy(String),
     /// The dashboard could not reach the server.
     #[error("could not reach the Lifeline server: {0}")]
     Unreachable(String),
@@ -93,6 +96,7 @@ impl AppError {
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::TooManyAttempts(_) => "too_many_attempts",
+            AppError::Busy(_) => "busy",
             AppError::Unreachable(_) => "unreachable",
             AppError::Internal(_) => "internal",
         }
@@ -119,6 +123,7 @@ impl AppError {
             AppError::StillRestoring(_)
             | AppError::ShuttingDown(_)
             | AppError::DatabaseError(_)
+            | AppError::Busy(_)
             | AppError::Unreachable(_) => 503,
             AppError::UpstreamTimeout(_) => 504,
         }
@@ -163,6 +168,7 @@ mod tests {
             AppError::Unauthorized("x".into()),
             AppError::Forbidden("x".into()),
             AppError::TooManyAttempts("x".into()),
+            AppError::Busy("x".into()),
             AppError::Unreachable("x".into()),
             AppError::Internal("x".into()),
         ];

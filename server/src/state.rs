@@ -107,6 +107,7 @@ fn access_error(e: AccessError) -> AppError {
             AppError::DatabaseError(message)
         }
         AccessError::Hashing(_) => AppError::Internal(message),
+        AccessError::Busy => AppError::Busy(message),
     }
 }
 

@@ -1,4 +1,7 @@
-//! Login rate limiting: a sliding window of failures per client address.
+//! Login rate limiting: a sliding window of attempts per client address.
+//!
+//! An attempt is counted when it is let through, before its password is checked: logins
+//! sent in parallel cannot all pass the check before the first failure is known.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -6,7 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Remembers failed logins per address and refuses an address with too many recent ones.
+/// Remembers login attempts per address and refuses an address with too many recent ones;
+/// a successful login forgets them.
 #[derive(Debug)]
 pub struct LoginLimiter {
     max_failures: usize,
@@ -32,24 +36,23 @@ impl LoginLimiter {
         times
     }
 
-    /// `Err(wait)` when `ip` must wait before trying again.
-    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let (max, window) = (self.max_failures, self.window);
-        let times = self.recent(ip, now);
-        match times.front() {
-            Some(oldest) if times.len() >= max => Err(window - now.duration_since(*oldest)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Records a failed attempt from `ip`.
-    pub fn failed(&mut self, ip: IpAddr, now: Instant) {
+    /// Lets an attempt from `ip` through and counts it, or `Err(wait)` when `ip` must wait
+    /// before trying again.
+    pub fn attempt(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         if self.failures.len() >= MAX_TRACKED {
             let window = self.window;
             self.failures
                 .retain(|_, t| t.back().is_some_and(|last| now.duration_since(*last) < window));
         }
-        self.recent(ip, now).push_back(now);
+        let (max, window) = (self.max_failures, self.window);
+        let times = self.recent(ip, now);
+        match times.front() {
+            Some(oldest) if times.len() >= max => Err(window - now.duration_since(*oldest)),
+            _ => {
+                times.push_back(now);
+                Ok(())
+            }
+        }
     }
 
     /// Forgets `ip`'s failures after a successful login.
@@ -69,13 +72,22 @@ mod tests {
         let mut l = LoginLimiter::new(5, Duration::from_secs(900));
         let t0 = Instant::now();
         for i in 0..5 {
-            assert!(l.check(ip, t0).is_ok(), "refused after {i} failures");
-            l.failed(ip, t0 + Duration::from_secs(i));
+            assert!(l.attempt(ip, t0 + Duration::from_secs(i)).is_ok(), "refused after {i}");
         }
-        let wait = l.check(ip, t0 + Duration::from_secs(10)).unwrap_err();
+        let wait = l.attempt(ip, t0 + Duration::from_secs(10)).unwrap_err();
         assert_eq!(wait, Duration::from_secs(890));
-        assert!(l.check(other, t0).is_ok(), "another address is not locked");
-        assert!(l.check(ip, t0 + Duration::from_secs(901)).is_ok(), "the oldest failure aged out");
+        assert!(l.attempt(other, t0).is_ok(), "another address is not locked");
+        assert!(l.attempt(ip, t0 + Duration::from_secs(901)).is_ok(), "the oldest aged out");
+    }
+
+    #[test]
+    fn attempts_count_when_let_through_so_parallel_ones_cannot_all_pass() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut l = LoginLimiter::new(5, Duration::from_secs(900));
+        let t0 = Instant::now();
+        // 300 at once, none of them answered yet.
+        let through = (0..300).filter(|_| l.attempt(ip, t0).is_ok()).count();
+        assert_eq!(through, 5);
     }
 
     #[test]
@@ -83,9 +95,9 @@ mod tests {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let mut l = LoginLimiter::new(2, Duration::from_secs(60));
         let t0 = Instant::now();
-        l.failed(ip, t0);
+        l.attempt(ip, t0).unwrap();
         l.succeeded(ip);
-        l.failed(ip, t0);
-        assert!(l.check(ip, t0).is_ok());
+        l.attempt(ip, t0).unwrap();
+        assert!(l.attempt(ip, t0).is_ok());
     }
 }

@@ -11,7 +11,7 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{
-        Mutex, PoisonError, RwLock,
+        Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -37,6 +37,9 @@ pub const LOGIN_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);
 pub const LOGIN_ATTEMPTS: usize = 5;
 /// The window over which failed logins count.
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Password hashes computed at once, at most. Each argon2 computation holds about 19 MiB:
+/// unbounded, a burst of logins could take the server's memory (and the sessions with it).
+pub const PASSWORD_CHECKS_AT_ONCE: usize = 4;
 /// A key's last use is stored at most this often.
 const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
@@ -81,6 +84,9 @@ pub enum AccessError {
     /// Hashing failed.
     #[error("could not hash the password: {0}")]
     Hashing(String),
+    /// Every password check slot is taken.
+    #[error("the server is busy checking passwords; try again in a moment")]
+    Busy,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +103,8 @@ pub struct Access {
     keys: RwLock<HashMap<String, KnownKey>>,
     admin_exists: AtomicBool,
     limiter: Mutex<LoginLimiter>,
+    /// Bounds the password hashes computed at once (see [`PASSWORD_CHECKS_AT_ONCE`]).
+    hashing: Arc<tokio::sync::Semaphore>,
     secure_cookies: bool,
 }
 
@@ -121,6 +129,7 @@ impl Access {
             configured_key: configured_key.filter(|k| !k.is_empty()),
             keys: RwLock::new(keys),
             limiter: Mutex::new(LoginLimiter::new(LOGIN_ATTEMPTS, LOGIN_WINDOW)),
+            hashing: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
             secure_cookies,
         };
         if let Some(password) = admin_password.filter(|p| !p.is_empty()) {
@@ -183,7 +192,7 @@ impl Access {
         let user = User {
             id: uuid::Uuid::new_v4().to_string(),
             username: username.to_owned(),
-            password_hash: hash_blocking(password).await?,
+            password_hash: hash_blocking(self.hashing_slot()?, password).await?,
         };
         if !accounts::create_first_user(&self.db, &user, Utc::now()).await? {
             self.admin_exists.store(true, Ordering::Relaxed);
@@ -217,15 +226,13 @@ impl Access {
         username: &str,
         password: &str,
     ) -> Result<String, AccessError> {
-        self.limiter().check(client, Instant::now()).map_err(AccessError::TooManyAttempts)?;
+        // A slot first: a refusal for load must not count against the address.
+        let slot = self.hashing_slot()?;
+        self.limiter().attempt(client, Instant::now()).map_err(AccessError::TooManyAttempts)?;
         let user = accounts::user_by_name(&self.db, username.trim()).await?;
         let stored =
             user.as_ref().map_or(secrets::decoy_hash().to_owned(), |u| u.password_hash.clone());
-        let password = password.to_owned();
-        let matches =
-            tokio::task::spawn_blocking(move || secrets::verify_password(&password, &stored))
-                .await
-                .unwrap_or(false);
+        let matches = verify_blocking(slot, password, stored).await;
         match user.filter(|_| matches) {
             Some(user) => {
                 self.limiter().succeeded(client);
@@ -233,11 +240,15 @@ impl Access {
                 self.start_login(&user).await
             }
             None => {
-                self.limiter().failed(client, Instant::now());
                 tracing::warn!(%client, "failed login");
                 Err(AccessError::WrongCredentials)
             }
         }
+    }
+
+    /// A password-hashing slot, or [`AccessError::Busy`] when all are taken.
+    fn hashing_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AccessError> {
+        self.hashing.clone().try_acquire_owned().map_err(|_| AccessError::Busy)
     }
 
     fn limiter(&self) -> std::sync::MutexGuard<'_, LoginLimiter> {
@@ -292,11 +303,7 @@ impl Access {
         let user = accounts::user_by_name(&self.db, &username)
             .await?
             .ok_or(AccessError::WrongCredentials)?;
-        let (given, stored) = (current.to_owned(), user.password_hash.clone());
-        let matches =
-            tokio::task::spawn_blocking(move || secrets::verify_password(&given, &stored))
-                .await
-                .unwrap_or(false);
+        let matches = verify_blocking(self.hashing_slot()?, current, user.password_hash).await;
         if !matches {
             return Err(AccessError::Invalid("the current password is wrong".into()));
         }
@@ -306,7 +313,7 @@ impl Access {
                 "the new password is the same as the current one".into(),
             ));
         }
-        let hash = hash_blocking(password).await?;
+        let hash = hash_blocking(self.hashing_slot()?, password).await?;
         accounts::set_password(&self.db, &user.id, &hash, &token_hash, Utc::now()).await?;
         tracing::info!(username = %user.username, "admin password changed; other logins ended");
         Ok(())
@@ -357,12 +364,34 @@ impl Access {
     }
 }
 
-async fn hash_blocking(password: &str) -> Result<String, AccessError> {
+/// Hashes `password` off the async threads, holding `slot` while it does.
+async fn hash_blocking(
+    slot: tokio::sync::OwnedSemaphorePermit,
+    password: &str,
+) -> Result<String, AccessError> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-        .await
-        .map_err(|e| AccessError::Hashing(e.to_string()))?
-        .map_err(|e| AccessError::Hashing(e.to_string()))
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        secrets::hash_password(&password)
+    })
+    .await
+    .map_err(|e| AccessError::Hashing(e.to_string()))?
+    .map_err(|e| AccessError::Hashing(e.to_string()))
+}
+
+/// Checks `password` against `stored` off the async threads, holding `slot` while it does.
+async fn verify_blocking(
+    slot: tokio::sync::OwnedSemaphorePermit,
+    password: &str,
+    stored: String,
+) -> bool {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        secrets::verify_password(&password, &stored)
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// The API key in `x-api-key` or `Authorization: Bearer`.

@@ -5,6 +5,8 @@ use leptos::server_fn::ServerFn;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use server::access::{AccessError, PASSWORD_CHECKS_AT_ONCE};
+
 use crate::helpers::{ADMIN_PASSWORD, API_KEY, TestApp, TestOptions, spawn_app, spawn_app_with};
 
 /// Every route that needs credentials, with a body where it takes one.
@@ -155,6 +157,45 @@ async fn repeated_wrong_passwords_lock_the_login() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "too_many_attempts");
     assert!(body["message"].as_str().unwrap().contains("try again in 15 min"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_logins_from_one_address_get_five_password_checks() {
+    let app = spawn_app().await;
+    let attempts = (0..300).map(|_| async { app.login_attempt("wrong password").await.status() });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert!(checked <= 5, "{checked} passwords were checked for one address");
+    // The others were refused without a check: locked out, or the checks were full.
+    assert!(statuses.iter().all(|s| matches!(s.as_u16(), 401 | 429 | 503)), "{statuses:?}");
+    // Those refused for load did not count; what is left of the five, and no more, gets
+    // checked — then even the right password waits.
+    let mut more = 0;
+    while app.login_attempt("wrong password").await.status() == StatusCode::UNAUTHORIZED {
+        more += 1;
+    }
+    assert_eq!(checked + more, 5);
+    assert_eq!(app.login_attempt(ADMIN_PASSWORD).await.status(), 429);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_checks_at_once_are_bounded() {
+    let app = spawn_app().await;
+    // 300 logins from 300 addresses at once: no limiter stands in the way, the bound does.
+    let logins = (0..300u32).map(|i| {
+        let access = app.state.access.clone();
+        let client = std::net::IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
+        async move { access.login(client, "admin", "wrong password").await }
+    });
+    let outcomes = futures_util::future::join_all(logins).await;
+    let busy = outcomes.iter().filter(|o| matches!(o, Err(AccessError::Busy))).count();
+    let checked =
+        outcomes.iter().filter(|o| matches!(o, Err(AccessError::WrongCredentials))).count();
+    assert_eq!(busy + checked, 300, "{outcomes:?}");
+    assert!(busy > 0, "300 password hashes ran at once");
+    assert!(checked >= PASSWORD_CHECKS_AT_ONCE, "fewer checks than the bound allows");
     app.stop().await;
 }
 

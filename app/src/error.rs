@@ -61,6 +61,9 @@ pub enum AppError {
     /// Credentials are fine, but this is not allowed (another site's request, say).
     #[error("{0}")]
     Forbidden(String),
+    /// The request named a host this server does not answer to.
+    #[error("{0}")]
+    UnknownHost(String),
     /// Too many failed logins.
     #[error("{0}")]
     TooManyAttempts(String),
@@ -95,6 +98,7 @@ impl AppError {
             AppError::DatabaseError(_) => "database_error",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
+            AppError::UnknownHost(_) => "unknown_host",
             AppError::TooManyAttempts(_) => "too_many_attempts",
             AppError::Busy(_) => "busy",
             AppError::Unreachable(_) => "unreachable",
@@ -116,6 +120,7 @@ impl AppError {
             }
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
+            AppError::UnknownHost(_) => 421,
             AppError::InvalidRequest(_) | AppError::ConnectorUnavailable(_) => 422,
             AppError::TooManyAttempts(_) => 429,
             AppError::Internal(_) => 500,
@@ -134,13 +139,18 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match value {
+        let error = match value {
             ServerFnErrorErr::Request(e) => AppError::Unreachable(e),
             ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => {
                 AppError::InvalidRequest(e)
             }
             other => AppError::Internal(other.to_string()),
-        }
+        };
+        // On the server this is a request that could not be read (a missing field, say):
+        // it answers with the error's status, not the 500 server functions default to.
+        #[cfg(feature = "ssr")]
+        let error = crate::functions::fail(error);
+        error
     }
 }
 
@@ -167,6 +177,7 @@ mod tests {
             AppError::DatabaseError("x".into()),
             AppError::Unauthorized("x".into()),
             AppError::Forbidden("x".into()),
+            AppError::UnknownHost("x".into()),
             AppError::TooManyAttempts("x".into()),
             AppError::Busy("x".into()),
             AppError::Unreachable("x".into()),

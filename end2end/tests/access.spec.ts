@@ -15,7 +15,16 @@ base('first start: setup creates the admin, then login and logout work', async (
     await hydrated(page);
     await page.screenshot({ path: testInfo.outputPath('setup.png') });
 
+    // Whoever reaches the server first cannot claim it: the setup code is in its log.
+    expect(server.setupCode).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
+    await page.getByLabel(/^Setup code/).fill('AAAA-BBBB-CCCC');
     await page.getByLabel('Username').fill('owner');
+    await page.getByLabel(/^Password \(at least/).fill('a long enough password');
+    await page.getByLabel('Password again').fill('a long enough password');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect(page.getByRole('alert')).toContainText('the setup code is wrong');
+
+    await page.getByLabel(/^Setup code/).fill(server.setupCode!);
     // Too short is caught by the browser (minlength); a mismatch is caught by the server.
     await page.getByLabel(/^Password \(at least/).fill('a long enough password');
     await page.getByLabel('Password again').fill('a different long password');

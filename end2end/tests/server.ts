@@ -39,6 +39,8 @@ export interface ServerOptions {
 /** A real `lifeline serve` process on its own port and data folder. */
 export class LifelineServer {
   private proc: ChildProcess | null = null;
+  /** The setup code the server printed at its last start (while it has no admin). */
+  setupCode: string | null = null;
 
   private constructor(
     readonly port: number,
@@ -88,6 +90,7 @@ export class LifelineServer {
       const onData = (chunk: Buffer) => {
         seen += chunk.toString();
         if (seen.includes('Lifeline listening on')) {
+          this.setupCode = /setup code ([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})/.exec(seen)?.[1] ?? null;
           proc.stdout!.off('data', onData);
           resolve();
         }

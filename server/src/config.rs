@@ -108,6 +108,12 @@ pub struct Settings {
     #[arg(long, env = "LIFELINE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
+    /// The names this server is reached by (the Host a browser or proxy sends), comma-
+    /// separated, like lifeline.example.com. IP addresses and localhost always work; any
+    /// other name is refused (421), which keeps DNS rebinding out.
+    #[arg(long, env = "LIFELINE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// Other sites allowed to call this server from a browser (CORS), comma-separated
     /// origins like https://ops.example.com. Default: none (same origin only).
     #[arg(long, env = "LIFELINE_CORS_ORIGINS", value_delimiter = ',')]
@@ -188,6 +194,7 @@ impl Settings {
             log_format: LogFormat::Text,
             api_key: None,
             admin_password: None,
+            allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             public_metrics: false,
             secure_cookies: false,

@@ -173,6 +173,15 @@ impl Application {
             settings.secure_cookies,
         )
         .await?;
+        if let Some(code) = access.setup_code() {
+            // Only whoever can read this log can claim the server: an unclaimed server
+            // found on the network first is not handed to a stranger.
+            tracing::warn!(
+                "no admin account yet: open http://{addr}/dashboard/setup and enter the setup \
+                 code {code} (a new one at every start until an admin exists; or set \
+                 LIFELINE_ADMIN_PASSWORD)"
+            );
+        }
         let bus = EventBus::default();
         let board = Arc::new(StatusBoard::new());
         let metrics = Arc::new(Metrics::default());
@@ -195,6 +204,7 @@ impl Application {
             access: Arc::new(access),
             metrics,
             allowed_origins: settings.cors_origins.clone(),
+            allowed_hosts: settings.allowed_hosts.clone(),
             public_metrics: settings.public_metrics,
             ws: WsLimits::default(),
             ws_admission: Arc::default(),

@@ -8,7 +8,7 @@ use app::{
     error::AppError,
     functions::Backend,
     model::{
-        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView,
+        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView, SetupForm,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::{HISTORY_LIMIT, HISTORY_WINDOW, SessionHistory, StatusChange},
         recovery::LoggedRecovery,
@@ -77,6 +77,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Browser origins besides this server's own that may call it.
     pub allowed_origins: Vec<String>,
+    /// Host names this server answers to besides IP addresses and localhost.
+    pub allowed_hosts: Vec<String>,
     /// Whether `/metrics` needs credentials.
     pub public_metrics: bool,
     /// The event channel's limits.
@@ -95,12 +97,20 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+/// The address a request came from (unspecified when the server was not told).
+fn client_of(request: &Parts) -> IpAddr {
+    request
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
 fn access_error(e: AccessError) -> AppError {
     let message = e.to_string();
     match e {
         AccessError::WrongCredentials => AppError::Unauthorized(message),
         AccessError::TooManyAttempts(_) => AppError::TooManyAttempts(message),
-        AccessError::AlreadySetUp => AppError::Forbidden(message),
+        AccessError::AlreadySetUp | AccessError::WrongSetupCode => AppError::Forbidden(message),
         AccessError::Invalid(_) | AccessError::NoSuchKey(_) => AppError::InvalidRequest(message),
         AccessError::Database(e) => {
             tracing::error!(error = %e, "database error behind an access request");
@@ -139,13 +149,8 @@ impl Backend for AppState {
         }
     }
 
-    async fn setup(
-        &self,
-        username: &str,
-        password: &str,
-        confirm: &str,
-    ) -> Result<String, AppError> {
-        self.access.setup(username, password, confirm).await.map_err(access_error)
+    async fn setup(&self, request: &Parts, setup: SetupForm<'_>) -> Result<String, AppError> {
+        self.access.setup(client_of(request), setup).await.map_err(access_error)
     }
 
     async fn login(
@@ -154,11 +159,7 @@ impl Backend for AppState {
         username: &str,
         password: &str,
     ) -> Result<String, AppError> {
-        let client = request
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        self.access.login(client, username, password).await.map_err(access_error)
+        self.access.login(client_of(request), username, password).await.map_err(access_error)
     }
 
     async fn logout(&self, headers: &HeaderMap) -> Result<String, AppError> {

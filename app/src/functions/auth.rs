@@ -12,11 +12,22 @@ pub async fn get_auth_state() -> Result<AuthState, AppError> {
     Ok(backend.auth_state(&super::request()?.headers).await)
 }
 
-/// Creates the first admin account and logs it in.
+/// Creates the first admin account and logs it in; `code` is the one-time setup code the
+/// server printed in its log.
 #[server(endpoint = "auth/setup")]
-pub async fn setup(username: String, password: String, confirm: String) -> Result<(), AppError> {
-    let cookie =
-        super::backend()?.setup(&username, &password, &confirm).await.map_err(super::fail)?;
+pub async fn setup(
+    username: String,
+    password: String,
+    confirm: String,
+    code: String,
+) -> Result<(), AppError> {
+    let form = crate::model::SetupForm {
+        username: &username,
+        password: &password,
+        confirm: &confirm,
+        code: &code,
+    };
+    let cookie = super::backend()?.setup(&super::request()?, form).await.map_err(super::fail)?;
     set_cookie(&cookie);
     leptos_axum::redirect("/dashboard");
     Ok(())

@@ -8,7 +8,7 @@ use leptos::prelude::use_context;
 use crate::{
     error::AppError,
     model::{
-        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView,
+        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView, SetupForm,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::SessionHistory,
     },
@@ -24,12 +24,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the visitor must set up, log in, or is logged in.
     async fn auth_state(&self, headers: &HeaderMap) -> AuthState;
     /// Creates the first admin; returns the `Set-Cookie` of its login.
-    async fn setup(
-        &self,
-        username: &str,
-        password: &str,
-        confirm: &str,
-    ) -> Result<String, AppError>;
+    async fn setup(&self, request: &Parts, form: SetupForm<'_>) -> Result<String, AppError>;
     /// Checks a login; returns the `Set-Cookie` of the new session.
     async fn login(
         &self,

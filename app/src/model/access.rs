@@ -18,6 +18,19 @@ pub enum AuthState {
     },
 }
 
+/// What the setup page sends to create the first admin.
+#[derive(Clone, Copy, Debug)]
+pub struct SetupForm<'a> {
+    /// The admin's name.
+    pub username: &'a str,
+    /// The password.
+    pub password: &'a str,
+    /// The password again.
+    pub confirm: &'a str,
+    /// The one-time setup code the server printed in its log.
+    pub code: &'a str,
+}
+
 /// An API key as listed (never the key itself, which is shown once at creation).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyView {

@@ -10,7 +10,7 @@ mod session;
 pub mod ws;
 
 pub use access::{
-    ApiKeyView, AuthState, CreatedApiKey, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    ApiKeyView, AuthState, CreatedApiKey, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, SetupForm,
     check_new_password, check_username,
 };
 pub use event::{Envelope, Event};

@@ -41,6 +41,10 @@ pub fn SetupPage() -> impl IntoView {
             <ActionForm action=setup attr:class="auth-card" attr:aria-label="Create the admin account">
                 <h1>"Welcome to Lifeline"</h1>
                 <p class="muted">"Create the admin account that looks after this server's WhatsApp sessions."</p>
+                <label>"Setup code (printed in the server's log at start)"
+                    <input name="code" autocomplete="off" required spellcheck="false"
+                        placeholder="XXXX-XXXX-XXXX"/>
+                </label>
                 <label>"Username"
                     <input name="username" value="admin" autocomplete="username" required/>
                 </label>

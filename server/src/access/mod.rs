@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::model::{ApiKeyView, CreatedApiKey, check_new_password, check_username};
+use app::model::{ApiKeyView, CreatedApiKey, SetupForm, check_new_password, check_username};
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -72,6 +72,9 @@ pub enum AccessError {
     /// Setup was asked for, but an admin exists.
     #[error("an admin account already exists; log in instead")]
     AlreadySetUp,
+    /// The setup code does not match the one in the server's log.
+    #[error("the setup code is wrong: use the one the server printed in its log at start")]
+    WrongSetupCode,
     /// The input does not fit.
     #[error("{0}")]
     Invalid(String),
@@ -105,6 +108,8 @@ pub struct Access {
     limiter: Mutex<LoginLimiter>,
     /// Bounds the password hashes computed at once (see [`PASSWORD_CHECKS_AT_ONCE`]).
     hashing: Arc<tokio::sync::Semaphore>,
+    /// What the first admin must enter to claim the server; none once an admin exists.
+    setup_code: Mutex<Option<String>>,
     secure_cookies: bool,
 }
 
@@ -130,6 +135,7 @@ impl Access {
             keys: RwLock::new(keys),
             limiter: Mutex::new(LoginLimiter::new(LOGIN_ATTEMPTS, LOGIN_WINDOW)),
             hashing: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
+            setup_code: Mutex::new(None),
             secure_cookies,
         };
         if let Some(password) = admin_password.filter(|p| !p.is_empty()) {
@@ -202,19 +208,32 @@ impl Access {
         Ok(user)
     }
 
+    /// The code that claims this server while it has no admin: made at start, printed in
+    /// the log (only someone who can read that can claim the server), gone once used.
+    pub fn setup_code(&self) -> Option<String> {
+        if self.admin_exists() {
+            return None;
+        }
+        let mut code = self.setup_code.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(code.get_or_insert_with(secrets::setup_code).clone())
+    }
+
     /// Creates the admin account on first start and logs it in; returns the `Set-Cookie`.
-    pub async fn setup(
-        &self,
-        username: &str,
-        password: &str,
-        confirm: &str,
-    ) -> Result<String, AccessError> {
+    /// Attempts count against `client` as logins do, so the code cannot be guessed.
+    pub async fn setup(&self, client: IpAddr, form: SetupForm<'_>) -> Result<String, AccessError> {
         if self.admin_exists() {
             return Err(AccessError::AlreadySetUp);
         }
-        check_username(username).map_err(AccessError::Invalid)?;
-        check_new_password(password, confirm).map_err(AccessError::Invalid)?;
-        let user = self.create_admin(username.trim(), password).await?;
+        self.limiter().attempt(client, Instant::now()).map_err(AccessError::TooManyAttempts)?;
+        let expected = self.setup_code().ok_or(AccessError::AlreadySetUp)?;
+        if !secrets::same_code(form.code, &expected) {
+            tracing::warn!(%client, "wrong setup code");
+            return Err(AccessError::WrongSetupCode);
+        }
+        check_username(form.username).map_err(AccessError::Invalid)?;
+        check_new_password(form.password, form.confirm).map_err(AccessError::Invalid)?;
+        let user = self.create_admin(form.username.trim(), form.password).await?;
+        self.limiter().succeeded(client);
         tracing::info!(username = %user.username, "admin account created");
         self.start_login(&user).await
     }

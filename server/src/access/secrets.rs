@@ -31,6 +31,31 @@ pub fn decoy_hash() -> &'static str {
     &DECOY
 }
 
+/// Letters and digits no one misreads (no 0/O, 1/I/L).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+/// A setup code: three groups of four (about 59 bits), easy to copy from a log.
+pub fn setup_code() -> String {
+    let mut code = String::with_capacity(14);
+    for i in 0..12 {
+        if i > 0 && i % 4 == 0 {
+            code.push('-');
+        }
+        let pick = rand::random_range(0..CODE_ALPHABET.len());
+        code.push(char::from(CODE_ALPHABET[pick]));
+    }
+    code
+}
+
+/// Whether `given` is `code`, ignoring case, spaces and dashes, in constant time.
+pub fn same_code(given: &str, code: &str) -> bool {
+    let clean = |s: &str| -> Vec<u8> {
+        s.bytes().filter(|b| !matches!(b, b'-' | b' ')).map(|b| b.to_ascii_uppercase()).collect()
+    };
+    let (given, code) = (clean(given), clean(code));
+    given.len() == code.len() && bool::from(given.ct_eq(&code))
+}
+
 /// 32 random bytes, URL-safe base64.
 pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
@@ -49,6 +74,18 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setup_codes_are_readable_and_compared_forgivingly() {
+        let code = setup_code();
+        assert_eq!(code.len(), 14);
+        assert!(code.chars().all(|c| c == '-' || CODE_ALPHABET.contains(&(c as u8))), "{code}");
+        assert_ne!(setup_code(), code);
+        assert!(same_code(&code.to_lowercase().replace('-', " "), &code));
+        assert!(!same_code(&code[..13], &code));
+        assert!(!same_code("", &code));
+        assert!(!same_code(&format!("{code}A"), &code));
+    }
 
     #[test]
     fn passwords_verify_only_themselves() {

@@ -73,6 +73,52 @@ fn login_then(uri: &Uri) -> String {
     format!("/dashboard/login?next={encoded}")
 }
 
+/// Refuses a request sent to a host name this server does not answer to.
+///
+/// A page of another site can point a name it controls at this server's address (DNS
+/// rebinding) and then talk to it as its own origin: the browser sends that name as
+/// `Host`, which no same-origin check catches. IP addresses and `localhost` are always
+/// answered (a rebinding needs a name); other names only when configured.
+pub fn unknown_host(request: &Request, allowed: &[String]) -> Option<Response> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
+    (!host_allowed(host, allowed)).then(|| {
+        let message = format!(
+            "this server does not answer to the host {host:?}; if that is its name, add it \
+             to LIFELINE_ALLOWED_HOSTS (--allowed-hosts)"
+        );
+        super::error::ApiFailure(AppError::UnknownHost(message)).into_response()
+    })
+}
+
+/// Whether `host` (a `Host` header: a name or address, with an optional port) is one this
+/// server answers to.
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [IPv6]:port
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) { name } else { host }
+        }),
+    };
+    let name = name.trim_end_matches('.');
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || allowed.iter().any(|a| {
+            let a = a.trim();
+            a.eq_ignore_ascii_case(name) || a.eq_ignore_ascii_case(host)
+        })
+}
+
 /// Refuses state-changing requests that a browser sent on behalf of another site: their
 /// `Origin` is neither this server nor on the allow-list. Machines send no `Origin`.
 pub fn cross_site(request: &Request, allowed: &[String]) -> Option<Response> {
@@ -134,6 +180,37 @@ mod tests {
             &allowed
         ));
         assert!(!origin_allowed(&headers(Some("null"), "lifeline:3000"), &[]));
+    }
+
+    #[test]
+    fn hosts() {
+        let allowed = vec!["lifeline.example.com".to_owned()];
+        for ok in [
+            "127.0.0.1:3000",
+            "192.168.1.5",
+            "[::1]:3000",
+            "[fe80::1]",
+            "localhost:3000",
+            "LOCALHOST",
+            "app.localhost:8080",
+            "lifeline.example.com",
+            "Lifeline.Example.com:443",
+            "lifeline.example.com.",
+        ] {
+            assert!(host_allowed(ok, &allowed), "{ok}");
+        }
+        for refused in [
+            "evil.example",
+            "evil.example:3000",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "lifeline.example.com.evil.example",
+            "[not-an-ip]:80",
+            "",
+        ] {
+            assert!(!host_allowed(refused, &allowed), "{refused}");
+        }
+        assert!(!host_allowed("lifeline.example.com", &[]));
     }
 
     #[test]

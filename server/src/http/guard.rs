@@ -1,5 +1,6 @@
-//! The one middleware around every route: refuses cross-site writes, gates the dashboard's
-//! pages, adds the security headers, and times the request for `/metrics`.
+//! The one middleware around every route: refuses hosts the server does not answer to and
+//! cross-site writes, gates the dashboard's pages, adds the security headers, and times the
+//! request for `/metrics`.
 //!
 //! One layer rather than four: each layer costs an allocation and a clone of the state per
 //! request, and `/health` is meant to be answered as cheaply as axum allows.
@@ -20,7 +21,9 @@ pub async fn around(State(state): State<AppState>, request: Request, next: Next)
     let start = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = if let Some(refused) = auth::cross_site(&request, &state.allowed_origins) {
+    let mut response = if let Some(refused) = auth::unknown_host(&request, &state.allowed_hosts) {
+        refused
+    } else if let Some(refused) = auth::cross_site(&request, &state.allowed_origins) {
         refused
     } else if auth::is_dashboard_page(&request) {
         let (uri, headers) = (request.uri().clone(), request.headers().clone());

@@ -200,19 +200,109 @@ async fn password_checks_at_once_are_bounded() {
 }
 
 #[tokio::test]
+async fn setup_codes_cannot_be_guessed() {
+    let app = spawn_app_with(TestOptions { admin_password: None, ..TestOptions::default() }).await;
+    let guess = |n: usize| {
+        app.anonymous()
+            .post(app.url("/api/auth/setup"))
+            .header("accept", "application/json")
+            .form(&[
+                ("username", "owner"),
+                ("password", "a long enough password"),
+                ("confirm", "a long enough password"),
+                ("code", &format!("GUES-SNUM-{n:04}")),
+            ])
+            .send()
+    };
+    for n in 0..5 {
+        assert_eq!(guess(n).await.unwrap().status(), 403);
+    }
+    // From here the address waits, whatever it sends.
+    assert_eq!(guess(5).await.unwrap().status(), 429);
+    assert!(!app.state.access.admin_exists());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn requests_for_names_the_server_does_not_answer_to_are_refused() {
+    let app = spawn_app_with(TestOptions {
+        allowed_hosts: vec!["lifeline.example.com".into()],
+        ..TestOptions::default()
+    })
+    .await;
+    let port = app.addr.port();
+    let with_host =
+        |host: String| app.client.get(app.url("/health/deep")).header("host", host).send();
+    // A page of another site that points its own name at this server (DNS rebinding).
+    let r = with_host(format!("rebind.evil.example:{port}")).await.unwrap();
+    assert_eq!(r.status(), 421);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_host");
+    assert!(body["message"].as_str().unwrap().contains("LIFELINE_ALLOWED_HOSTS"), "{body}");
+    let r = app
+        .client
+        .post(app.url("/sessions"))
+        .header("host", format!("rebind.evil.example:{port}"))
+        .header("origin", format!("http://rebind.evil.example:{port}"))
+        .json(&json!({"name": "x", "connector": "simulator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 421);
+    assert!(app.state.supervisor.list().is_empty(), "a rebound page created a session");
+    // Addresses, localhost and the configured names are answered.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "lifeline.example.com".to_owned(),
+    ] {
+        assert_eq!(with_host(host.clone()).await.unwrap().status(), 200, "{host}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn first_start_sets_up_the_admin_once() {
     let app = spawn_app_with(TestOptions { admin_password: None, ..TestOptions::default() }).await;
     for page in ["/dashboard", "/dashboard/login", "/dashboard/sessions"] {
         let r = app.anonymous().get(app.url(page)).send().await.unwrap();
         assert_eq!(r.headers()["location"], "/dashboard/setup", "{page}");
     }
-    let setup = |password: &'static str, confirm: &'static str| {
+    let code = app.state.access.setup_code().expect("an unclaimed server has a setup code");
+    let setup_with = |code: String, password: &'static str, confirm: &'static str| {
         app.anonymous()
             .post(app.url("/api/auth/setup"))
             .header("accept", "application/json")
-            .form(&[("username", "owner"), ("password", password), ("confirm", confirm)])
+            .form(&[
+                ("username", "owner"),
+                ("password", password),
+                ("confirm", confirm),
+                ("code", code.as_str()),
+            ])
             .send()
     };
+    let setup = |password, confirm| setup_with(code.clone(), password, confirm);
+    // Whoever reaches a fresh server first does not get it: the code is in the server's log.
+    let r = app
+        .anonymous()
+        .post(app.url("/api/auth/setup"))
+        .header("accept", "application/json")
+        .form(&[
+            ("username", "owner"),
+            ("password", "a long enough password"),
+            ("confirm", "a long enough password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "setup without a code: {}", r.status());
+    let r = setup_with("AAAA-BBBB-CCCC".into(), "a long enough password", "a long enough password")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("setup code is wrong"));
+    assert!(!app.state.access.admin_exists());
+
     let r = setup("short", "short").await.unwrap();
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("at least 10 characters"));
@@ -225,6 +315,7 @@ async fn first_start_sets_up_the_admin_once() {
         app.anonymous().get(app.url("/dashboard")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 200, "the new admin is logged in");
 
+    assert_eq!(app.state.access.setup_code(), None, "the code outlived the setup");
     let r = setup("another long password", "another long password").await.unwrap();
     assert_eq!(r.status(), 403, "a second setup must be refused");
     let r = app.anonymous().get(app.url("/dashboard/setup")).send().await.unwrap();

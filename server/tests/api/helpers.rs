@@ -184,6 +184,8 @@ pub struct TestOptions {
     pub admin_password: Option<String>,
     /// Other origins allowed to call the server from a browser.
     pub cors_origins: Vec<String>,
+    /// Host names the server answers to besides addresses and localhost.
+    pub allowed_hosts: Vec<String>,
     /// How often the database is probed.
     pub probe_every: Duration,
     /// The event channel's limits.
@@ -245,6 +247,7 @@ impl Default for TestOptions {
             policy: fast_policy(),
             admin_password: Some(ADMIN_PASSWORD.into()),
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             probe_every: Duration::from_secs(10),
             ws: WsLimits::default(),
             dashboard_time_scale: 1.0,
@@ -290,6 +293,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let mut settings = test_settings(&dir, database_url.clone(), options.simulator);
     settings.admin_password = options.admin_password;
     settings.cors_origins = options.cors_origins;
+    settings.allowed_hosts = options.allowed_hosts;
     settings.dashboard_time_scale = options.dashboard_time_scale;
     if options.whatsapp.is_some() {
         settings.secret_key = Some(key.unwrap_or_else(SecretKey::generate));

@@ -74,6 +74,13 @@ pub enum StartupError {
         /// How many sessions need it.
         sessions: u64,
     },
+    /// `LIFELINE_API_KEY` is short enough to guess.
+    #[error(
+        "LIFELINE_API_KEY has {0} characters; use at least {min} (`openssl rand -hex 24` makes \
+         one)",
+        min = crate::access::MIN_API_KEY_CHARS
+    )]
+    WeakApiKey(usize),
     /// Listening failed for another reason.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -129,6 +136,11 @@ impl Application {
         upstreams: impl Into<Upstreams>,
     ) -> Result<Self, StartupError> {
         let Upstreams { simulation, whatsapp } = upstreams.into();
+        if let Some(key) = settings.api_key.as_deref().filter(|k| !k.is_empty())
+            && key.chars().count() < crate::access::MIN_API_KEY_CHARS
+        {
+            return Err(StartupError::WeakApiKey(key.chars().count()));
+        }
         let url = match &settings.database_url {
             Some(url) => url.parse::<DatabaseUrl>()?,
             None => {

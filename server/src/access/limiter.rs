@@ -39,19 +39,33 @@ impl LoginLimiter {
     /// Lets an attempt from `ip` through and counts it, or `Err(wait)` when `ip` must wait
     /// before trying again.
     pub fn attempt(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        if self.failures.len() >= MAX_TRACKED {
-            let window = self.window;
-            self.failures
-                .retain(|_, t| t.back().is_some_and(|last| now.duration_since(*last) < window));
-        }
+        self.blocked(ip, now)?;
+        self.failed(ip, now);
+        Ok(())
+    }
+
+    /// `Err(wait)` when `ip` reached the limit (nothing is counted): for failures that are
+    /// cheap to check and counted after the fact with [`Self::failed`].
+    pub fn blocked(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let (max, window) = (self.max_failures, self.window);
         let times = self.recent(ip, now);
         match times.front() {
             Some(oldest) if times.len() >= max => Err(window - now.duration_since(*oldest)),
-            _ => {
-                times.push_back(now);
-                Ok(())
-            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failure from `ip`.
+    pub fn failed(&mut self, ip: IpAddr, now: Instant) {
+        self.sweep(now);
+        self.recent(ip, now).push_back(now);
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        if self.failures.len() >= MAX_TRACKED {
+            let window = self.window;
+            self.failures
+                .retain(|_, t| t.back().is_some_and(|last| now.duration_since(*last) < window));
         }
     }
 
@@ -88,6 +102,20 @@ mod tests {
         // 300 at once, none of them answered yet.
         let through = (0..300).filter(|_| l.attempt(ip, t0).is_ok()).count();
         assert_eq!(through, 5);
+    }
+
+    #[test]
+    fn failures_counted_after_the_fact_block_only_at_the_limit() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut l = LoginLimiter::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert!(l.blocked(ip, t0).is_ok(), "checking counts nothing");
+        }
+        for _ in 0..3 {
+            l.failed(ip, t0);
+        }
+        assert_eq!(l.blocked(ip, t0 + Duration::from_secs(15)), Err(Duration::from_secs(45)));
     }
 
     #[test]

@@ -31,6 +31,15 @@ use crate::db::{
 
 /// The name of the dashboard's session cookie.
 pub const COOKIE: &str = "lifeline_session";
+/// Its name when cookies are `Secure`: browsers accept a `__Host-` cookie only from this
+/// very host, over HTTPS, for every path, so no sibling subdomain can plant or shadow it.
+pub const SECURE_COOKIE: &str = "__Host-lifeline_session";
+/// The shortest `LIFELINE_API_KEY` the server accepts.
+pub const MIN_API_KEY_CHARS: usize = 20;
+/// Wrong API keys (or logins) an address may present per [`KEY_WINDOW`].
+pub const KEY_FAILURES: usize = 20;
+/// The window over which wrong keys count.
+pub const KEY_WINDOW: Duration = Duration::from_secs(60);
 /// How long a login lasts.
 pub const LOGIN_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);
 /// Failed logins allowed per address within [`LOGIN_WINDOW`].
@@ -106,6 +115,8 @@ pub struct Access {
     keys: RwLock<HashMap<String, KnownKey>>,
     admin_exists: AtomicBool,
     limiter: Mutex<LoginLimiter>,
+    /// Wrong credentials presented per address (keys are guessed as passwords are).
+    wrong_keys: Mutex<LoginLimiter>,
     /// Bounds the password hashes computed at once (see [`PASSWORD_CHECKS_AT_ONCE`]).
     hashing: Arc<tokio::sync::Semaphore>,
     /// What the first admin must enter to claim the server; none once an admin exists.
@@ -134,6 +145,7 @@ impl Access {
             configured_key: configured_key.filter(|k| !k.is_empty()),
             keys: RwLock::new(keys),
             limiter: Mutex::new(LoginLimiter::new(LOGIN_ATTEMPTS, LOGIN_WINDOW)),
+            wrong_keys: Mutex::new(LoginLimiter::new(KEY_FAILURES, KEY_WINDOW)),
             hashing: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
             setup_code: Mutex::new(None),
             secure_cookies,
@@ -159,7 +171,7 @@ impl Access {
         if let Some(key) = presented_key(headers) {
             return self.check_key(key).await;
         }
-        let token = session_token(headers)?;
+        let token = session_token(headers, self.cookie_name())?;
         match accounts::login_user(&self.db, &secrets::digest(token), Utc::now()).await {
             Ok(user) => user.map(|username| Caller::Admin { username }),
             Err(e) => {
@@ -290,15 +302,36 @@ impl Access {
 
     /// Ends the session these headers carry; returns the `Set-Cookie` that clears it.
     pub async fn logout(&self, headers: &HeaderMap) -> Result<String, AccessError> {
-        if let Some(token) = session_token(headers) {
+        if let Some(token) = session_token(headers, self.cookie_name()) {
             accounts::delete_login(&self.db, &secrets::digest(token), Utc::now()).await?;
         }
         Ok(self.cookie("", 0))
     }
 
     fn cookie(&self, value: &str, max_age: i64) -> String {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
-        format!("{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
+        let (name, secure) =
+            if self.secure_cookies { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
+    }
+
+    /// The session cookie's name on this server.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies { SECURE_COOKIE } else { COOKIE }
+    }
+
+    /// `Err(wait)` when `client` presented too many wrong credentials lately: it is not
+    /// even checked (a key check is cheap, but guessing must not be).
+    pub fn guessing(&self, client: IpAddr) -> Result<(), Duration> {
+        self.wrong_keys().blocked(client, Instant::now())
+    }
+
+    /// Counts wrong credentials presented by `client`.
+    pub fn wrong_credentials(&self, client: IpAddr) {
+        self.wrong_keys().failed(client, Instant::now());
+    }
+
+    fn wrong_keys(&self) -> std::sync::MutexGuard<'_, LoginLimiter> {
+        self.wrong_keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes the password of the admin logged in with these headers. Its other logins
@@ -310,7 +343,7 @@ impl Access {
         password: &str,
         confirm: &str,
     ) -> Result<(), AccessError> {
-        let token = session_token(headers).ok_or_else(|| {
+        let token = session_token(headers, self.cookie_name()).ok_or_else(|| {
             AccessError::Invalid(
                 "only a dashboard login can change the admin password, not an API key".into(),
             )
@@ -427,15 +460,15 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The session token in the `Cookie` header.
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+/// The session token in the `Cookie` header, under the cookie name `cookie`.
+pub fn session_token<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE && !value.is_empty())
+        .find(|(name, value)| *name == cookie && !value.is_empty())
         .map(|(_, value)| value)
 }
 
@@ -456,8 +489,12 @@ mod tests {
 
         let mut c = HeaderMap::new();
         c.insert("cookie", HeaderValue::from_static("theme=dark; lifeline_session=abc; x=y"));
-        assert_eq!(session_token(&c), Some("abc"));
+        assert_eq!(session_token(&c, COOKIE), Some("abc"));
+        // Over HTTPS only the __Host- cookie counts: a plain one may come from a sibling.
+        assert_eq!(session_token(&c, SECURE_COOKIE), None);
+        c.insert("cookie", HeaderValue::from_static("__Host-lifeline_session=def"));
+        assert_eq!(session_token(&c, SECURE_COOKIE), Some("def"));
         c.insert("cookie", HeaderValue::from_static("lifeline_session="));
-        assert_eq!(session_token(&c), None);
+        assert_eq!(session_token(&c, COOKIE), None);
     }
 }

@@ -3,15 +3,20 @@
 //! visitor's cookie.
 
 use app::error::AppError;
+use std::net::{IpAddr, SocketAddr};
+
 use axum::{
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, Method, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 
 use super::error::ApiFailure;
-use crate::{access::Caller, state::AppState};
+use crate::{
+    access::{Caller, presented_key, session_token},
+    state::AppState,
+};
 
 /// The one answer to missing or wrong credentials, whichever it was.
 pub fn unauthorized() -> ApiFailure {
@@ -20,18 +25,37 @@ pub fn unauthorized() -> ApiFailure {
     ))
 }
 
-/// Lets a request through only with a valid API key or login.
+/// Lets a request through only with a valid API key or login. An address that presented
+/// too many wrong ones lately waits (429) without its credentials being looked at.
 pub async fn require_caller(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    if let Err(wait) = state.access.guessing(client) {
+        let message =
+            format!("too many wrong credentials; try again in {} s", wait.as_secs().max(1));
+        return ApiFailure(AppError::TooManyAttempts(message)).into_response();
+    }
     match state.access.authenticate(request.headers()).await {
         Some(caller) => {
             request.extensions_mut().insert::<Caller>(caller);
             next.run(request).await
         }
-        None => unauthorized().into_response(),
+        None => {
+            // Only credentials that were presented and wrong count: a missing key is a
+            // misconfigured client, not a guess.
+            let presented = presented_key(request.headers()).is_some()
+                || session_token(request.headers(), state.access.cookie_name()).is_some();
+            if presented {
+                state.access.wrong_credentials(client);
+            }
+            unauthorized().into_response()
+        }
     }
 }
 

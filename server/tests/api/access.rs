@@ -200,6 +200,55 @@ async fn password_checks_at_once_are_bounded() {
 }
 
 #[tokio::test]
+async fn guessing_api_keys_is_limited() {
+    let app = spawn_app().await;
+    let with_key =
+        |key: String| app.anonymous().get(app.url("/sessions")).header("x-api-key", key).send();
+    for i in 0..20 {
+        assert_eq!(with_key(format!("guess-{i:04}-xxxxxxxxxxxxxxxx")).await.unwrap().status(), 401);
+    }
+    // From here the address waits, and its keys are not even looked at.
+    let r = with_key("guess-0020-xxxxxxxxxxxxxxxx".into()).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_attempts");
+    assert_eq!(with_key(API_KEY.into()).await.unwrap().status(), 429);
+    // No key at all is a misconfigured client, not a guess, and still gets a plain 401.
+    let other = spawn_app().await;
+    for _ in 0..30 {
+        let r = other.anonymous().get(other.url("/sessions")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    other.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn secure_logins_use_a_host_only_cookie() {
+    let app = spawn_app_with(TestOptions { secure_cookies: true, ..TestOptions::default() }).await;
+    let r = app.login_attempt(ADMIN_PASSWORD).await;
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("lifeline_session"))
+        .expect("no session cookie")
+        .to_owned();
+    assert!(set.starts_with("__Host-lifeline_session="), "{set}");
+    assert!(set.contains("; Secure") && set.contains("Path=/") && !set.contains("Domain"), "{set}");
+    let token = set.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+    let page = |cookie: String| {
+        app.anonymous().get(app.url("/dashboard/sessions")).header("cookie", cookie).send()
+    };
+    assert_eq!(page(format!("__Host-lifeline_session={token}")).await.unwrap().status(), 200);
+    // The same token under the plain name (as a sibling subdomain could set it) is no login.
+    let r = page(format!("lifeline_session={token}")).await.unwrap();
+    assert_eq!(r.status(), 303, "{:?}", r.headers());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn setup_codes_cannot_be_guessed() {
     let app = spawn_app_with(TestOptions { admin_password: None, ..TestOptions::default() }).await;
     let guess = |n: usize| {

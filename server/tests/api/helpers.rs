@@ -186,6 +186,8 @@ pub struct TestOptions {
     pub cors_origins: Vec<String>,
     /// Host names the server answers to besides addresses and localhost.
     pub allowed_hosts: Vec<String>,
+    /// Whether the login cookie is `Secure` (HTTPS).
+    pub secure_cookies: bool,
     /// How often the database is probed.
     pub probe_every: Duration,
     /// The event channel's limits.
@@ -248,6 +250,7 @@ impl Default for TestOptions {
             admin_password: Some(ADMIN_PASSWORD.into()),
             cors_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            secure_cookies: false,
             probe_every: Duration::from_secs(10),
             ws: WsLimits::default(),
             dashboard_time_scale: 1.0,
@@ -294,6 +297,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     settings.admin_password = options.admin_password;
     settings.cors_origins = options.cors_origins;
     settings.allowed_hosts = options.allowed_hosts;
+    settings.secure_cookies = options.secure_cookies;
     settings.dashboard_time_scale = options.dashboard_time_scale;
     if options.whatsapp.is_some() {
         settings.secret_key = Some(key.unwrap_or_else(SecretKey::generate));

@@ -44,6 +44,22 @@ fn assert_one_clear_line(out: &Output, expected: &[&str]) {
 }
 
 #[test]
+fn a_guessable_api_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let out = lifeline(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir,
+        "--api-key",
+        "secret",
+    ]);
+    assert_one_clear_line(&out, &["LIFELINE_API_KEY has 6 characters", "at least 20"]);
+}
+
+#[test]
 fn unwritable_data_dir_is_named() {
     let dir = tempfile::tempdir().unwrap();
     // A regular file where a folder should be: unwritable even for root.

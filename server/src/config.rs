@@ -114,6 +114,16 @@ pub struct Settings {
     #[arg(long, env = "LIFELINE_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Proxies in front of Lifeline (nginx…), comma-separated addresses or networks like
+    /// 127.0.0.1 or 10.0.0.0/8: from these only, the client's address is read from
+    /// X-Forwarded-For / Forwarded (for the login lockout and the channel limit).
+    #[arg(long, env = "LIFELINE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Event channels (/ws) one client address may hold open at once (IPv6: per /64).
+    #[arg(long, env = "LIFELINE_WS_PER_ADDRESS", default_value_t = 32)]
+    pub ws_per_address: usize,
+
     /// Other sites allowed to call this server from a browser (CORS), comma-separated
     /// origins like https://ops.example.com. Default: none (same origin only).
     #[arg(long, env = "LIFELINE_CORS_ORIGINS", value_delimiter = ',')]
@@ -195,6 +205,8 @@ impl Settings {
             api_key: None,
             admin_password: None,
             allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
+            ws_per_address: 32,
             cors_origins: Vec::new(),
             public_metrics: false,
             secure_cookies: false,

@@ -27,7 +27,11 @@ use crate::{
     db::{DatabaseUrl, Db, DbError, UrlError},
     demo,
     events::EventBus,
-    http::{self, ws::WsLimits},
+    http::{
+        self,
+        client::{BadProxy, TrustedProxies},
+        ws::WsLimits,
+    },
     metrics::Metrics,
     probe,
     state::{AppState, Shared},
@@ -74,6 +78,9 @@ pub enum StartupError {
         /// How many sessions need it.
         sessions: u64,
     },
+    /// A trusted proxy entry does not parse.
+    #[error("LIFELINE_TRUSTED_PROXIES: {0}")]
+    TrustedProxies(#[from] BadProxy),
     /// `LIFELINE_API_KEY` is short enough to guess.
     #[error(
         "LIFELINE_API_KEY has {0} characters; use at least {min} (`openssl rand -hex 24` makes \
@@ -141,6 +148,7 @@ impl Application {
         {
             return Err(StartupError::WeakApiKey(key.chars().count()));
         }
+        let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)?;
         let url = match &settings.database_url {
             Some(url) => url.parse::<DatabaseUrl>()?,
             None => {
@@ -217,8 +225,9 @@ impl Application {
             metrics,
             allowed_origins: settings.cors_origins.clone(),
             allowed_hosts: settings.allowed_hosts.clone(),
+            trusted_proxies,
             public_metrics: settings.public_metrics,
-            ws: WsLimits::default(),
+            ws: WsLimits { per_address: settings.ws_per_address.max(1), ..WsLimits::default() },
             ws_admission: Arc::default(),
             shutdown: CancellationToken::new(),
             dashboard: settings.dashboard_policy(),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use app::{
     error::AppError,
@@ -16,12 +16,13 @@ use app::{
     policy::{DashboardPolicy, Policies},
 };
 use axum::{
-    extract::{ConnectInfo, FromRef},
+    extract::FromRef,
     http::{HeaderMap, request::Parts},
 };
 use leptos::config::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::client::{ClientAddr, TrustedProxies};
 use crate::{
     access::{Access, AccessError, Caller},
     board::StatusBoard,
@@ -79,6 +80,8 @@ pub struct Shared {
     pub allowed_origins: Vec<String>,
     /// Host names this server answers to besides IP addresses and localhost.
     pub allowed_hosts: Vec<String>,
+    /// Proxies whose forwarded client addresses are believed.
+    pub trusted_proxies: TrustedProxies,
     /// Whether `/metrics` needs credentials.
     pub public_metrics: bool,
     /// The event channel's limits.
@@ -97,12 +100,9 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// The address a request came from (unspecified when the server was not told).
+/// The address a request came from (see [`ClientAddr`]).
 fn client_of(request: &Parts) -> IpAddr {
-    request
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+    ClientAddr::of(&request.extensions)
 }
 
 fn access_error(e: AccessError) -> AppError {

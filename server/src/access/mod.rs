@@ -28,6 +28,7 @@ use crate::db::{
     accounts::{self, User},
     api_keys::{self, StoredKey},
 };
+use crate::http::client::limit_key;
 
 /// The name of the dashboard's session cookie.
 pub const COOKIE: &str = "lifeline_session";
@@ -236,7 +237,9 @@ impl Access {
         if self.admin_exists() {
             return Err(AccessError::AlreadySetUp);
         }
-        self.limiter().attempt(client, Instant::now()).map_err(AccessError::TooManyAttempts)?;
+        self.limiter()
+            .attempt(limit_key(client), Instant::now())
+            .map_err(AccessError::TooManyAttempts)?;
         let expected = self.setup_code().ok_or(AccessError::AlreadySetUp)?;
         if !secrets::same_code(form.code, &expected) {
             tracing::warn!(%client, "wrong setup code");
@@ -245,7 +248,7 @@ impl Access {
         check_username(form.username).map_err(AccessError::Invalid)?;
         check_new_password(form.password, form.confirm).map_err(AccessError::Invalid)?;
         let user = self.create_admin(form.username.trim(), form.password).await?;
-        self.limiter().succeeded(client);
+        self.limiter().succeeded(limit_key(client));
         tracing::info!(username = %user.username, "admin account created");
         self.start_login(&user).await
     }
@@ -259,14 +262,16 @@ impl Access {
     ) -> Result<String, AccessError> {
         // A slot first: a refusal for load must not count against the address.
         let slot = self.hashing_slot()?;
-        self.limiter().attempt(client, Instant::now()).map_err(AccessError::TooManyAttempts)?;
+        self.limiter()
+            .attempt(limit_key(client), Instant::now())
+            .map_err(AccessError::TooManyAttempts)?;
         let user = accounts::user_by_name(&self.db, username.trim()).await?;
         let stored =
             user.as_ref().map_or(secrets::decoy_hash().to_owned(), |u| u.password_hash.clone());
         let matches = verify_blocking(slot, password, stored).await;
         match user.filter(|_| matches) {
             Some(user) => {
-                self.limiter().succeeded(client);
+                self.limiter().succeeded(limit_key(client));
                 tracing::info!(username = %user.username, %client, "logged in");
                 self.start_login(&user).await
             }
@@ -322,12 +327,12 @@ impl Access {
     /// `Err(wait)` when `client` presented too many wrong credentials lately: it is not
     /// even checked (a key check is cheap, but guessing must not be).
     pub fn guessing(&self, client: IpAddr) -> Result<(), Duration> {
-        self.wrong_keys().blocked(client, Instant::now())
+        self.wrong_keys().blocked(limit_key(client), Instant::now())
     }
 
     /// Counts wrong credentials presented by `client`.
     pub fn wrong_credentials(&self, client: IpAddr) {
-        self.wrong_keys().failed(client, Instant::now());
+        self.wrong_keys().failed(limit_key(client), Instant::now());
     }
 
     fn wrong_keys(&self) -> std::sync::MutexGuard<'_, LoginLimiter> {

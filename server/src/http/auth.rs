@@ -3,16 +3,14 @@
 //! visitor's cookie.
 
 use app::error::AppError;
-use std::net::{IpAddr, SocketAddr};
-
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::{HeaderMap, Method, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 
-use super::error::ApiFailure;
+use super::{client::ClientAddr, error::ApiFailure};
 use crate::{
     access::{Caller, presented_key, session_token},
     state::AppState,
@@ -32,10 +30,7 @@ pub async fn require_caller(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let client = ClientAddr::of(request.extensions());
     if let Err(wait) = state.access.guessing(client) {
         let message =
             format!("too many wrong credentials; try again in {} s", wait.as_secs().max(1));

@@ -7,18 +7,29 @@
 
 use std::time::Instant;
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::{ConnectInfo, MatchedPath, Request, State},
     middleware::Next,
     response::Response,
 };
 
-use super::{auth, security};
+use super::{
+    auth,
+    client::{self, ClientAddr},
+    security,
+};
 use crate::state::AppState;
 
 /// See the module documentation.
-pub async fn around(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn around(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let start = Instant::now();
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied()
+    {
+        let client = client::client_address(peer.ip(), request.headers(), &state.trusted_proxies);
+        request.extensions_mut().insert(ClientAddr(client));
+    }
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let mut response = if let Some(refused) = auth::unknown_host(&request, &state.allowed_hosts) {

@@ -2,6 +2,7 @@
 //! server functions for people, and the checks and headers every response gets.
 
 mod auth;
+pub mod client;
 mod dev;
 mod error;
 mod guard;

@@ -200,6 +200,44 @@ async fn password_checks_at_once_are_bounded() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_one_browsers_wrong_logins_lock_only_that_browser() {
+    let login = |app: &TestApp, client: &'static str, password: &'static str| {
+        app.anonymous()
+            .post(app.url("/api/auth/login"))
+            .header("accept", "application/json")
+            .header("x-forwarded-for", client)
+            .form(&[("username", "admin"), ("password", password), ("next", "")])
+            .send()
+    };
+    let behind_proxy = spawn_app_with(TestOptions {
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..TestOptions::default()
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(
+            login(&behind_proxy, "203.0.113.1", "wrong password").await.unwrap().status(),
+            401
+        );
+    }
+    assert_eq!(login(&behind_proxy, "203.0.113.1", ADMIN_PASSWORD).await.unwrap().status(), 429);
+    // The admin at another browser behind the same proxy logs in.
+    let r = login(&behind_proxy, "203.0.113.2", ADMIN_PASSWORD).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    behind_proxy.stop().await;
+
+    // Without trust the header is anyone's invention: it changes nothing.
+    let direct = spawn_app().await;
+    for i in 0..5 {
+        let spoofed =
+            ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4", "198.51.100.5"][i];
+        assert_eq!(login(&direct, spoofed, "wrong password").await.unwrap().status(), 401);
+    }
+    assert_eq!(login(&direct, "198.51.100.6", ADMIN_PASSWORD).await.unwrap().status(), 429);
+    direct.stop().await;
+}
+
+#[tokio::test]
 async fn guessing_api_keys_is_limited() {
     let app = spawn_app().await;
     let with_key =

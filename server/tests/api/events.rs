@@ -219,6 +219,34 @@ async fn per_address_limit() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_browser_has_its_own_channel_limit() {
+    let limits = WsLimits { per_address: 2, ..WsLimits::default() };
+    let app = spawn_app_with(TestOptions {
+        ws: limits,
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..TestOptions::default()
+    })
+    .await;
+    let shared = &app;
+    let from = |client: &'static str| async move {
+        handshake(shared, &[("x-api-key", API_KEY), ("x-forwarded-for", client)]).await
+    };
+    let _a1 = from("203.0.113.1").await.unwrap();
+    let _a2 = from("203.0.113.1").await.unwrap();
+    match from("203.0.113.1").await {
+        Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
+        other => panic!("a third channel was allowed: {:?}", other.map(|_| ())),
+    }
+    // Another browser behind the same proxy is not held back by the first.
+    let _b = from("203.0.113.2").await.expect("another browser was refused");
+    // IPv6 browsers count by their /64.
+    let _c1 = from("2001:db8:1:2::1").await.unwrap();
+    let _c2 = from("2001:db8:1:2::ffff").await.unwrap();
+    assert!(from("2001:db8:1:2:abcd::9").await.is_err(), "a /64 got a third channel");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn oversized_frames_close_with_1009() {
     let app = spawn_app().await;
     let mut ws = connect(&app).await;

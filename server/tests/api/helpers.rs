@@ -188,6 +188,8 @@ pub struct TestOptions {
     pub allowed_hosts: Vec<String>,
     /// Whether the login cookie is `Secure` (HTTPS).
     pub secure_cookies: bool,
+    /// Proxies whose forwarded addresses are believed.
+    pub trusted_proxies: Vec<String>,
     /// How often the database is probed.
     pub probe_every: Duration,
     /// The event channel's limits.
@@ -251,6 +253,7 @@ impl Default for TestOptions {
             cors_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
             probe_every: Duration::from_secs(10),
             ws: WsLimits::default(),
             dashboard_time_scale: 1.0,
@@ -298,6 +301,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     settings.cors_origins = options.cors_origins;
     settings.allowed_hosts = options.allowed_hosts;
     settings.secure_cookies = options.secure_cookies;
+    settings.trusted_proxies = options.trusted_proxies;
     settings.dashboard_time_scale = options.dashboard_time_scale;
     if options.whatsapp.is_some() {
         settings.secret_key = Some(key.unwrap_or_else(SecretKey::generate));

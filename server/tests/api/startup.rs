@@ -60,6 +60,22 @@ fn a_guessable_api_key_is_refused() {
 }
 
 #[test]
+fn a_trusted_proxy_that_is_not_an_address_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let out = lifeline(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir,
+        "--trusted-proxies",
+        "127.0.0.1,nginx",
+    ]);
+    assert_one_clear_line(&out, &["LIFELINE_TRUSTED_PROXIES", "\"nginx\"", "10.0.0.0/8"]);
+}
+
+#[test]
 fn unwritable_data_dir_is_named() {
     let dir = tempfile::tempdir().unwrap();
     // A regular file where a folder should be: unwritable even for root.

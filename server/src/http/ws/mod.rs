@@ -4,18 +4,23 @@
 mod admission;
 mod connection;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use app::error::AppError;
 use axum::{
-    extract::{ConnectInfo, State, WebSocketUpgrade},
+    Extension,
+    extract::{State, WebSocketUpgrade},
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
 
 pub use admission::{Admission, Ticket};
 
-use super::{error::ApiFailure, origin_allowed};
+use super::{
+    client::{ClientAddr, limit_key},
+    error::ApiFailure,
+    origin_allowed,
+};
 use crate::state::AppState;
 
 /// The channel's limits and timings.
@@ -53,7 +58,7 @@ impl Default for WsLimits {
 /// protected route).
 pub async fn upgrade(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -64,7 +69,7 @@ pub async fn upgrade(
         .into_response();
     }
     let limits = state.ws.clone();
-    let Some(ticket) = state.ws_admission.admit(peer.ip(), limits.per_address) else {
+    let Some(ticket) = state.ws_admission.admit(limit_key(client.0), limits.per_address) else {
         return ApiFailure(AppError::TooManyAttempts(format!(
             "this address already holds {} event channels",
             limits.per_address

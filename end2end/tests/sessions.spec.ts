@@ -123,7 +123,8 @@ test('per-session actions: stop, start, auto-connect, test message, log out and 
   await expect(auto).toBeChecked();
   await auto.click();
   await expect(auto).not.toBeChecked();
-  expect((await server.api('GET', `/sessions/${id}`)).auto_connect).toBe(false);
+  // The box unticks as it is clicked; the server's answer follows.
+  await expect.poll(async () => (await server.api('GET', `/sessions/${id}`)).auto_connect).toBe(false);
 
   await row.getByRole('button', { name: 'Send test' }).click();
   const send = row.getByTestId('send-test');

@@ -22,7 +22,7 @@ use axum::{
 use leptos::config::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::client::{ClientAddr, TrustedProxies};
+use crate::http::client::{ClientAddr, TrustedProxies, ViaHttps};
 use crate::{
     access::{Access, AccessError, Caller},
     board::StatusBoard,
@@ -150,7 +150,8 @@ impl Backend for AppState {
     }
 
     async fn setup(&self, request: &Parts, setup: SetupForm<'_>) -> Result<String, AppError> {
-        self.access.setup(client_of(request), setup).await.map_err(access_error)
+        let https = ViaHttps::of(&request.extensions);
+        self.access.setup(client_of(request), https, setup).await.map_err(access_error)
     }
 
     async fn login(
@@ -159,11 +160,13 @@ impl Backend for AppState {
         username: &str,
         password: &str,
     ) -> Result<String, AppError> {
-        self.access.login(client_of(request), username, password).await.map_err(access_error)
+        let https = ViaHttps::of(&request.extensions);
+        self.access.login(client_of(request), https, username, password).await.map_err(access_error)
     }
 
-    async fn logout(&self, headers: &HeaderMap) -> Result<String, AppError> {
-        self.access.logout(headers).await.map_err(access_error)
+    async fn logout(&self, request: &Parts) -> Result<String, AppError> {
+        let https = ViaHttps::of(&request.extensions);
+        self.access.logout(&request.headers, https).await.map_err(access_error)
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyView>, AppError> {

@@ -51,7 +51,7 @@ pub async fn login(
 /// Logs out.
 #[server(endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), AppError> {
-    let cookie = super::backend()?.logout(&super::request()?.headers).await?;
+    let cookie = super::backend()?.logout(&super::request()?).await?;
     set_cookie(&cookie);
     leptos_axum::redirect("/dashboard/login");
     Ok(())

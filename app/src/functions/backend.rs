@@ -33,7 +33,7 @@ pub trait Backend: Send + Sync + 'static {
         password: &str,
     ) -> Result<String, AppError>;
     /// Ends the request's login; returns the `Set-Cookie` that clears it.
-    async fn logout(&self, headers: &HeaderMap) -> Result<String, AppError>;
+    async fn logout(&self, request: &Parts) -> Result<String, AppError>;
     /// Changes the logged-in admin's password; other logins of the account end.
     async fn change_password(
         &self,

@@ -172,7 +172,7 @@ impl Access {
         if let Some(key) = presented_key(headers) {
             return self.check_key(key).await;
         }
-        let token = session_token(headers, self.cookie_name())?;
+        let token = self.session_token(headers)?;
         match accounts::login_user(&self.db, &secrets::digest(token), Utc::now()).await {
             Ok(user) => user.map(|username| Caller::Admin { username }),
             Err(e) => {
@@ -233,7 +233,12 @@ impl Access {
 
     /// Creates the admin account on first start and logs it in; returns the `Set-Cookie`.
     /// Attempts count against `client` as logins do, so the code cannot be guessed.
-    pub async fn setup(&self, client: IpAddr, form: SetupForm<'_>) -> Result<String, AccessError> {
+    pub async fn setup(
+        &self,
+        client: IpAddr,
+        https: bool,
+        form: SetupForm<'_>,
+    ) -> Result<String, AccessError> {
         if self.admin_exists() {
             return Err(AccessError::AlreadySetUp);
         }
@@ -250,13 +255,14 @@ impl Access {
         let user = self.create_admin(form.username.trim(), form.password).await?;
         self.limiter().succeeded(limit_key(client));
         tracing::info!(username = %user.username, "admin account created");
-        self.start_login(&user).await
+        self.start_login(&user, https).await
     }
 
     /// Checks a login; returns the `Set-Cookie` of a new session.
     pub async fn login(
         &self,
         client: IpAddr,
+        https: bool,
         username: &str,
         password: &str,
     ) -> Result<String, AccessError> {
@@ -273,7 +279,7 @@ impl Access {
             Some(user) => {
                 self.limiter().succeeded(limit_key(client));
                 tracing::info!(username = %user.username, %client, "logged in");
-                self.start_login(&user).await
+                self.start_login(&user, https).await
             }
             None => {
                 tracing::warn!(%client, "failed login");
@@ -291,7 +297,7 @@ impl Access {
         self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn start_login(&self, user: &User) -> Result<String, AccessError> {
+    async fn start_login(&self, user: &User, https: bool) -> Result<String, AccessError> {
         let token = secrets::random_token();
         let now = Utc::now();
         accounts::create_login(
@@ -302,26 +308,36 @@ impl Access {
             now + LOGIN_LIFETIME,
         )
         .await?;
-        Ok(self.cookie(&token, LOGIN_LIFETIME.num_seconds()))
+        Ok(self.cookie(&token, LOGIN_LIFETIME.num_seconds(), https))
     }
 
     /// Ends the session these headers carry; returns the `Set-Cookie` that clears it.
-    pub async fn logout(&self, headers: &HeaderMap) -> Result<String, AccessError> {
-        if let Some(token) = session_token(headers, self.cookie_name()) {
+    pub async fn logout(&self, headers: &HeaderMap, https: bool) -> Result<String, AccessError> {
+        if let Some(token) = self.session_token(headers) {
             accounts::delete_login(&self.db, &secrets::digest(token), Utc::now()).await?;
         }
-        Ok(self.cookie("", 0))
+        Ok(self.cookie("", 0, https))
     }
 
-    fn cookie(&self, value: &str, max_age: i64) -> String {
+    /// The login cookie, `Secure` and host-only (`__Host-`) when the server is configured
+    /// for HTTPS or this request came over HTTPS through a trusted proxy.
+    fn cookie(&self, value: &str, max_age: i64, https: bool) -> String {
         let (name, secure) =
-            if self.secure_cookies { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
+            if self.always_secure() || https { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
         format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
     }
 
-    /// The session cookie's name on this server.
-    pub fn cookie_name(&self) -> &'static str {
-        if self.secure_cookies { SECURE_COOKIE } else { COOKIE }
+    /// Whether the server was told it is served over HTTPS (`--secure-cookies`).
+    pub fn always_secure(&self) -> bool {
+        self.secure_cookies
+    }
+
+    /// The login token these headers carry. A `__Host-` cookie is taken always (a browser
+    /// keeps one only from this host, over HTTPS); the plain one only on a server not
+    /// configured for HTTPS, where a sibling subdomain could otherwise plant one.
+    pub fn session_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        session_token(headers, SECURE_COOKIE)
+            .or_else(|| (!self.secure_cookies).then(|| session_token(headers, COOKIE)).flatten())
     }
 
     /// `Err(wait)` when `client` presented too many wrong credentials lately: it is not
@@ -348,7 +364,7 @@ impl Access {
         password: &str,
         confirm: &str,
     ) -> Result<(), AccessError> {
-        let token = session_token(headers, self.cookie_name()).ok_or_else(|| {
+        let token = self.session_token(headers).ok_or_else(|| {
             AccessError::Invalid(
                 "only a dashboard login can change the admin password, not an API key".into(),
             )

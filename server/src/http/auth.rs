@@ -12,7 +12,7 @@ use axum::{
 
 use super::{client::ClientAddr, error::ApiFailure};
 use crate::{
-    access::{Caller, presented_key, session_token},
+    access::{Caller, presented_key},
     state::AppState,
 };
 
@@ -45,7 +45,7 @@ pub async fn require_caller(
             // Only credentials that were presented and wrong count: a missing key is a
             // misconfigured client, not a guess.
             let presented = presented_key(request.headers()).is_some()
-                || session_token(request.headers(), state.access.cookie_name()).is_some();
+                || state.access.session_token(request.headers()).is_some();
             if presented {
                 state.access.wrong_credentials(client);
             }

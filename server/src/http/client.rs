@@ -31,6 +31,37 @@ impl ClientAddr {
     }
 }
 
+/// A request a trusted proxy received over HTTPS (an extension the guard puts on such a
+/// request): its login cookie is `Secure`, its answer carries HSTS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViaHttps;
+
+impl ViaHttps {
+    /// Whether the request these extensions belong to came over HTTPS through a trusted proxy.
+    pub fn of(extensions: &Extensions) -> bool {
+        extensions.get::<ViaHttps>().is_some()
+    }
+}
+
+/// Whether a trusted proxy says the client reached it over HTTPS (the first proxy's word:
+/// `X-Forwarded-Proto`'s first value, or `proto=` of `Forwarded`'s first element).
+pub fn forwarded_https(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> bool {
+    if !trusted.trusts(peer) {
+        return false;
+    }
+    let first = |name: &'static str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
+    };
+    let standard = first(header::FORWARDED.as_str()).and_then(|element| {
+        element.split(';').find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            key.eq_ignore_ascii_case("proto").then(|| value.trim().trim_matches('"').to_owned())
+        })
+    });
+    let proto = standard.or_else(|| first("x-forwarded-proto").map(|p| p.trim().to_owned()));
+    proto.is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
 /// The proxies whose forwarding headers are believed.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies(Vec<IpNet>);
@@ -165,6 +196,23 @@ mod tests {
         let trusted = TrustedProxies::parse(&["127.0.0.1".into()]).unwrap();
         let fwd = with("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\"");
         assert_eq!(client_address(ip("127.0.0.1"), &fwd, &trusted), ip("2001:db8:cafe::17"));
+    }
+
+    #[test]
+    fn https_is_the_trusted_proxys_word() {
+        let trusted = TrustedProxies::parse(&["127.0.0.1".into()]).unwrap();
+        let https = with("x-forwarded-proto", "https");
+        assert!(forwarded_https(ip("127.0.0.1"), &https, &trusted));
+        assert!(!forwarded_https(ip("198.51.100.9"), &https, &trusted), "an untrusted peer");
+        assert!(!forwarded_https(ip("127.0.0.1"), &with("x-forwarded-proto", "http"), &trusted));
+        assert!(forwarded_https(
+            ip("127.0.0.1"),
+            &with("x-forwarded-proto", "https, http"),
+            &trusted
+        ));
+        let fwd = with("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43");
+        assert!(forwarded_https(ip("127.0.0.1"), &fwd, &trusted));
+        assert!(!forwarded_https(ip("127.0.0.1"), &HeaderMap::new(), &trusted));
     }
 
     #[test]

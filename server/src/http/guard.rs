@@ -17,7 +17,7 @@ use axum::{
 
 use super::{
     auth,
-    client::{self, ClientAddr},
+    client::{self, ClientAddr, ViaHttps},
     security,
 };
 use crate::state::AppState;
@@ -29,7 +29,11 @@ pub async fn around(State(state): State<AppState>, mut request: Request, next: N
     {
         let client = client::client_address(peer.ip(), request.headers(), &state.trusted_proxies);
         request.extensions_mut().insert(ClientAddr(client));
+        if client::forwarded_https(peer.ip(), request.headers(), &state.trusted_proxies) {
+            request.extensions_mut().insert(ViaHttps);
+        }
     }
+    let https = state.access.always_secure() || ViaHttps::of(request.extensions());
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let mut response = if let Some(refused) = auth::unknown_host(&request, &state.allowed_hosts) {
@@ -45,7 +49,7 @@ pub async fn around(State(state): State<AppState>, mut request: Request, next: N
     } else {
         next.run(request).await
     };
-    security::add_headers(response.headers_mut());
+    security::add_headers(response.headers_mut(), https);
     let took = start.elapsed();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let status = response.status().as_u16();

@@ -28,8 +28,14 @@ pub fn page_policy() {
     }
 }
 
-/// Headers every response gets; the strict policy unless a page set its own.
-pub fn add_headers(h: &mut HeaderMap) {
+/// Headers every response gets; the strict policy unless a page set its own; HSTS when the
+/// response goes out over HTTPS.
+pub fn add_headers(h: &mut HeaderMap, https: bool) {
+    if https {
+        // Browsers that once reached the server over HTTPS never fall back to plain HTTP
+        // for it (a year; sibling subdomains are left to themselves).
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(STRICT_POLICY));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -187,7 +187,7 @@ async fn password_checks_at_once_are_bounded() {
     let logins = (0..300u32).map(|i| {
         let access = app.state.access.clone();
         let client = std::net::IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
-        async move { access.login(client, "admin", "wrong password").await }
+        async move { access.login(client, false, "admin", "wrong password").await }
     });
     let outcomes = futures_util::future::join_all(logins).await;
     let busy = outcomes.iter().filter(|o| matches!(o, Err(AccessError::Busy))).count();
@@ -234,6 +234,54 @@ async fn behind_a_trusted_proxy_one_browsers_wrong_logins_lock_only_that_browser
         assert_eq!(login(&direct, spoofed, "wrong password").await.unwrap().status(), 401);
     }
     assert_eq!(login(&direct, "198.51.100.6", ADMIN_PASSWORD).await.unwrap().status(), 429);
+    direct.stop().await;
+}
+
+#[tokio::test]
+async fn https_at_a_trusted_proxy_makes_the_cookie_secure_and_sends_hsts() {
+    let app = spawn_app_with(TestOptions {
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..TestOptions::default()
+    })
+    .await;
+    let login = |proto: &'static str| {
+        app.anonymous()
+            .post(app.url("/api/auth/login"))
+            .header("accept", "application/json")
+            .header("x-forwarded-proto", proto)
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", "")])
+            .send()
+    };
+    let r = login("https").await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("__Host-lifeline_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+    // The __Host- cookie is a login here.
+    let token = cookie.split(';').next().unwrap().to_owned();
+    let page = app.anonymous().get(app.url("/dashboard/sessions")).header("cookie", token);
+    assert_eq!(page.send().await.unwrap().status(), 200);
+    // Plain HTTP through the proxy: a plain cookie, no HSTS.
+    let r = login("http").await.unwrap();
+    assert!(r.headers()["set-cookie"].to_str().unwrap().starts_with("lifeline_session="));
+    assert!(r.headers().get("strict-transport-security").is_none());
+    app.stop().await;
+
+    // From anyone else the header is not believed.
+    let direct = spawn_app().await;
+    let r = direct
+        .anonymous()
+        .post(direct.url("/api/auth/login"))
+        .header("accept", "application/json")
+        .header("x-forwarded-proto", "https")
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["set-cookie"].to_str().unwrap().starts_with("lifeline_session="));
+    assert!(r.headers().get("strict-transport-security").is_none());
     direct.stop().await;
 }
 

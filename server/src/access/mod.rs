@@ -6,6 +6,7 @@
 
 pub mod limiter;
 pub mod secrets;
+pub mod throttle;
 
 use std::{
     collections::HashMap,
@@ -22,7 +23,7 @@ use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use self::limiter::LoginLimiter;
+use self::{limiter::LoginLimiter, throttle::LoginThrottle};
 use crate::db::{
     Db, DbError,
     accounts::{self, User},
@@ -43,10 +44,13 @@ pub const KEY_FAILURES: usize = 20;
 pub const KEY_WINDOW: Duration = Duration::from_secs(60);
 /// How long a login lasts.
 pub const LOGIN_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);
-/// Failed logins allowed per address within [`LOGIN_WINDOW`].
-pub const LOGIN_ATTEMPTS: usize = 5;
-/// The window over which failed logins count.
+/// Login attempts one address may make within [`LOGIN_WINDOW`], across every account
+/// (the per-account delays are in [`throttle`]).
+pub const LOGIN_ATTEMPTS: usize = 30;
+/// The window over which an address's login attempts count.
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The account name setup attempts count under (setup codes are guessed as passwords are).
+const SETUP: &str = "\u{0}setup";
 /// Password hashes computed at once, at most. Each argon2 computation holds about 19 MiB:
 /// unbounded, a burst of logins could take the server's memory (and the sessions with it).
 pub const PASSWORD_CHECKS_AT_ONCE: usize = 4;
@@ -76,8 +80,8 @@ pub enum AccessError {
     /// Wrong username or password (never says which).
     #[error("wrong username or password")]
     WrongCredentials,
-    /// Too many failed logins from this address.
-    #[error("too many failed logins; try again in {} min", .0.as_secs().div_ceil(60))]
+    /// Too many failed logins from this address (for this account).
+    #[error("too many failed logins; try again in {}", wait_text(*.0))]
     TooManyAttempts(Duration),
     /// Setup was asked for, but an admin exists.
     #[error("an admin account already exists; log in instead")]
@@ -116,6 +120,8 @@ pub struct Access {
     keys: RwLock<HashMap<String, KnownKey>>,
     admin_exists: AtomicBool,
     limiter: Mutex<LoginLimiter>,
+    /// Growing delays per account and address.
+    throttle: Mutex<LoginThrottle>,
     /// Wrong credentials presented per address (keys are guessed as passwords are).
     wrong_keys: Mutex<LoginLimiter>,
     /// Bounds the password hashes computed at once (see [`PASSWORD_CHECKS_AT_ONCE`]).
@@ -146,6 +152,7 @@ impl Access {
             configured_key: configured_key.filter(|k| !k.is_empty()),
             keys: RwLock::new(keys),
             limiter: Mutex::new(LoginLimiter::new(LOGIN_ATTEMPTS, LOGIN_WINDOW)),
+            throttle: Mutex::new(LoginThrottle::default()),
             wrong_keys: Mutex::new(LoginLimiter::new(KEY_FAILURES, KEY_WINDOW)),
             hashing: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
             setup_code: Mutex::new(None),
@@ -242,18 +249,17 @@ impl Access {
         if self.admin_exists() {
             return Err(AccessError::AlreadySetUp);
         }
-        self.limiter()
-            .attempt(limit_key(client), Instant::now())
-            .map_err(AccessError::TooManyAttempts)?;
+        self.let_through(SETUP, client)?;
         let expected = self.setup_code().ok_or(AccessError::AlreadySetUp)?;
         if !secrets::same_code(form.code, &expected) {
             tracing::warn!(%client, "wrong setup code");
             return Err(AccessError::WrongSetupCode);
         }
+        // Whoever has the code read the log: a mistyped password is no guess.
+        self.forget_failures(SETUP, client);
         check_username(form.username).map_err(AccessError::Invalid)?;
         check_new_password(form.password, form.confirm).map_err(AccessError::Invalid)?;
         let user = self.create_admin(form.username.trim(), form.password).await?;
-        self.limiter().succeeded(limit_key(client));
         tracing::info!(username = %user.username, "admin account created");
         self.start_login(&user, https).await
     }
@@ -268,16 +274,14 @@ impl Access {
     ) -> Result<String, AccessError> {
         // A slot first: a refusal for load must not count against the address.
         let slot = self.hashing_slot()?;
-        self.limiter()
-            .attempt(limit_key(client), Instant::now())
-            .map_err(AccessError::TooManyAttempts)?;
+        self.let_through(username, client)?;
         let user = accounts::user_by_name(&self.db, username.trim()).await?;
         let stored =
             user.as_ref().map_or(secrets::decoy_hash().to_owned(), |u| u.password_hash.clone());
         let matches = verify_blocking(slot, password, stored).await;
         match user.filter(|_| matches) {
             Some(user) => {
-                self.limiter().succeeded(limit_key(client));
+                self.forget_failures(username, client);
                 tracing::info!(username = %user.username, %client, "logged in");
                 self.start_login(&user, https).await
             }
@@ -286,6 +290,24 @@ impl Access {
                 Err(AccessError::WrongCredentials)
             }
         }
+    }
+
+    /// Lets an attempt at `account` from `client` through and counts it: the address's cap
+    /// first, then the account's growing delay.
+    fn let_through(&self, account: &str, client: IpAddr) -> Result<(), AccessError> {
+        let (key, now) = (limit_key(client), Instant::now());
+        self.limiter().attempt(key, now).map_err(AccessError::TooManyAttempts)?;
+        self.throttle().attempt(account, key, now).map_err(AccessError::TooManyAttempts)
+    }
+
+    fn forget_failures(&self, account: &str, client: IpAddr) {
+        let key = limit_key(client);
+        self.limiter().succeeded(key);
+        self.throttle().succeeded(account, key);
+    }
+
+    fn throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+        self.throttle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A password-hashing slot, or [`AccessError::Busy`] when all are taken.
@@ -465,6 +487,14 @@ async fn verify_blocking(
     })
     .await
     .unwrap_or(false)
+}
+
+/// "45 s", "3 min": how long to wait, for people.
+fn wait_text(wait: Duration) -> String {
+    match wait.as_secs() {
+        0..60 => format!("{} s", wait.as_secs().max(1)),
+        secs => format!("{} min", secs.div_ceil(60)),
+    }
 }
 
 /// The API key in `x-api-key` or `Authorization: Bearer`.

@@ -24,10 +24,10 @@ pub async fn serve(double: WhatsAppDouble, listener: TcpListener) -> std::io::Re
             let reading = async {
                 while let Some(Ok(message)) = source.next().await {
                     match message {
-                        Message::Binary(data) => {
-                            if to_double.send(Bytes::from(data.to_vec())).is_err() {
-                                break;
-                            }
+                        Message::Binary(data)
+                            if to_double.send(Bytes::from(data.to_vec())).is_err() =>
+                        {
+                            break;
                         }
                         Message::Close(_) => break,
                         _ => {}

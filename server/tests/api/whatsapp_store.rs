@@ -392,6 +392,33 @@ async fn keys_go_with_their_session(backend: Backend) {
     assert!(f.raw_values("b").await.is_empty());
 }
 
+async fn a_retired_store_writes_nothing(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let old = f.session("a").await;
+    old.create().await.unwrap();
+    old.put_session("peer", b"kept").await.unwrap();
+    old.store_prekey(1, b"record-1", false).await.unwrap();
+
+    old.retire().await;
+    // A client winding down behind a logout's wipe writes nothing back, and deletes nothing
+    // the next client wrote.
+    assert!(SqlStore::wipe(&f.db, "a").await.unwrap() > 0);
+    let device = whatsapp_rust::wacore::store::Device::new();
+    let refused = old.save(&device).await.unwrap_err().to_string();
+    assert!(refused.contains("connection"), "{refused}");
+    assert!(old.put_session("peer", b"late").await.is_err());
+    assert!(old.put_sessions_batch(&[("peer".into(), Bytes::from_static(b"late"))]).await.is_err());
+    assert!(f.raw_values("a").await.is_empty(), "a retired store wrote");
+
+    let next = SqlStore::new(f.db.clone(), f.key.clone(), "a");
+    next.put_session("peer", b"new").await.unwrap();
+    assert!(old.delete_session("peer").await.is_err());
+    assert!(old.remove_prekey(1).await.is_err());
+    assert!(old.delete_expired_msg_secrets(i64::MAX).await.is_err());
+    // Reading still works; the new store's record is untouched.
+    assert_eq!(old.get_session("peer").await.unwrap().as_deref(), Some(&b"new"[..]));
+}
+
 // The rest of the contract, as whatsapp-rust's own SQLite store is held to it.
 
 async fn marking_prekeys_uploaded_never_resurrects_a_used_one(backend: Backend) {
@@ -579,4 +606,5 @@ crate::on_both_databases!(
     the_device_round_trips,
     values_are_sealed_and_bound_to_their_session,
     keys_go_with_their_session,
+    a_retired_store_writes_nothing,
 );

@@ -89,18 +89,24 @@ fn transient(what: &str, error: impl std::fmt::Display) -> ConnectError {
 }
 
 /// Stops a client whose attempt was abandoned (the supervisor dropped it, or it failed),
-/// so no run loop outlives its attempt.
-struct StopOnDrop(Option<(Arc<Client>, tokio::task::AbortHandle)>);
+/// so no run loop outlives its attempt, and closes its key store first: what the supervisor
+/// does next (a new attempt, wiping the keys) must not be written over by a client still
+/// winding down.
+struct StopOnDrop {
+    store: Arc<SqlStore>,
+    running: Option<(Arc<Client>, tokio::task::AbortHandle)>,
+}
 
 impl StopOnDrop {
     fn defuse(&mut self) {
-        self.0 = None;
+        self.running = None;
     }
 }
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        if let Some((client, driver)) = self.0.take() {
+        if let Some((client, driver)) = self.running.take() {
+            self.store.retire_now();
             driver.abort();
             tokio::spawn(async move { client.disconnect().await });
         }
@@ -317,7 +323,7 @@ impl Connector for WhatsApp {
                 .await
                 .map_err(|e| transient("cannot reset this session's keys", e))?;
         }
-        let persistence = PersistenceManager::new(store)
+        let persistence = PersistenceManager::new(store.clone())
             .await
             .map_err(|e| transient("cannot open this session's keys", e))?;
         let failure = LastFailure::default();
@@ -362,7 +368,10 @@ impl Connector for WhatsApp {
             qr_spent: false,
         };
         let mut driver = Running::drive(&client);
-        let mut guard = StopOnDrop(Some((client.clone(), driver.abort_handle())));
+        let mut guard = StopOnDrop {
+            store: store.clone(),
+            running: Some((client.clone(), driver.abort_handle())),
+        };
         if let (Some(phone), None) = (&request.pair_phone, &request.credentials) {
             attempt.pair_code = Some(request_pair_code(&client, phone));
         }
@@ -386,7 +395,7 @@ impl Connector for WhatsApp {
                         Step::Continue if attempt.relogin => {
                             attempt.relogin = false;
                             driver = Running::drive(&client);
-                            guard.0 = Some((client.clone(), driver.abort_handle()));
+                            guard.running = Some((client.clone(), driver.abort_handle()));
                             continue;
                         }
                         Step::Continue => Step::Failed(ConnectError::Transient(
@@ -405,7 +414,7 @@ impl Connector for WhatsApp {
                 Step::LoggedIn => {
                     guard.defuse();
                     drop(attempt);
-                    let running = Running { client, events, driver, failure, raw, saver };
+                    let running = Running { client, events, driver, failure, raw, saver, store };
                     return Ok(Arc::new(WhatsAppLink::start(running, request.events.clone())));
                 }
                 Step::Failed(error) => {
@@ -419,6 +428,8 @@ impl Connector for WhatsApp {
                     if tokio::time::timeout(STOP_BUDGET, client.disconnect()).await.is_err() {
                         tracing::warn!(session = %session_id, "the WhatsApp client took long to stop");
                     }
+                    // Whatever it still does in the background reaches the keys no more.
+                    store.retire().await;
                     return Err(error);
                 }
             }

@@ -24,6 +24,7 @@ use super::{
     mapping::{Signal, map},
     observed::LastFailure,
     saver::DeviceSaver,
+    store::SqlStore,
 };
 use crate::connector::{EventSink, Link, LinkError, Refusal, Upstream};
 
@@ -40,6 +41,8 @@ pub(super) struct Running {
     pub raw: RawNodeLease,
     /// Writes the device record.
     pub saver: DeviceSaver,
+    /// The client's key store, closed when the link ends.
+    pub store: Arc<SqlStore>,
 }
 
 impl Running {
@@ -54,6 +57,7 @@ impl Running {
 pub struct WhatsAppLink {
     _raw: RawNodeLease,
     saver: DeviceSaver,
+    store: Arc<SqlStore>,
     client: Arc<Client>,
     closing: Arc<AtomicBool>,
     watcher: JoinHandle<()>,
@@ -63,11 +67,11 @@ pub struct WhatsAppLink {
 impl WhatsAppLink {
     /// Takes over a logged-in client and starts watching it.
     pub(super) fn start(running: Running, sink: EventSink) -> WhatsAppLink {
-        let Running { client, events, driver, failure, raw, saver } = running;
+        let Running { client, events, driver, failure, raw, saver, store } = running;
         let closing = Arc::new(AtomicBool::new(false));
         let driver_abort = driver.abort_handle();
         let watcher = tokio::spawn(watch(events, driver, failure, sink, closing.clone()));
-        WhatsAppLink { client, closing, watcher, driver: driver_abort, _raw: raw, saver }
+        WhatsAppLink { client, closing, watcher, driver: driver_abort, _raw: raw, saver, store }
     }
 }
 
@@ -195,11 +199,15 @@ impl Link for WhatsAppLink {
         self.client.disconnect().await;
         self.driver.abort();
         self.watcher.abort();
+        // Nothing the client still has going may write after the link is over: the
+        // supervisor may wipe the keys next, or start another client on them.
+        self.store.retire().await;
     }
 }
 
 impl Drop for WhatsAppLink {
     fn drop(&mut self) {
+        self.store.retire_now();
         self.driver.abort();
         self.watcher.abort();
     }

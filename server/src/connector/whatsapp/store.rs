@@ -13,7 +13,10 @@
 //! The semantics follow wacore's `InMemoryBackend`, the crate's reference implementation;
 //! the contract tests in `server/tests/api/whatsapp_store.rs` hold this store to them.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use serde::{Serialize, de::DeserializeOwned};
 use whatsapp_rust::{
@@ -99,7 +102,18 @@ pub struct SqlStore {
     /// Serialises this store's read-modify-write operations (merges, reverse indexes), which
     /// the client can run from several tasks at once.
     rmw: tokio::sync::Mutex<()>,
+    /// Set once the client this store serves is done with: a client still winding down in
+    /// the background must not write its device back after the supervisor wiped the keys
+    /// (a logout) or behind the next attempt's own client.
+    retired: AtomicBool,
+    /// Writes hold it shared; [`SqlStore::retire`] takes it alone to wait for them.
+    writes: tokio::sync::RwLock<()>,
 }
+
+/// A write that came after the store was retired.
+#[derive(Debug, thiserror::Error)]
+#[error("the key store of session {0} is closed: the client that used it has ended")]
+struct Retired(String);
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -149,7 +163,35 @@ fn array<const N: usize>(bytes: Vec<u8>, what: &str) -> Result<[u8; N]> {
 impl SqlStore {
     /// The store of session `session_id`, sealing with `key`. The session's row must exist.
     pub fn new(db: Db, key: SecretKey, session_id: impl Into<String>) -> SqlStore {
-        SqlStore { db, key, session_id: session_id.into(), rmw: tokio::sync::Mutex::new(()) }
+        SqlStore {
+            db,
+            key,
+            session_id: session_id.into(),
+            rmw: tokio::sync::Mutex::new(()),
+            retired: AtomicBool::new(false),
+            writes: tokio::sync::RwLock::new(()),
+        }
+    }
+
+    /// Refuses every write from now on; one already under way may still land.
+    pub fn retire_now(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// Refuses every write from now on and waits for the ones under way: once it returns,
+    /// nothing more reaches the database through this store.
+    pub async fn retire(&self) {
+        self.retire_now();
+        drop(self.writes.write().await);
+    }
+
+    /// Leave to write, held for the length of the write.
+    async fn writable(&self) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
+        let leave = self.writes.read().await;
+        if self.retired.load(Ordering::SeqCst) {
+            return Err(StoreError::Connection(Box::new(Retired(self.session_id.clone()))));
+        }
+        Ok(leave)
     }
 
     /// The session this store belongs to.
@@ -192,6 +234,7 @@ impl SqlStore {
         flag: bool,
     ) -> Result<()> {
         let sealed = self.key.seal(plain, &self.address(space, scope, item));
+        let _leave = self.writable().await?;
         on_pool!(&self.db, pool => sqlx::query(UPSERT)
             .bind(&self.session_id)
             .bind(space)
@@ -223,6 +266,7 @@ impl SqlStore {
         if sealed.is_empty() {
             return Ok(());
         }
+        let _leave = self.writable().await?;
         on_pool!(&self.db, pool => async {
             let mut tx = pool.begin().await?;
             for (scope, item, value, num, flag) in &sealed {
@@ -292,6 +336,7 @@ impl SqlStore {
         if items.is_empty() {
             return Ok(0);
         }
+        let _leave = self.writable().await?;
         on_pool!(&self.db, pool => {
             let mut query = sqlx::QueryBuilder::new(head);
             if let Some(flag) = flag {
@@ -363,6 +408,7 @@ impl SqlStore {
 
     /// Deletes one record (`scope` `None`: that item in every scope).
     async fn delete(&self, space: &str, scope: Option<&str>, item: &str) -> Result<u64> {
+        let _leave = self.writable().await?;
         let affected = on_pool!(&self.db, pool => sqlx::query(
             "DELETE FROM whatsapp_store
              WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3) AND item = $4"
@@ -380,6 +426,7 @@ impl SqlStore {
 
     /// Deletes a whole scope (`None`: the whole space).
     async fn clear(&self, space: &str, scope: Option<&str>) -> Result<u64> {
+        let _leave = self.writable().await?;
         let affected = on_pool!(&self.db, pool => sqlx::query(
             "DELETE FROM whatsapp_store
              WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3)"
@@ -396,6 +443,7 @@ impl SqlStore {
 
     /// Deletes the rows of `space` whose `num` is below `cutoff`.
     async fn delete_below(&self, space: &str, cutoff: i64) -> Result<u32> {
+        let _leave = self.writable().await?;
         let affected = on_pool!(&self.db, pool => sqlx::query(
             "DELETE FROM whatsapp_store WHERE session_id = $1 AND space = $2 AND num < $3"
         )
@@ -411,6 +459,7 @@ impl SqlStore {
 
     /// Reads and deletes one record in one statement, so two takers never both get it.
     async fn take(&self, space: &str, scope: &str, item: &str) -> Result<Option<Vec<u8>>> {
+        let _leave = self.writable().await?;
         let row = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
             "DELETE FROM whatsapp_store
              WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4
@@ -915,6 +964,7 @@ impl MsgSecretStore for SqlStore {
 
     async fn delete_expired_msg_secrets(&self, cutoff_timestamp: i64) -> Result<u32> {
         // Expiry 0 means "never".
+        let _leave = self.writable().await?;
         let affected = on_pool!(&self.db, pool => sqlx::query(
             "DELETE FROM whatsapp_store
              WHERE session_id = $1 AND space = $2 AND num <> 0 AND num <= $3"

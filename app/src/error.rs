@@ -16,6 +16,9 @@ pub enum AppError {
     /// No session with that id.
     #[error("{0}")]
     NoSuchSession(String),
+    /// No live API key with that id.
+    #[error("{0}")]
+    NoSuchKey(String),
     /// The request is malformed or a value is out of range.
     #[error("{0}")]
     InvalidRequest(String),
@@ -83,6 +86,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::NoSuchSession(_) => "no_such_session",
+            AppError::NoSuchKey(_) => "no_such_key",
             AppError::InvalidRequest(_) => "invalid_request",
             AppError::MalformedJson(_) => "malformed_json",
             AppError::PayloadTooLarge(_) => "payload_too_large",
@@ -114,7 +118,7 @@ impl AppError {
             AppError::MalformedJson(_) => 400,
             AppError::Unauthorized(_) => 401,
             AppError::Forbidden(_) => 403,
-            AppError::NoSuchSession(_) => 404,
+            AppError::NoSuchSession(_) | AppError::NoSuchKey(_) => 404,
             AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::FaultRejected(_) => {
                 409
             }
@@ -162,6 +166,7 @@ mod tests {
     fn wire_shape_is_error_and_message_with_the_code() {
         let samples = [
             AppError::NoSuchSession("x".into()),
+            AppError::NoSuchKey("x".into()),
             AppError::InvalidRequest("x".into()),
             AppError::MalformedJson("x".into()),
             AppError::PayloadTooLarge("x".into()),

@@ -64,14 +64,25 @@ base('an API key is shown once, works, and stops working when revoked', async ({
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('link', { name: 'Settings' }).first().click();
     await page.getByLabel('Name').fill('Prometheus');
+    // A monitor only reads: the narrowest scope, which is also the default.
+    await expect(page.getByLabel('Scope')).toHaveValue('read');
     await page.getByRole('button', { name: 'Create key' }).click();
     const key = (await page.getByTestId('new-key').textContent())!.trim();
     expect(key).toMatch(/^ll_/);
     await expect(page.getByTestId('api-keys')).toContainText('Prometheus');
+    await expect(page.getByRole('row', { name: /Prometheus/ })).toContainText('read');
     await page.screenshot({ path: testInfo.outputPath('api-key.png'), fullPage: true });
 
-    const deep = await page.request.get(`${server.url}/health/deep`, { headers: { 'x-api-key': key } });
+    const deep = await page.request.get(`${server.url}/health/deep`, {
+      headers: { 'x-api-key': key, cookie: '' },
+    });
     expect(deep.status()).toBe(200);
+    const act = await page.request.post(`${server.url}/sessions`, {
+      headers: { 'x-api-key': key, cookie: '' },
+      data: { name: 'Not allowed', connector: 'simulator' },
+    });
+    expect(act.status()).toBe(403);
+    expect((await act.json()).message).toContain('read scope');
 
     await page.getByRole('button', { name: 'Revoke key Prometheus' }).click();
     await expect(page.getByTestId('api-keys')).toContainText('revoked');

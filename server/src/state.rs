@@ -8,7 +8,7 @@ use app::{
     error::AppError,
     functions::Backend,
     model::{
-        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView, SetupForm,
+        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, Needs, Scope, SessionView, SetupForm,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::{HISTORY_LIMIT, HISTORY_WINDOW, SessionHistory, StatusChange},
         recovery::LoggedRecovery,
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::http::client::{ClientAddr, TrustedProxies, ViaHttps};
 use crate::{
-    access::{Access, AccessError, Caller},
+    access::{Access, Caller},
     board::StatusBoard,
     connector::simulator::Simulator,
     db::Db,
@@ -105,22 +105,6 @@ fn client_of(request: &Parts) -> IpAddr {
     ClientAddr::of(&request.extensions)
 }
 
-fn access_error(e: AccessError) -> AppError {
-    let message = e.to_string();
-    match e {
-        AccessError::WrongCredentials => AppError::Unauthorized(message),
-        AccessError::TooManyAttempts(_) => AppError::TooManyAttempts(message),
-        AccessError::AlreadySetUp | AccessError::WrongSetupCode => AppError::Forbidden(message),
-        AccessError::Invalid(_) | AccessError::NoSuchKey(_) => AppError::InvalidRequest(message),
-        AccessError::Database(e) => {
-            tracing::error!(error = %e, "database error behind an access request");
-            AppError::DatabaseError(message)
-        }
-        AccessError::Hashing(_) => AppError::Internal(message),
-        AccessError::Busy => AppError::Busy(message),
-    }
-}
-
 /// A status or reason read back from a session's history.
 fn stored<T>(id: &str, text: &str) -> Result<T, AppError>
 where
@@ -132,9 +116,10 @@ where
 
 #[async_trait::async_trait]
 impl Backend for AppState {
-    async fn authorize(&self, headers: &HeaderMap) -> Result<(), AppError> {
+    async fn authorize(&self, headers: &HeaderMap, needs: Needs) -> Result<(), AppError> {
         match self.access.authenticate(headers).await {
-            Some(_) => Ok(()),
+            Some(caller) if caller.may(needs) => Ok(()),
+            Some(caller) => Err(AppError::Forbidden(caller.refusal(needs))),
             None => Err(AppError::Unauthorized("log in to the dashboard first".into())),
         }
     }
@@ -144,14 +129,14 @@ impl Backend for AppState {
             return AuthState::NeedsSetup;
         }
         match self.access.authenticate(headers).await {
-            Some(Caller::Admin { username }) => AuthState::LoggedIn { username },
+            Some(Caller::Admin { username, .. }) => AuthState::LoggedIn { username },
             Some(_) | None => AuthState::LoggedOut,
         }
     }
 
     async fn setup(&self, request: &Parts, setup: SetupForm<'_>) -> Result<String, AppError> {
         let https = ViaHttps::of(&request.extensions);
-        self.access.setup(client_of(request), https, setup).await.map_err(access_error)
+        self.access.setup(client_of(request), https, setup).await.map_err(AppError::from)
     }
 
     async fn login(
@@ -161,24 +146,27 @@ impl Backend for AppState {
         password: &str,
     ) -> Result<String, AppError> {
         let https = ViaHttps::of(&request.extensions);
-        self.access.login(client_of(request), https, username, password).await.map_err(access_error)
+        self.access
+            .login(client_of(request), https, username, password)
+            .await
+            .map_err(AppError::from)
     }
 
     async fn logout(&self, request: &Parts) -> Result<String, AppError> {
         let https = ViaHttps::of(&request.extensions);
-        self.access.logout(&request.headers, https).await.map_err(access_error)
+        self.access.logout(&request.headers, https).await.map_err(AppError::from)
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyView>, AppError> {
-        self.access.list_keys().await.map_err(access_error)
+        self.access.list_keys().await.map_err(AppError::from)
     }
 
-    async fn create_api_key(&self, name: String) -> Result<CreatedApiKey, AppError> {
-        self.access.create_key(&name).await.map_err(access_error)
+    async fn create_api_key(&self, name: String, scope: Scope) -> Result<CreatedApiKey, AppError> {
+        self.access.create_key(&name, scope).await.map_err(AppError::from)
     }
 
     async fn revoke_api_key(&self, id: String) -> Result<(), AppError> {
-        self.access.revoke_key(&id).await.map_err(access_error)
+        self.access.revoke_key(&id).await.map_err(AppError::from)
     }
 
     async fn deep_health(&self) -> Result<DeepHealth, AppError> {
@@ -192,7 +180,10 @@ impl Backend for AppState {
         password: &str,
         confirm: &str,
     ) -> Result<(), AppError> {
-        self.access.change_password(headers, current, password, confirm).await.map_err(access_error)
+        self.access
+            .change_password(headers, current, password, confirm)
+            .await
+            .map_err(AppError::from)
     }
 
     fn policies(&self) -> Policies {

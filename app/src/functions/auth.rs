@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use crate::model::Needs;
 use crate::{error::AppError, model::AuthState};
 
 /// Where the visitor stands: needs setup, logged out, or logged in.
@@ -64,7 +66,7 @@ pub async fn change_password(
     password: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    let backend = super::authorized().await?;
+    let backend = super::authorized(Needs::Login).await?;
     let headers = super::request()?.headers;
     backend.change_password(&headers, &current, &password, &confirm).await.map_err(super::fail)
 }

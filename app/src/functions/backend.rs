@@ -8,7 +8,7 @@ use leptos::prelude::use_context;
 use crate::{
     error::AppError,
     model::{
-        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, SessionView, SetupForm,
+        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, Needs, Scope, SessionView, SetupForm,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::SessionHistory,
     },
@@ -19,8 +19,9 @@ use crate::{
 /// over its supervisor and access control, and provides a [`SharedBackend`] as context.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// `Ok` when the request carries a valid login (or API key).
-    async fn authorize(&self, headers: &HeaderMap) -> Result<(), AppError>;
+    /// `Ok` when the request carries credentials that may do what `needs` says: 401 when
+    /// it carries none that are valid, 403 when its key's scope is too narrow.
+    async fn authorize(&self, headers: &HeaderMap, needs: Needs) -> Result<(), AppError>;
     /// Whether the visitor must set up, log in, or is logged in.
     async fn auth_state(&self, headers: &HeaderMap) -> AuthState;
     /// Creates the first admin; returns the `Set-Cookie` of its login.
@@ -46,7 +47,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Every API key, newest first.
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyView>, AppError>;
     /// Creates an API key (its text is in the answer only).
-    async fn create_api_key(&self, name: String) -> Result<CreatedApiKey, AppError>;
+    async fn create_api_key(&self, name: String, scope: Scope) -> Result<CreatedApiKey, AppError>;
     /// Revokes an API key.
     async fn revoke_api_key(&self, id: String) -> Result<(), AppError>;
 
@@ -97,11 +98,11 @@ pub fn request() -> Result<Parts, AppError> {
         .ok_or_else(|| AppError::Internal("the request is not in the server's context".into()))
 }
 
-/// The backend, for a request that carries a valid login: every server function but login
-/// and setup goes through here.
-pub async fn authorized() -> Result<SharedBackend, AppError> {
+/// The backend, for a request whose credentials may do what `needs` says: every server
+/// function but login and setup goes through here.
+pub async fn authorized(needs: Needs) -> Result<SharedBackend, AppError> {
     let backend = backend()?;
-    backend.authorize(&request()?.headers).await.map_err(fail)?;
+    backend.authorize(&request()?.headers, needs).await.map_err(fail)?;
     Ok(backend)
 }
 

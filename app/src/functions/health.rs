@@ -2,16 +2,18 @@
 
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use crate::model::{Needs, Scope};
 use crate::{error::AppError, model::DeepHealth, policy::Policies};
 
 /// The deep report, as `GET /health/deep` gives it to machines.
 #[server]
 pub async fn get_deep_health() -> Result<DeepHealth, AppError> {
-    super::authorized().await?.deep_health().await
+    super::authorized(Needs::Key(Scope::Read)).await?.deep_health().await
 }
 
 /// The policies the server runs with, for the Settings page.
 #[server]
 pub async fn get_policies() -> Result<Policies, AppError> {
-    Ok(super::authorized().await?.policies())
+    Ok(super::authorized(Needs::Key(Scope::Read)).await?.policies())
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 // The request bodies are named through `api::`: `#[server]` names each function's own
 // argument struct after it (`create_session` → `CreateSession`).
 #[cfg(feature = "ssr")]
-use crate::model::api;
+use crate::model::{Needs, Scope, api};
 use crate::{
     error::AppError,
     model::{
@@ -18,7 +18,7 @@ use crate::{
 /// Every session, newest first.
 #[server]
 pub async fn list_sessions() -> Result<Vec<SessionView>, AppError> {
-    super::authorized().await?.list_sessions().await.map_err(super::fail)
+    super::authorized(Needs::Key(Scope::Read)).await?.list_sessions().await.map_err(super::fail)
 }
 
 /// Creates a session and starts pairing it by QR.
@@ -28,7 +28,7 @@ pub async fn create_session(
     connector: String,
     pair_phone: Option<String>,
 ) -> Result<SessionView, AppError> {
-    super::authorized()
+    super::authorized(Needs::Key(Scope::Operate))
         .await?
         .create_session(api::CreateSession { name, connector, pair_phone })
         .await
@@ -38,43 +38,63 @@ pub async fn create_session(
 /// Connects a session anew and reports the first outcome.
 #[server]
 pub async fn reconnect_session(id: String) -> Result<ActionResult, AppError> {
-    super::authorized().await?.reconnect_session(id).await.map_err(super::fail)
+    super::authorized(Needs::Key(Scope::Operate))
+        .await?
+        .reconnect_session(id)
+        .await
+        .map_err(super::fail)
 }
 
 /// Starts a session and keeps it running.
 #[server]
 pub async fn start_session(id: String) -> Result<SessionView, AppError> {
-    super::authorized().await?.start_session(id).await.map_err(super::fail)
+    super::authorized(Needs::Key(Scope::Operate))
+        .await?
+        .start_session(id)
+        .await
+        .map_err(super::fail)
 }
 
 /// Stops a session and keeps it stopped.
 #[server]
 pub async fn stop_session(id: String) -> Result<SessionView, AppError> {
-    super::authorized().await?.stop_session(id).await.map_err(super::fail)
+    super::authorized(Needs::Key(Scope::Operate)).await?.stop_session(id).await.map_err(super::fail)
 }
 
 /// Allows or forbids connecting the session without a person.
 #[server]
 pub async fn set_auto_connect(id: String, on: bool) -> Result<SessionView, AppError> {
-    super::authorized().await?.set_auto_connect(id, on).await.map_err(super::fail)
+    super::authorized(Needs::Key(Scope::Operate))
+        .await?
+        .set_auto_connect(id, on)
+        .await
+        .map_err(super::fail)
 }
 
 /// Logs a session out and forgets its credentials.
 #[server]
 pub async fn logout_session(id: String) -> Result<SessionView, AppError> {
-    super::authorized().await?.logout_session(id).await.map_err(super::fail)
+    super::authorized(Needs::Key(Scope::Operate))
+        .await?
+        .logout_session(id)
+        .await
+        .map_err(super::fail)
 }
 
 /// Deletes a session and its history.
 #[server]
 pub async fn delete_session(id: String) -> Result<(), AppError> {
-    super::authorized().await?.delete_session(id).await.map_err(super::fail)
+    super::authorized(Needs::Key(Scope::Operate))
+        .await?
+        .delete_session(id)
+        .await
+        .map_err(super::fail)
 }
 
 /// Sends a text message, restoring the session first if needed.
 #[server]
 pub async fn send_message(id: String, to: String, text: String) -> Result<SentMessage, AppError> {
-    super::authorized()
+    super::authorized(Needs::Key(Scope::Operate))
         .await?
         .send_message(id, api::SendMessage { to, text })
         .await
@@ -84,11 +104,11 @@ pub async fn send_message(id: String, to: String, text: String) -> Result<SentMe
 /// The connectors new sessions may use, the preferred one first.
 #[server]
 pub async fn list_connectors() -> Result<Vec<String>, AppError> {
-    Ok(super::authorized().await?.connectors())
+    Ok(super::authorized(Needs::Key(Scope::Read)).await?.connectors())
 }
 
 /// A session and its status changes over the last 24 h, for the detail page.
 #[server]
 pub async fn get_session_history(id: String) -> Result<SessionHistory, AppError> {
-    super::authorized().await?.session_history(id).await.map_err(super::fail)
+    super::authorized(Needs::Key(Scope::Read)).await?.session_history(id).await.map_err(super::fail)
 }

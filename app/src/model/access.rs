@@ -1,7 +1,11 @@
 //! Who may use Lifeline: the dashboard's admin account and API keys for machines.
 
+use std::{fmt, str::FromStr};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::session::{ParseError, text_enum};
 
 /// Where the visitor of the dashboard stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +35,45 @@ pub struct SetupForm<'a> {
     pub code: &'a str,
 }
 
+/// What an API key may do; each scope includes the ones before it. A dashboard login may
+/// do everything.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Look: health, metrics, sessions, the event channel.
+    #[default]
+    Read,
+    /// Act on sessions: create, start, stop, reconnect, log out, delete, send.
+    Operate,
+    /// Manage API keys (and with them, everything else).
+    Admin,
+}
+
+text_enum!(Scope, "API key scope", { Read => "read", Operate => "operate", Admin => "admin" });
+
+impl Scope {
+    /// What a key with this scope may do, for the Settings page.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Scope::Read => "read: watch only",
+            Scope::Operate => "operate: also act on sessions and send",
+            Scope::Admin => "admin: also create and revoke keys",
+        }
+    }
+}
+
+/// What a request must carry to be let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// An API key with at least this scope, or a dashboard login.
+    Key(Scope),
+    /// A dashboard login: no API key will do (the admin password, and the dashboard's own
+    /// key management, which a leaked key must not reach).
+    Login,
+}
+
 /// An API key as listed (never the key itself, which is shown once at creation).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyView {
@@ -40,6 +83,8 @@ pub struct ApiKeyView {
     pub name: String,
     /// The key's first characters, enough to recognise it.
     pub prefix: String,
+    /// What it may do.
+    pub scope: Scope,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last accepted, roughly (updated at most once a minute).
@@ -92,6 +137,17 @@ pub fn check_new_password(password: &str, confirm: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_include_the_ones_before() {
+        assert!(Scope::Read < Scope::Operate && Scope::Operate < Scope::Admin);
+        for scope in Scope::ALL {
+            assert_eq!(scope.as_str().parse::<Scope>(), Ok(*scope));
+            let json = serde_json::to_string(scope).unwrap();
+            assert_eq!(json, format!("\"{scope}\""));
+        }
+        assert!("root".parse::<Scope>().is_err());
+    }
 
     #[test]
     fn new_passwords_are_checked() {

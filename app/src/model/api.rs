@@ -1,6 +1,8 @@
-//! Request and response bodies of the REST routes for machines (`/sessions…`).
+//! Request and response bodies of the REST routes for machines (`/sessions…`, `/keys`).
 
 use serde::{Deserialize, Serialize};
+
+use super::Scope;
 
 /// `POST /sessions`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +34,16 @@ pub struct SendMessage {
     pub to: String,
     /// The text, 1 to [`MAX_TEXT_CHARS`] characters.
     pub text: String,
+}
+
+/// `POST /keys`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    /// What the key is for, 1 to 100 characters.
+    pub name: String,
+    /// What it may do. There is no default: a key's reach is chosen, not inherited.
+    pub scope: Scope,
 }
 
 /// The longest text Lifeline sends in one message.

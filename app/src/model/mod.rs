@@ -10,8 +10,8 @@ mod session;
 pub mod ws;
 
 pub use access::{
-    ApiKeyView, AuthState, CreatedApiKey, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, SetupForm,
-    check_new_password, check_username,
+    ApiKeyView, AuthState, CreatedApiKey, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Needs, Scope,
+    SetupForm, check_new_password, check_username,
 };
 pub use event::{Envelope, Event};
 pub use health::{

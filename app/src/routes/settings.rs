@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::{
     components::format::stamp,
     functions::{ChangePassword, CreateApiKey, RevokeApiKey, get_policies, list_api_keys},
-    model::{ApiKeyView, MIN_PASSWORD_CHARS},
+    model::{ApiKeyView, MIN_PASSWORD_CHARS, Scope},
     policy::{Backoff, Policies},
 };
 
@@ -86,11 +86,22 @@ fn ApiKeys() -> impl IntoView {
             <h2 id="api-keys">"API keys"</h2>
             <p class="muted">
                 "Machines send a key as the " <code>"x-api-key"</code> " header to reach "
-                <code>"/health/deep"</code> ", " <code>"/sessions…"</code> " and " <code>"/metrics"</code> "."
+                <code>"/health/deep"</code> ", " <code>"/sessions…"</code> ", " <code>"/ws"</code>
+                " and " <code>"/metrics"</code> ". Give each key the narrowest scope that does its job: "
+                "revoking a key closes its event channels at once."
             </p>
-            <ActionForm action=create attr:class="inline-form">
+            <ActionForm action=create attr:class="inline-form" attr:data-testid="create-key">
                 <label>"Name"
                     <input name="name" placeholder="What it is for, e.g. Prometheus" required maxlength="100"/>
+                </label>
+                <label>"Scope"
+                    <select name="scope" data-testid="key-scope">
+                        {Scope::ALL.iter().map(|scope| view! {
+                            <option value=scope.as_str() selected=*scope == Scope::default()>
+                                {scope.describe()}
+                            </option>
+                        }).collect_view()}
+                    </select>
                 </label>
                 <button type="submit" disabled=move || create.pending().get()>"Create key"</button>
             </ActionForm>
@@ -118,6 +129,7 @@ fn KeyTable(keys: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl I
                 <tr>
                     <th scope="col">"Name"</th>
                     <th scope="col">"Key"</th>
+                    <th scope="col">"Scope"</th>
                     <th scope="col">"Created"</th>
                     <th scope="col">"Last used"</th>
                     <th scope="col">"State"</th>
@@ -130,6 +142,7 @@ fn KeyTable(keys: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl I
                         <tr>
                             <td>{k.name.clone()}</td>
                             <td><code>{k.prefix.clone()} "…"</code></td>
+                            <td>{k.scope.as_str()}</td>
                             <td>{stamp(Some(k.created_at))}</td>
                             <td>{stamp(k.last_used_at)}</td>
                             <td>

@@ -5,6 +5,7 @@
 //! request without valid credentials is the same 401, whatever was missing or wrong.
 
 pub mod limiter;
+pub mod revocations;
 pub mod secrets;
 pub mod throttle;
 
@@ -18,12 +19,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::model::{ApiKeyView, CreatedApiKey, SetupForm, check_new_password, check_username};
+use app::model::{
+    ApiKeyView, CreatedApiKey, Needs, Scope, SetupForm, check_new_password, check_username,
+};
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use self::{limiter::LoginLimiter, throttle::LoginThrottle};
+use self::{
+    limiter::LoginLimiter,
+    revocations::{Credential, Revocations, Watch},
+    throttle::LoginThrottle,
+};
 use crate::db::{
     Db, DbError,
     accounts::{self, User},
@@ -64,14 +71,49 @@ pub enum Caller {
     Admin {
         /// Their name.
         username: String,
+        /// The SHA-256 of the login's token (which login it is).
+        login: String,
     },
-    /// A machine with the key given by `LIFELINE_API_KEY`.
+    /// A machine with the key given by `LIFELINE_API_KEY`: the deployment's own key, with
+    /// the `admin` scope.
     ConfiguredKey,
     /// A machine with a key created in Settings.
     ApiKey {
         /// Which key.
         id: String,
+        /// What it may do.
+        scope: Scope,
     },
+}
+
+impl Caller {
+    /// What this caller may do, as a key scope (a login may do everything).
+    pub fn scope(&self) -> Scope {
+        match self {
+            Caller::Admin { .. } | Caller::ConfiguredKey => Scope::Admin,
+            Caller::ApiKey { scope, .. } => *scope,
+        }
+    }
+
+    /// Whether this caller may do what `needs` says.
+    pub fn may(&self, needs: Needs) -> bool {
+        match needs {
+            Needs::Key(scope) => self.scope() >= scope,
+            Needs::Login => matches!(self, Caller::Admin { .. }),
+        }
+    }
+
+    /// Why this caller may not do what `needs` says, for the 403 it gets.
+    pub fn refusal(&self, needs: Needs) -> String {
+        match needs {
+            Needs::Login => "only a dashboard login may do this, not an API key".to_owned(),
+            Needs::Key(scope) => format!(
+                "this API key has the {} scope; this needs {scope} (create a key with that \
+                 scope in Settings)",
+                self.scope()
+            ),
+        }
+    }
 }
 
 /// Why an access request was refused.
@@ -92,8 +134,8 @@ pub enum AccessError {
     /// The input does not fit.
     #[error("{0}")]
     Invalid(String),
-    /// No such key.
-    #[error("no API key with id {0:?}")]
+    /// No such live key.
+    #[error("no live API key with id {0:?}")]
     NoSuchKey(String),
     /// The database failed.
     #[error(transparent)]
@@ -106,9 +148,30 @@ pub enum AccessError {
     Busy,
 }
 
+impl From<AccessError> for app::error::AppError {
+    fn from(e: AccessError) -> Self {
+        use app::error::AppError;
+        let message = e.to_string();
+        match e {
+            AccessError::WrongCredentials => AppError::Unauthorized(message),
+            AccessError::TooManyAttempts(_) => AppError::TooManyAttempts(message),
+            AccessError::AlreadySetUp | AccessError::WrongSetupCode => AppError::Forbidden(message),
+            AccessError::Invalid(_) => AppError::InvalidRequest(message),
+            AccessError::NoSuchKey(_) => AppError::NoSuchKey(message),
+            AccessError::Database(e) => {
+                tracing::error!(error = %e, "database error behind an access request");
+                AppError::DatabaseError(message)
+            }
+            AccessError::Hashing(_) => AppError::Internal(message),
+            AccessError::Busy => AppError::Busy(message),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct KnownKey {
     id: String,
+    scope: Scope,
     last_touch: Option<DateTime<Utc>>,
 }
 
@@ -129,6 +192,8 @@ pub struct Access {
     /// What the first admin must enter to claim the server; none once an admin exists.
     setup_code: Mutex<Option<String>>,
     secure_cookies: bool,
+    /// What event channels each credential holds open.
+    revocations: Arc<Revocations>,
 }
 
 impl Access {
@@ -144,7 +209,14 @@ impl Access {
             .await?
             .into_iter()
             .filter(|k| k.view.revoked_at.is_none())
-            .map(|k| (k.key_hash, KnownKey { id: k.view.id, last_touch: k.view.last_used_at }))
+            .map(|k| {
+                let known = KnownKey {
+                    id: k.view.id,
+                    scope: k.view.scope,
+                    last_touch: k.view.last_used_at,
+                };
+                (k.key_hash, known)
+            })
             .collect();
         let access = Access {
             admin_exists: AtomicBool::new(accounts::count_users(&db).await? > 0),
@@ -157,6 +229,7 @@ impl Access {
             hashing: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
             setup_code: Mutex::new(None),
             secure_cookies,
+            revocations: Arc::default(),
         };
         if let Some(password) = admin_password.filter(|p| !p.is_empty()) {
             if access.admin_exists() {
@@ -179,9 +252,9 @@ impl Access {
         if let Some(key) = presented_key(headers) {
             return self.check_key(key).await;
         }
-        let token = self.session_token(headers)?;
-        match accounts::login_user(&self.db, &secrets::digest(token), Utc::now()).await {
-            Ok(user) => user.map(|username| Caller::Admin { username }),
+        let login = secrets::digest(self.session_token(headers)?);
+        match accounts::login_user(&self.db, &login, Utc::now()).await {
+            Ok(user) => user.map(|username| Caller::Admin { username, login }),
             Err(e) => {
                 tracing::error!(error = %e, "checking a login failed");
                 None
@@ -199,19 +272,19 @@ impl Access {
         // key's own bytes can leak timing.
         let hash = secrets::digest(key);
         let now = Utc::now();
-        let (id, touch) = {
+        let (id, scope, touch) = {
             let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
             let known = keys.get_mut(&hash)?;
             let touch = known.last_touch.is_none_or(|t| now - t >= TOUCH_EVERY);
             if touch {
                 known.last_touch = Some(now);
             }
-            (known.id.clone(), touch)
+            (known.id.clone(), known.scope, touch)
         };
         if touch && let Err(e) = api_keys::touch(&self.db, &id, now).await {
             tracing::warn!(error = %e, "could not record an API key's use");
         }
-        Some(Caller::ApiKey { id })
+        Some(Caller::ApiKey { id, scope })
     }
 
     async fn create_admin(&self, username: &str, password: &str) -> Result<User, AccessError> {
@@ -336,7 +409,9 @@ impl Access {
     /// Ends the session these headers carry; returns the `Set-Cookie` that clears it.
     pub async fn logout(&self, headers: &HeaderMap, https: bool) -> Result<String, AccessError> {
         if let Some(token) = self.session_token(headers) {
-            accounts::delete_login(&self.db, &secrets::digest(token), Utc::now()).await?;
+            let login = secrets::digest(token);
+            accounts::delete_login(&self.db, &login, Utc::now()).await?;
+            self.revocations.revoke(&Credential::Login(login));
         }
         Ok(self.cookie("", 0, https))
     }
@@ -410,6 +485,7 @@ impl Access {
         }
         let hash = hash_blocking(self.hashing_slot()?, password).await?;
         accounts::set_password(&self.db, &user.id, &hash, &token_hash, Utc::now()).await?;
+        self.revocations.revoke_logins_of(&user.username, &token_hash);
         tracing::info!(username = %user.username, "admin password changed; other logins ended");
         Ok(())
     }
@@ -420,7 +496,7 @@ impl Access {
     }
 
     /// Creates a key; its text is in the answer and nowhere else.
-    pub async fn create_key(&self, name: &str) -> Result<CreatedApiKey, AccessError> {
+    pub async fn create_key(&self, name: &str, scope: Scope) -> Result<CreatedApiKey, AccessError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(AccessError::Invalid("the key's name must be 1 to 100 characters".into()));
@@ -433,6 +509,7 @@ impl Access {
                 id: uuid::Uuid::new_v4().to_string(),
                 name: name.to_owned(),
                 prefix,
+                scope,
                 created_at: Utc::now(),
                 last_used_at: None,
                 revoked_at: None,
@@ -440,11 +517,13 @@ impl Access {
             key_hash: secrets::digest(&key),
         };
         api_keys::insert(&self.db, &stored).await?;
-        self.keys
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(stored.key_hash, KnownKey { id: stored.view.id.clone(), last_touch: None });
-        tracing::info!(key = %stored.view.prefix, name = %stored.view.name, "API key created");
+        self.keys.write().unwrap_or_else(PoisonError::into_inner).insert(
+            stored.key_hash,
+            KnownKey { id: stored.view.id.clone(), scope, last_touch: None },
+        );
+        tracing::info!(
+            key = %stored.view.prefix, name = %stored.view.name, %scope, "API key created"
+        );
         Ok(CreatedApiKey { key, info: stored.view })
     }
 
@@ -454,8 +533,22 @@ impl Access {
             return Err(AccessError::NoSuchKey(id.to_owned()));
         }
         self.keys.write().unwrap_or_else(PoisonError::into_inner).retain(|_, k| k.id != id);
-        tracing::info!(key = %id, "API key revoked");
+        self.revocations.revoke(&Credential::Key(id.to_owned()));
+        tracing::info!(key = %id, "API key revoked; its event channels are closed");
         Ok(())
+    }
+
+    /// A hold on the credential `caller` came with, which completes when it is revoked
+    /// here. Check the credentials again after taking it: one revoked in between is not
+    /// seen by the watch.
+    pub fn watch(&self, caller: &Caller) -> Watch {
+        match caller {
+            Caller::Admin { username, login } => {
+                self.revocations.watch(Credential::Login(login.clone()), Some(username))
+            }
+            Caller::ApiKey { id, .. } => self.revocations.watch(Credential::Key(id.clone()), None),
+            Caller::ConfiguredKey => Watch::never(),
+        }
     }
 }
 

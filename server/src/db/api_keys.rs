@@ -20,48 +20,58 @@ pub(super) struct KeyRow {
     pub(super) id: String,
     pub(super) name: String,
     pub(super) prefix: String,
+    pub(super) scope: String,
     pub(super) key_hash: String,
     pub(super) created_at: DateTime<Utc>,
     pub(super) last_used_at: Option<DateTime<Utc>>,
     pub(super) revoked_at: Option<DateTime<Utc>>,
 }
 
-impl From<KeyRow> for StoredKey {
-    fn from(r: KeyRow) -> StoredKey {
-        StoredKey {
+impl TryFrom<KeyRow> for StoredKey {
+    type Error = DbError;
+
+    fn try_from(r: KeyRow) -> Result<StoredKey, DbError> {
+        let scope = r.scope.parse().map_err(|e: app::model::ParseError| DbError::Corrupt {
+            table: "api_keys",
+            detail: format!("key {}: {e}", r.id),
+        })?;
+        Ok(StoredKey {
             view: ApiKeyView {
                 id: r.id,
                 name: r.name,
                 prefix: r.prefix,
+                scope,
                 created_at: r.created_at,
                 last_used_at: r.last_used_at,
                 revoked_at: r.revoked_at,
             },
             key_hash: r.key_hash,
-        }
+        })
     }
 }
 
 /// Every key, newest first.
 pub async fn all(db: &Db) -> Result<Vec<StoredKey>, DbError> {
     let rows: Vec<KeyRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT id, name, prefix, key_hash, created_at, last_used_at, revoked_at
+        "SELECT id, name, prefix, scope, key_hash, created_at, last_used_at, revoked_at
          FROM api_keys ORDER BY created_at DESC"
     )
     .fetch_all(pool)
     .await)?;
-    Ok(rows.into_iter().map(StoredKey::from).collect())
+    rows.into_iter().map(StoredKey::try_from).collect()
 }
 
 /// Stores a new key.
 pub async fn insert(db: &Db, key: &StoredKey) -> Result<(), DbError> {
     let v = &key.view;
     on_pool!(db, pool => sqlx::query(
-        "INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)"
+        "INSERT INTO api_keys (id, name, prefix, scope, key_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(&v.id)
     .bind(&v.name)
     .bind(&v.prefix)
+    .bind(v.scope.as_str())
     .bind(&key.key_hash)
     .bind(v.created_at)
     .execute(pool)

@@ -164,7 +164,7 @@ async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
             .fetch_all(&mut *tx)
             .await?,
             api_keys: sqlx::query_as(
-                "SELECT id, name, prefix, key_hash, created_at, last_used_at, revoked_at
+                "SELECT id, name, prefix, scope, key_hash, created_at, last_used_at, revoked_at
                  FROM api_keys",
             )
             .fetch_all(&mut *tx)
@@ -211,12 +211,14 @@ pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
         }
         for k in &c.api_keys {
             sqlx::query(
-                "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, last_used_at, revoked_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO api_keys (id, name, prefix, scope, key_hash, created_at, last_used_at,
+                        revoked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&k.id)
             .bind(&k.name)
             .bind(&k.prefix)
+            .bind(&k.scope)
             .bind(&k.key_hash)
             .bind(k.created_at)
             .bind(k.last_used_at)

@@ -10,6 +10,8 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
+use app::model::{Needs, Scope};
+
 use super::{client::ClientAddr, error::ApiFailure};
 use crate::{
     access::{Caller, presented_key},
@@ -23,10 +25,25 @@ pub fn unauthorized() -> ApiFailure {
     ))
 }
 
-/// Lets a request through only with a valid API key or login. An address that presented
-/// too many wrong ones lately waits (429) without its credentials being looked at.
+/// What [`require_caller`] runs with: the server, and the scope the routes behind it need.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    state: AppState,
+    needs: Scope,
+}
+
+impl Gate {
+    /// The gate of routes that need a key with `needs` (or a login).
+    pub fn new(state: &AppState, needs: Scope) -> Gate {
+        Gate { state: state.clone(), needs }
+    }
+}
+
+/// Lets a request through only with a valid API key (of the gate's scope) or login; the
+/// [`Caller`] goes into the request's extensions. An address that presented too many wrong
+/// credentials lately waits (429) without its credentials being looked at.
 pub async fn require_caller(
-    State(state): State<AppState>,
+    State(Gate { state, needs }): State<Gate>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -37,6 +54,9 @@ pub async fn require_caller(
         return ApiFailure(AppError::TooManyAttempts(message)).into_response();
     }
     match state.access.authenticate(request.headers()).await {
+        Some(caller) if !caller.may(Needs::Key(needs)) => {
+            ApiFailure(AppError::Forbidden(caller.refusal(Needs::Key(needs)))).into_response()
+        }
         Some(caller) => {
             request.extensions_mut().insert::<Caller>(caller);
             next.run(request).await

@@ -27,6 +27,12 @@ impl IntoResponse for ApiFailure {
     }
 }
 
+impl From<crate::access::AccessError> for ApiFailure {
+    fn from(e: crate::access::AccessError) -> Self {
+        ApiFailure(e.into())
+    }
+}
+
 impl From<SupervisorError> for ApiFailure {
     fn from(e: SupervisorError) -> Self {
         ApiFailure(to_app_error(e))

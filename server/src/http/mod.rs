@@ -7,6 +7,7 @@ mod dev;
 mod error;
 mod guard;
 mod health;
+mod keys;
 mod metrics;
 mod security;
 mod sessions;
@@ -14,13 +15,13 @@ pub mod ws;
 
 use std::sync::Arc;
 
-use app::{App, functions::SharedBackend, shell};
+use app::{App, functions::SharedBackend, model::Scope, shell};
 use axum::{
     Router,
     extract::DefaultBodyLimit,
     middleware::from_fn_with_state,
     response::Redirect,
-    routing::{get, post},
+    routing::{delete, get, patch, post},
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
@@ -40,34 +41,42 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos.clone();
     let dashboard = state.dashboard;
 
-    let mut protected = Router::new()
+    // Each route's scope is where the route is: what only looks needs `read`, what acts on
+    // sessions `operate`, what manages keys `admin` (a login may do all).
+    let mut reading = Router::new()
         .route("/health/deep", get(health::deep))
-        .route("/sessions", get(sessions::list).post(sessions::create))
-        .route(
-            "/sessions/{id}",
-            get(sessions::get).patch(sessions::update).delete(sessions::delete),
-        )
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}", get(sessions::get))
+        .route("/ws", get(ws::upgrade));
+    let mut operating = Router::new()
+        .route("/sessions", post(sessions::create))
+        .route("/sessions/{id}", patch(sessions::update).delete(sessions::delete))
         .route("/sessions/{id}/reconnect", post(sessions::reconnect))
         .route("/sessions/{id}/start", post(sessions::start))
         .route("/sessions/{id}/stop", post(sessions::stop))
         .route("/sessions/{id}/logout", post(sessions::logout))
-        .route("/sessions/{id}/messages", post(sessions::send))
-        .route("/ws", get(ws::upgrade));
+        .route("/sessions/{id}/messages", post(sessions::send));
+    let administering = Router::new()
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", delete(keys::revoke));
     let mut public = Router::new()
         .route("/health", get(health::light))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz));
     if state.simulator.is_some() {
-        protected = protected.route("/dev/simulator/sessions/{id}/fault", post(dev::fault));
+        operating = operating.route("/dev/simulator/sessions/{id}/fault", post(dev::fault));
     }
     if state.public_metrics {
         public = public.route("/metrics", get(metrics::metrics));
     } else {
-        protected = protected.route("/metrics", get(metrics::metrics));
+        reading = reading.route("/metrics", get(metrics::metrics));
     }
+    let gate = |scope| from_fn_with_state(auth::Gate::new(&state, scope), auth::require_caller);
     // The body limit only where bodies are read: `/health` pays for no layer it needs not.
-    let protected = protected
-        .route_layer(from_fn_with_state(state.clone(), auth::require_caller))
+    let protected = reading
+        .route_layer(gate(Scope::Read))
+        .merge(operating.route_layer(gate(Scope::Operate)))
+        .merge(administering.route_layer(gate(Scope::Admin)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
 
     let router = public

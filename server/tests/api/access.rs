@@ -1,6 +1,9 @@
 //! Access control: the auth matrix, logins and their lockout, setup, API keys, Origin.
 
-use app::functions::{CreateApiKey, ListApiKeys, RevokeApiKey};
+use app::{
+    functions::{CreateApiKey, ListApiKeys, RevokeApiKey},
+    model::Scope,
+};
 use leptos::server_fn::ServerFn;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -30,7 +33,22 @@ fn protected(id: &str) -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"kind": "message"})),
         ),
         (Method::DELETE, s(""), None),
+        (Method::GET, "/keys".into(), None),
+        (Method::POST, "/keys".into(), Some(json!({"name": "CI", "scope": "read"}))),
+        (Method::DELETE, "/keys/no-such-key".into(), None),
     ]
+}
+
+/// The scope a route needs: reading for every GET, administering for `/keys`, operating
+/// for the rest.
+fn needed(method: &Method, path: &str) -> Scope {
+    if path.starts_with("/keys") {
+        Scope::Admin
+    } else if method == Method::GET {
+        Scope::Read
+    } else {
+        Scope::Operate
+    }
 }
 
 async fn call(
@@ -464,12 +482,13 @@ async fn api_keys_are_shown_once_work_and_stop_working_when_revoked() {
     let fun = |path: &'static str, form: Vec<(&'static str, String)>| {
         app.anonymous().post(app.url(path)).header("cookie", &cookie).form(&form).send()
     };
-    let created: Value = fun(CreateApiKey::PATH, vec![("name", "Prometheus".into())])
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value =
+        fun(CreateApiKey::PATH, vec![("name", "Prometheus".into()), ("scope", "read".into())])
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     let key = created["key"].as_str().unwrap().to_owned();
     let id = created["info"]["id"].as_str().unwrap().to_owned();
     assert!(key.starts_with(created["info"]["prefix"].as_str().unwrap()));
@@ -489,6 +508,133 @@ async fn api_keys_are_shown_once_work_and_stop_working_when_revoked() {
     let db = app.db().await;
     let stored = server::db::api_keys::all(&db).await.unwrap();
     assert!(stored[0].key_hash != key && stored[0].view.revoked_at.is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_key_scope_reaches_only_its_routes() {
+    let app = spawn_app().await;
+    let id = app.paired_session("Shop").await;
+    let cookie = app.login().await;
+    let mut keys = Vec::new();
+    for scope in [Scope::Read, Scope::Operate, Scope::Admin] {
+        keys.push((
+            scope,
+            app.create_key(&cookie, &format!("{scope} key"), &scope.to_string()).await.0,
+        ));
+    }
+    for (scope, key) in &keys {
+        for (method, path, body) in protected(&id) {
+            let (status, text) = call(&app, &method, &path, &body, Some(("x-api-key", key))).await;
+            if needed(&method, &path) > *scope {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} with a {scope} key");
+                let v: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(v["error"], "forbidden");
+                let message = v["message"].as_str().unwrap();
+                assert!(message.contains(&format!("{scope} scope")), "{message}");
+            } else {
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{method} {path} with a {scope} key: {status} {text}"
+                );
+            }
+        }
+    }
+    // A refused request changed nothing: only the admin key's POST /keys made a key.
+    let listed: Value = app.get_as("/keys", &cookie).await.json().await.unwrap();
+    let names: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    assert_eq!(names.iter().filter(|n| **n == "CI").count(), 1, "{names:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn keys_are_managed_over_rest_and_a_revoked_key_stops_at_once() {
+    let app = spawn_app().await;
+    let cookie = app.login().await;
+    let (admin, _) = app.create_key(&cookie, "admin key", "admin").await;
+    let post = |body: Value| {
+        app.anonymous().post(app.url("/keys")).header("x-api-key", &admin).json(&body).send()
+    };
+    // Bad input is refused with the reason; nothing is made.
+    for (body, says) in [
+        (json!({"name": "no scope"}), "scope"),
+        (json!({"name": "x", "scope": "root"}), "root"),
+        (json!({"name": "", "scope": "read"}), "name"),
+        (json!({"name": "x", "scope": "read", "extra": 1}), "extra"),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert!(r.status().is_client_error(), "{body}: {}", r.status());
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    let listed: Value = app.get_as("/keys", &cookie).await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "a refused request made a key: {listed}");
+
+    // An admin key provisions a read key for a monitor, then revokes it.
+    let r = post(json!({"name": "Grafana", "scope": "read"})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let (key, id) = (created["key"].as_str().unwrap(), created["info"]["id"].as_str().unwrap());
+    let sessions = || app.anonymous().get(app.url("/sessions")).header("x-api-key", key).send();
+    assert_eq!(sessions().await.unwrap().status(), StatusCode::OK);
+    let r = app.anonymous().get(app.url("/keys")).header("x-api-key", &admin).send().await;
+    let listed: Value = r.unwrap().json().await.unwrap();
+    assert!(!listed.to_string().contains(key), "the key itself must never be listed");
+    assert_eq!(listed[0]["scope"], "read");
+    let delete = |id: String| {
+        app.anonymous().delete(app.url(&format!("/keys/{id}"))).header("x-api-key", &admin).send()
+    };
+    assert_eq!(delete(id.to_owned()).await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(sessions().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let r = delete("no-such-key".into()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "no_such_key");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_a_login_manages_keys_from_the_dashboard() {
+    let app = spawn_app().await;
+    let cookie = app.login().await;
+    let (admin, _) = app.create_key(&cookie, "admin key", "admin").await;
+    // Even the configured key and an admin key are not a person at the dashboard.
+    for key in [API_KEY, admin.as_str()] {
+        for (path, form) in [
+            (ListApiKeys::PATH, vec![]),
+            (CreateApiKey::PATH, vec![("name", "sneaky"), ("scope", "admin")]),
+        ] {
+            let r = app
+                .anonymous()
+                .post(app.url(path))
+                .header("x-api-key", key)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+            assert!(r.text().await.unwrap().contains("not an API key"));
+        }
+    }
+    let stored = server::db::api_keys::all(&app.db().await).await.unwrap();
+    assert_eq!(stored.len(), 1, "a key made a key");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn keys_made_before_scopes_keep_operating() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    // A row as the earlier schema wrote it: no scope.
+    let insert = "INSERT INTO api_keys (id, name, prefix, key_hash, created_at)
+                  VALUES ('old', 'Old script', 'llk_old', 'hash', '2026-01-01T00:00:00Z')";
+    match &db {
+        server::db::Db::Sqlite(pool) => sqlx::query(insert).execute(pool).await.map(drop),
+        server::db::Db::Postgres(pool) => sqlx::query(insert).execute(pool).await.map(drop),
+    }
+    .unwrap();
+    let stored = server::db::api_keys::all(&db).await.unwrap();
+    assert_eq!(stored[0].view.scope, Scope::Operate);
     app.stop().await;
 }
 

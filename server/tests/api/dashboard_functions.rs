@@ -155,7 +155,7 @@ async fn changing_the_admin_password_ends_other_logins_and_keeps_this_one() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("not an API key"));
     app.stop().await;
 }

@@ -19,9 +19,24 @@ use tokio_tungstenite::{
     tungstenite::{self, Message, client::IntoClientRequest, protocol::frame::coding::CloseCode},
 };
 
-use crate::helpers::{API_KEY, TestApp, TestOptions, spawn_app, spawn_app_with};
+use app::functions::ChangePassword;
+use leptos::server_fn::ServerFn;
+
+use crate::helpers::{ADMIN_PASSWORD, API_KEY, TestApp, TestOptions, spawn_app, spawn_app_with};
+
+/// A password the tests change to.
+const NEW_PASSWORD: &str = "a much better password";
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How the server closed `ws`, skipping what it sent before.
+async fn ended(ws: &mut Ws) -> Option<CloseCode> {
+    loop {
+        if let Err(code) = next(ws).await {
+            return code;
+        }
+    }
+}
 
 /// A handshake to `/ws` with the given extra headers.
 async fn handshake(app: &TestApp, headers: &[(&str, &str)]) -> Result<Ws, tungstenite::Error> {
@@ -313,9 +328,13 @@ async fn shutdown_closes_channels_with_going_away() {
 }
 
 #[tokio::test]
-async fn a_login_that_ends_ends_its_channel() {
-    let limits = WsLimits { heartbeat: Duration::from_millis(100), ..WsLimits::default() };
+async fn revoked_credentials_end_their_channels_at_once() {
+    // A heartbeat far beyond the test's waits: only the revocation itself can close them.
+    let limits = WsLimits { heartbeat: Duration::from_secs(3600), ..WsLimits::default() };
     let app = spawn_app_with(TestOptions { ws: limits, ..TestOptions::default() }).await;
+    let expired = Some(CloseCode::from(close::CREDENTIALS_EXPIRED));
+
+    // A login that ends.
     let cookie = app.login().await;
     let mut ws = handshake(&app, &[("cookie", &cookie)]).await.unwrap();
     snapshot(&mut ws).await;
@@ -325,13 +344,53 @@ async fn a_login_that_ends_ends_its_channel() {
         .send()
         .await
         .unwrap();
-    let ending = loop {
-        match next(&mut ws).await {
-            Ok(_) => continue,
-            Err(code) => break code,
-        }
-    };
-    assert_eq!(ending, Some(CloseCode::from(close::CREDENTIALS_EXPIRED)));
+    assert_eq!(ended(&mut ws).await, expired);
+
+    // A key that is revoked; another key's channel stays open.
+    let admin = app.login().await;
+    let mut made = Vec::new();
+    for name in ["monitor", "bystander"] {
+        made.push(app.create_key(&admin, name, "read").await);
+    }
+    let mut monitor = handshake(&app, &[("x-api-key", &made[0].0)]).await.unwrap();
+    let mut bystander = handshake(&app, &[("x-api-key", &made[1].0)]).await.unwrap();
+    snapshot(&mut monitor).await;
+    snapshot(&mut bystander).await;
+    let r = app
+        .anonymous()
+        .delete(app.url(&format!("/keys/{}", made[0].1)))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(ended(&mut monitor).await, expired);
+
+    // A password change ends the admin's other logins and their channels, not this one's.
+    let other = app.login().await;
+    let mut elsewhere = handshake(&app, &[("cookie", &other)]).await.unwrap();
+    let mut here = handshake(&app, &[("cookie", &admin)]).await.unwrap();
+    snapshot(&mut elsewhere).await;
+    snapshot(&mut here).await;
+    let r = app
+        .anonymous()
+        .post(app.url(ChangePassword::PATH))
+        .header("cookie", &admin)
+        .form(&[("current", ADMIN_PASSWORD), ("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(ended(&mut elsewhere).await, expired);
+
+    // The survivors still hear events.
+    app.create_session("After").await;
+    for ws in [&mut bystander, &mut here] {
+        assert!(
+            matches!(next(ws).await, Ok(ServerFrame::Event(_))),
+            "a channel that should stay closed"
+        );
+    }
     app.stop().await;
 }
 

@@ -455,6 +455,24 @@ impl TestApp {
         self.anonymous().get(self.url(path)).header("cookie", cookie).send().await.unwrap()
     }
 
+    /// Creates an API key with `scope` over REST, as the login `cookie`; returns the key's
+    /// text and its id.
+    pub async fn create_key(&self, cookie: &str, name: &str, scope: &str) -> (String, String) {
+        let r = self
+            .anonymous()
+            .post(self.url("/keys"))
+            .header("cookie", cookie)
+            .json(&serde_json::json!({"name": name, "scope": scope}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "the key was not created");
+        let created: Value = r.json().await.unwrap();
+        assert_eq!(created["info"]["scope"], scope);
+        let text = |v: &Value| v.as_str().unwrap().to_owned();
+        (text(&created["key"]), text(&created["info"]["id"]))
+    }
+
     /// A client that sends no credentials and follows no redirects.
     pub fn anonymous(&self) -> reqwest::Client {
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()

@@ -12,7 +12,10 @@ use chrono::Utc;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Ticket;
-use crate::state::AppState;
+use crate::{access::revocations::Watch, state::AppState};
+
+/// Why a channel whose credentials went away is closed.
+const REVOKED: &str = "the key was revoked or the login ended; log in again";
 
 /// How often (in events delivered) a connection measures its backlog and samples its lag.
 const CHECK_EVERY: u64 = 16;
@@ -30,9 +33,16 @@ impl Ending {
 }
 
 /// Serves one connection until it ends; the ticket keeps its place in the per-address count.
-pub async fn serve(mut socket: WebSocket, state: AppState, headers: HeaderMap, _ticket: Ticket) {
+/// `watch` completes when the credentials the channel was opened with are revoked.
+pub async fn serve(
+    mut socket: WebSocket,
+    state: AppState,
+    headers: HeaderMap,
+    _ticket: Ticket,
+    watch: Watch,
+) {
     state.metrics.ws_clients(1);
-    let ending = run(&mut socket, &state, &headers).await;
+    let ending = run(&mut socket, &state, &headers, &watch).await;
     if let Some(ending) = ending {
         tracing::debug!(code = ending.code, reason = ending.reason, "closing an event channel");
         let frame = CloseFrame { code: ending.code, reason: Utf8Bytes::from_static(ending.reason) };
@@ -43,8 +53,18 @@ pub async fn serve(mut socket: WebSocket, state: AppState, headers: HeaderMap, _
 }
 
 /// Runs the channel; `Some` when the server ends it, `None` when the client went away.
-async fn run(socket: &mut WebSocket, state: &AppState, headers: &HeaderMap) -> Option<Ending> {
+async fn run(
+    socket: &mut WebSocket,
+    state: &AppState,
+    headers: &HeaderMap,
+    watch: &Watch,
+) -> Option<Ending> {
     let limits = &state.ws;
+    // A revocation between the request's authentication and the watch taking hold is not
+    // seen by the watch; this sees it.
+    if state.access.authenticate(headers).await.is_none() {
+        return Some(Ending::new(close::CREDENTIALS_EXPIRED, REVOKED));
+    }
     // Subscribing before the snapshot is taken means no event falls between the two.
     let (mut events, _) = state.bus.subscribe();
     let snapshot_seq = state.bus.last_seq();
@@ -72,6 +92,7 @@ async fn run(socket: &mut WebSocket, state: &AppState, headers: &HeaderMap) -> O
             _ = state.shutdown.cancelled() => {
                 return Some(Ending::new(close::GOING_AWAY, "server shutting down"));
             }
+            _ = watch.revoked() => return Some(Ending::new(close::CREDENTIALS_EXPIRED, REVOKED)),
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) => return None,
                 Some(Ok(Message::Close(_))) => return None,
@@ -122,7 +143,7 @@ async fn run(socket: &mut WebSocket, state: &AppState, headers: &HeaderMap) -> O
                 }
                 // A login that ended or a key that was revoked ends the channel too.
                 if state.access.authenticate(headers).await.is_none() {
-                    return Some(Ending::new(close::CREDENTIALS_EXPIRED, "credentials no longer valid; log in again"));
+                    return Some(Ending::new(close::CREDENTIALS_EXPIRED, REVOKED));
                 }
                 if awaiting_pong.is_none() {
                     awaiting_pong = Some(Instant::now());

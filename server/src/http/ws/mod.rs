@@ -21,7 +21,7 @@ use super::{
     error::ApiFailure,
     origin_allowed,
 };
-use crate::state::AppState;
+use crate::{access::Caller, state::AppState};
 
 /// The channel's limits and timings.
 #[derive(Clone, Debug)]
@@ -59,6 +59,7 @@ impl Default for WsLimits {
 pub async fn upgrade(
     State(state): State<AppState>,
     Extension(client): Extension<ClientAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -79,7 +80,10 @@ pub async fn upgrade(
     // The transport refuses outright what is far too big to buffer; up to that, the channel
     // closes cleanly with 1009 and a reason.
     let hard_limit = limits.max_message.saturating_mul(16).max(64 * 1024);
+    // Revoking the key or ending the login closes the channel at once, not at the next
+    // heartbeat.
+    let watch = state.access.watch(&caller);
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| connection::serve(socket, state, headers, ticket))
+        .on_upgrade(move |socket| connection::serve(socket, state, headers, ticket, watch))
 }

@@ -1,0 +1,37 @@
+//! The REST routes over API keys (`/keys…`), for keys with the `admin` scope. People manage
+//! keys in Settings; these let a provisioning script do the same.
+
+use app::model::{ApiKeyView, CreatedApiKey, api::NewApiKey};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+
+use super::error::{ApiFailure, ApiJson};
+use crate::state::AppState;
+
+type ApiResult<T> = Result<T, ApiFailure>;
+
+/// `GET /keys`: every key, newest first (never the keys themselves).
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ApiKeyView>>> {
+    Ok(Json(state.access.list_keys().await?))
+}
+
+/// `POST /keys` `{"name", "scope"}`: 201 with the key, whose text appears only here.
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<NewApiKey>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+    Ok((StatusCode::CREATED, Json(state.access.create_key(&request.name, request.scope).await?)))
+}
+
+/// `DELETE /keys/{id}`: revokes the key (it stays listed, as revoked) and closes its event
+/// channels; 204.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.access.revoke_key(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -200,6 +200,8 @@ impl Backend for AppState {
 
     async fn session_history(&self, id: String) -> Result<SessionHistory, AppError> {
         let session = self.supervisor.get(&id).map_err(to_app_error)?;
+        // The history then holds every change up to the state just read.
+        self.supervisor.flush_journal().await;
         let until = chrono::Utc::now();
         let since = until - HISTORY_WINDOW;
         let (before, rows) = crate::db::sessions::history(&self.db, &id, since, HISTORY_LIMIT)

@@ -596,6 +596,12 @@ impl Actor {
 
     /// Refreshes the view from the state and shows it (board and watchers).
     fn show(&mut self) {
+        self.refresh_view();
+        self.publish_view();
+    }
+
+    /// Brings the view up to the state, without showing it to anyone yet.
+    fn refresh_view(&mut self) {
         let s = &self.state;
         let v = &mut self.view;
         v.status = s.status;
@@ -605,6 +611,10 @@ impl Actor {
         v.next_retry_at = s.next_retry_at;
         v.last_connected_at = s.last_connected_at;
         v.paired = s.has_credentials;
+    }
+
+    /// Shows the view to the board and to whoever watches this session.
+    fn publish_view(&mut self) {
         self.deps.board.upsert(self.view.clone());
         self.view_tx.send_replace(self.view.clone());
     }
@@ -618,7 +628,7 @@ impl Actor {
 
     async fn changed(&mut self, before: &State, detail: Option<String>) {
         self.view.updated_at = Utc::now();
-        self.show();
+        self.refresh_view();
         let transition = before.status != self.state.status || before.reason != self.state.reason;
         let detail = detail.or_else(|| {
             (transition && self.state.last_error != before.last_error)
@@ -634,6 +644,9 @@ impl Actor {
                 detail: detail.clone(),
             })
             .await;
+        // Shown only once journalled: whoever sees this state and then flushes the journal
+        // (the session's history) finds the change in it.
+        self.publish_view();
         if transition {
             tracing::info!(
                 session = %self.view.id,

@@ -31,6 +31,12 @@ pub enum AppError {
     /// The body is not declared as JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// No route answers to this path.
+    #[error("{0}")]
+    NoSuchRoute(String),
+    /// The route exists, but not with this HTTP method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The connector asked for is not offered.
     #[error("{0}")]
     ConnectorUnavailable(String),
@@ -91,6 +97,8 @@ impl AppError {
             AppError::MalformedJson(_) => "malformed_json",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
+            AppError::NoSuchRoute(_) => "no_such_route",
             AppError::ConnectorUnavailable(_) => "connector_unavailable",
             AppError::NotPaired(_) => "not_paired",
             AppError::SessionStopped(_) => "session_stopped",
@@ -118,12 +126,13 @@ impl AppError {
             AppError::MalformedJson(_) => 400,
             AppError::Unauthorized(_) => 401,
             AppError::Forbidden(_) => 403,
-            AppError::NoSuchSession(_) | AppError::NoSuchKey(_) => 404,
+            AppError::NoSuchSession(_) | AppError::NoSuchKey(_) | AppError::NoSuchRoute(_) => 404,
             AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::FaultRejected(_) => {
                 409
             }
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
+            AppError::MethodNotAllowed(_) => 405,
             AppError::UnknownHost(_) => 421,
             AppError::InvalidRequest(_) | AppError::ConnectorUnavailable(_) => 422,
             AppError::TooManyAttempts(_) => 429,
@@ -148,6 +157,12 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(e) | ServerFnErrorErr::MissingArg(e) => {
                 AppError::InvalidRequest(e)
             }
+            // On the server nothing but the request is deserialised: a body that cannot be
+            // read at all (not UTF-8, say) is the caller's mistake, not the server's.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(e) => {
+                AppError::InvalidRequest(format!("the request cannot be read: {e}"))
+            }
             other => AppError::Internal(other.to_string()),
         };
         // On the server this is a request that could not be read (a missing field, say):
@@ -171,6 +186,8 @@ mod tests {
             AppError::MalformedJson("x".into()),
             AppError::PayloadTooLarge("x".into()),
             AppError::UnsupportedMediaType("x".into()),
+            AppError::MethodNotAllowed("x".into()),
+            AppError::NoSuchRoute("x".into()),
             AppError::ConnectorUnavailable("x".into()),
             AppError::NotPaired("x".into()),
             AppError::SessionStopped("x".into()),

@@ -51,7 +51,9 @@ impl Default for EventBus {
     }
 }
 
-/// A replay request reached further back than the ring holds.
+/// A replay request this bus cannot answer with events: it reached further back than the
+/// ring holds, or named a sequence number this bus never issued (a client of the server's
+/// previous run, whose numbering started over). Either way the client needs everything anew.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TooOld;
 
@@ -101,11 +103,12 @@ impl EventBus {
         self.lock().next_seq - 1
     }
 
-    /// Every event after `seq`, or [`TooOld`] when some of them already left the ring.
+    /// Every event after `seq`, or [`TooOld`] when some of them already left the ring or
+    /// `seq` was never issued.
     pub fn replay_after(&self, seq: u64) -> Result<Vec<Arc<Published>>, TooOld> {
         let inner = self.lock();
         let oldest = inner.ring.front().map_or(inner.next_seq, |e| e.envelope.seq);
-        if seq + 1 < oldest {
+        if seq.saturating_add(1) < oldest || seq >= inner.next_seq {
             return Err(TooOld);
         }
         Ok(inner.ring.iter().filter(|e| e.envelope.seq > seq).cloned().collect())
@@ -155,5 +158,8 @@ mod tests {
         assert_eq!(seqs(bus.replay_after(6).unwrap()), [7, 8, 9, 10]);
         assert_eq!(seqs(bus.replay_after(10).unwrap()), Vec::<u64>::new());
         assert!(matches!(bus.replay_after(5), Err(TooOld)));
+        // Numbers from a previous run of the server, or made up.
+        assert!(matches!(bus.replay_after(11), Err(TooOld)));
+        assert!(matches!(bus.replay_after(u64::MAX), Err(TooOld)));
     }
 }

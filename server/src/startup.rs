@@ -282,8 +282,7 @@ impl Application {
         tracing::info!("Lifeline listening on http://{addr}");
         let trigger = cancel.clone();
         // The peer address feeds the login lockout and the per-address channel limit.
-        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let server = http::serve::serve(listener, http::router(state.clone()), async move {
             shutdown.await;
             trigger.cancel();
         });
@@ -292,7 +291,7 @@ impl Application {
             tokio::time::sleep(DRAIN_TIMEOUT).await;
         };
         tokio::select! {
-            result = server => result?,
+            () = server => {}
             _ = drained => tracing::warn!(
                 "connections still open {} s after shutdown began; closing them",
                 DRAIN_TIMEOUT.as_secs()

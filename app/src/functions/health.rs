@@ -9,7 +9,7 @@ use crate::{error::AppError, model::DeepHealth, policy::Policies};
 /// The deep report, as `GET /health/deep` gives it to machines.
 #[server]
 pub async fn get_deep_health() -> Result<DeepHealth, AppError> {
-    super::authorized(Needs::Key(Scope::Read)).await?.deep_health().await
+    super::authorized(Needs::Key(Scope::Read)).await?.deep_health().await.map_err(super::fail)
 }
 
 /// The policies the server runs with, for the Settings page.

@@ -65,8 +65,23 @@ pub struct ActionResult {
     pub message: String,
 }
 
-/// The longest session name.
+/// The longest name of a session or an API key.
 pub const MAX_NAME_CHARS: usize = 100;
+
+/// A name (of a session, of an API key) trimmed, or what is wrong with it.
+pub fn valid_name(name: &str) -> Result<&str, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("name must not be empty".into());
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("name must be at most {MAX_NAME_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name must not contain control characters".into());
+    }
+    Ok(name)
+}
 
 /// `+27 82 123 4567` as `+27821234567`; `None` when it is not a phone number in
 /// international form.
@@ -83,16 +98,7 @@ pub fn normalize_phone(phone: &str) -> Option<String> {
 impl CreateSession {
     /// The request with its name trimmed, or what is wrong with it.
     pub fn validated(&self) -> Result<CreateSession, String> {
-        let name = self.name.trim();
-        if name.is_empty() {
-            return Err("name must not be empty".into());
-        }
-        if name.chars().count() > MAX_NAME_CHARS {
-            return Err(format!("name must be at most {MAX_NAME_CHARS} characters"));
-        }
-        if name.chars().any(char::is_control) {
-            return Err("name must not contain control characters".into());
-        }
+        let name = valid_name(&self.name)?;
         let pair_phone = match self.pair_phone.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(phone) => Some(normalize_phone(phone).ok_or_else(|| {

@@ -497,10 +497,8 @@ impl Access {
 
     /// Creates a key; its text is in the answer and nowhere else.
     pub async fn create_key(&self, name: &str, scope: Scope) -> Result<CreatedApiKey, AccessError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AccessError::Invalid("the key's name must be 1 to 100 characters".into()));
-        }
+        let name = app::model::api::valid_name(name)
+            .map_err(|why| AccessError::Invalid(format!("the key's {why}")))?;
         let secret = secrets::random_token();
         let prefix = format!("ll_{}", &secret[..8]);
         let key = format!("{prefix}_{}", &secret[8..]);

@@ -2,18 +2,15 @@
 //! runs with `--simulator` or `--demo`.
 
 use app::{error::AppError, model::api::ActionResult};
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 
-use super::error::{ApiFailure, ApiJson};
+use super::error::{ApiFailure, ApiJson, ApiPath};
 use crate::{connector::simulator::Fault, state::AppState};
 
 /// Makes the simulated upstream of session `id` misbehave.
 pub async fn fault(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(fault): ApiJson<Fault>,
 ) -> Result<Json<ActionResult>, ApiFailure> {
     let simulator = state

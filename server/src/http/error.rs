@@ -3,8 +3,9 @@
 use app::error::AppError;
 use axum::{
     Json,
-    extract::{FromRequest, Request, rejection::JsonRejection},
+    extract::{FromRequest, FromRequestParts, Path, Request, rejection::JsonRejection},
     http::StatusCode,
+    http::request::Parts,
     response::{IntoResponse, Response},
 };
 use serde::de::DeserializeOwned;
@@ -25,6 +26,18 @@ impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         (self.status(), Json(self.0)).into_response()
     }
+}
+
+/// The answer for a route that exists but not with the request's method (axum's own is an
+/// empty body). axum keeps the `Allow` header listing the methods that work.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiFailure {
+    ApiFailure(AppError::MethodNotAllowed(format!("{} does not accept {method}", uri.path())))
+}
+
+/// The answer for a path no route serves, outside the dashboard (whose own pages say "not
+/// found" to people).
+pub fn no_such_route(uri: &axum::http::Uri) -> ApiFailure {
+    ApiFailure(AppError::NoSuchRoute(format!("nothing is served at {}", uri.path())))
 }
 
 impl From<crate::access::AccessError> for ApiFailure {
@@ -92,6 +105,26 @@ where
                 }
                 other => AppError::InvalidRequest(other.body_text()),
             })),
+        }
+    }
+}
+
+/// `Path` whose rejections (a segment that is not UTF-8 once decoded, one that does not
+/// parse) are JSON errors like every other.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiFailure(AppError::InvalidRequest(rejection.body_text()))),
         }
     }
 }

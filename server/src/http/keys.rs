@@ -2,13 +2,9 @@
 //! keys in Settings; these let a provisioning script do the same.
 
 use app::model::{ApiKeyView, CreatedApiKey, api::NewApiKey};
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 
-use super::error::{ApiFailure, ApiJson};
+use super::error::{ApiFailure, ApiJson, ApiPath};
 use crate::state::AppState;
 
 type ApiResult<T> = Result<T, ApiFailure>;
@@ -30,7 +26,7 @@ pub async fn create(
 /// channels; 204.
 pub async fn revoke(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.access.revoke_key(&id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -10,6 +10,7 @@ mod health;
 mod keys;
 mod metrics;
 mod security;
+pub mod serve;
 mod sessions;
 pub mod ws;
 
@@ -18,9 +19,10 @@ use std::sync::Arc;
 use app::{App, functions::SharedBackend, model::Scope, shell};
 use axum::{
     Router,
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{StatusCode, Uri},
     middleware::from_fn_with_state,
-    response::Redirect,
+    response::{IntoResponse, Redirect},
     routing::{delete, get, patch, post},
 };
 use leptos::prelude::provide_context;
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(state.clone());
     let options = state.leptos.clone();
     let dashboard = state.dashboard;
+    let pages = file_and_error_handler::<AppState, _>(shell);
 
     // Each route's scope is where the route is: what only looks needs `read`, what acts on
     // sessions `operate`, what manages keys `admin` (a login may do all).
@@ -92,7 +95,21 @@ pub fn router(state: AppState) -> Router {
             },
             move || shell(options.clone()),
         )
-        .fallback(file_and_error_handler::<AppState, _>(shell))
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(move |uri: Uri, state: State<AppState>, request: Request| {
+            let pages = pages.clone();
+            async move {
+                // Static files, and the dashboard's own "not found" page for people; a
+                // machine asking for a path that does not exist gets the JSON error.
+                let dashboard = uri.path().starts_with("/dashboard");
+                let response = pages(uri.clone(), state, request).await;
+                if response.status() == StatusCode::NOT_FOUND && !dashboard {
+                    return error::no_such_route(&uri).into_response();
+                }
+                response
+            }
+        })
         // Router layers wrap each route, so the route template is known to the timer.
         .layer(from_fn_with_state(state.clone(), guard::around));
     // CORS only when other origins are allowed; by default the browser's same-origin rule

@@ -4,13 +4,9 @@ use app::model::{
     SessionView,
     api::{ActionResult, CreateSession, SendMessage, SentMessage, UpdateSession},
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 
-use super::error::{ApiFailure, ApiJson};
+use super::error::{ApiFailure, ApiJson, ApiPath};
 use crate::state::AppState;
 
 type ApiResult<T> = Result<T, ApiFailure>;
@@ -23,7 +19,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<SessionView>> {
 /// `GET /sessions/{id}`.
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<SessionView>> {
     Ok(Json(state.supervisor.get(&id)?))
 }
@@ -39,7 +35,7 @@ pub async fn create(
 /// `PATCH /sessions/{id}` `{"auto_connect": bool}`.
 pub async fn update(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(update): ApiJson<UpdateSession>,
 ) -> ApiResult<Json<SessionView>> {
     let Some(on) = update.auto_connect else {
@@ -53,7 +49,7 @@ pub async fn update(
 /// `DELETE /sessions/{id}`: 204.
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.supervisor.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -62,7 +58,7 @@ pub async fn delete(
 /// `POST /sessions/{id}/reconnect`: `{success, message}` after the first attempt.
 pub async fn reconnect(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ActionResult>> {
     Ok(Json(state.supervisor.reconnect(&id).await?))
 }
@@ -70,7 +66,7 @@ pub async fn reconnect(
 /// `POST /sessions/{id}/start`: desired running.
 pub async fn start(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<SessionView>> {
     Ok(Json(state.supervisor.start_session(&id).await?))
 }
@@ -78,7 +74,7 @@ pub async fn start(
 /// `POST /sessions/{id}/stop`: desired stopped.
 pub async fn stop(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<SessionView>> {
     Ok(Json(state.supervisor.stop_session(&id).await?))
 }
@@ -86,7 +82,7 @@ pub async fn stop(
 /// `POST /sessions/{id}/logout`.
 pub async fn logout(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<SessionView>> {
     Ok(Json(state.supervisor.logout(&id).await?))
 }
@@ -94,7 +90,7 @@ pub async fn logout(
 /// `POST /sessions/{id}/messages` `{"to", "text"}`.
 pub async fn send(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(message): ApiJson<SendMessage>,
 ) -> ApiResult<Json<SentMessage>> {
     Ok(Json(state.supervisor.send(&id, &message).await?))

@@ -135,14 +135,14 @@ on_both_databases!(
 );
 
 /// The real binary, with the simulator, on `database_url`; its stdout is read line by line.
-struct Lifeline {
-    child: Child,
+pub(crate) struct Lifeline {
+    pub(crate) child: Child,
     lines: std::io::Lines<BufReader<ChildStdout>>,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Lifeline {
-    fn start(database_url: &str, data_dir: &std::path::Path) -> Lifeline {
+    pub(crate) fn start(database_url: &str, data_dir: &std::path::Path) -> Lifeline {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
             .args(["serve", "--simulator", "--addr", "127.0.0.1:0", "--restore-spacing-ms", "0"])
             .arg("--data-dir")

@@ -8,6 +8,7 @@ mod dashboard_functions;
 mod events;
 mod health;
 mod helpers;
+mod hostile;
 mod lifecycle;
 mod monitor;
 mod observability;

@@ -33,6 +33,24 @@ pub enum Command {
     Monitor(crate::monitor::MonitorArgs),
     /// Copy everything from one database into another, empty one (stop Lifeline first).
     CopyDb(CopyDbArgs),
+    /// Re-seal the stored WhatsApp keys from one secret key to another, all in one
+    /// transaction (stop Lifeline first).
+    Rekey(RekeyArgs),
+}
+
+/// What `lifeline rekey` takes. The keys may come from the environment, to keep them out
+/// of the process list and the shell's history.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RekeyArgs {
+    /// The key the WhatsApp keys are sealed with now.
+    #[arg(long, env = "LIFELINE_OLD_SECRET_KEY", hide_env_values = true)]
+    pub from: SecretKey,
+    /// The key to seal them with (then set it as LIFELINE_SECRET_KEY).
+    #[arg(long, env = "LIFELINE_SECRET_KEY", hide_env_values = true)]
+    pub to: SecretKey,
+    /// The database: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = "LIFELINE_DATABASE_URL")]
+    pub database_url: String,
 }
 
 /// What `lifeline copy-db` takes.
@@ -57,6 +75,8 @@ pub enum Task {
     Monitor(crate::monitor::MonitorArgs),
     /// Copy a database.
     CopyDb(CopyDbArgs),
+    /// Move the WhatsApp keys to another secret key.
+    Rekey(RekeyArgs),
 }
 
 impl Cli {
@@ -68,6 +88,7 @@ impl Cli {
             Some(Command::GenKey) => return Task::GenKey,
             Some(Command::Monitor(args)) => return Task::Monitor(args),
             Some(Command::CopyDb(args)) => return Task::CopyDb(args),
+            Some(Command::Rekey(args)) => return Task::Rekey(args),
             None => self.serve,
         };
         if settings.database_url.is_none() {

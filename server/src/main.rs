@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use server::{
-    config::{Cli, CopyDbArgs, Settings, Task},
+    config::{Cli, CopyDbArgs, RekeyArgs, Settings, Task},
+    connector::whatsapp::rekey,
     db::{DatabaseUrl, Db, copy},
     monitor,
     sealed::SecretKey,
@@ -21,6 +22,15 @@ fn main() -> ExitCode {
         Task::CopyDb(ref args) => {
             return run_async(copy_db(args), |copied| {
                 println!("copied {copied}");
+            });
+        }
+        Task::Rekey(ref args) => {
+            return run_async(rekey(args), |count| {
+                println!(
+                    "re-sealed {count} WhatsApp key records with key {}; start Lifeline with it as \
+                     LIFELINE_SECRET_KEY",
+                    args.to.id()
+                );
             });
         }
         Task::GenKey => {
@@ -74,6 +84,19 @@ async fn copy_db(args: &CopyDbArgs) -> anyhow::Result<copy::Copied> {
     source.close().await;
     target.close().await;
     Ok(copied)
+}
+
+async fn rekey(args: &RekeyArgs) -> anyhow::Result<u64> {
+    let url: DatabaseUrl = args.database_url.parse().context("--database-url")?;
+    if let DatabaseUrl::Sqlite(options) = &url
+        && !options.get_filename().exists()
+    {
+        anyhow::bail!("there is no SQLite database at {}", options.get_filename().display());
+    }
+    let db = Db::open(&url).await?;
+    let count = rekey::rekey(&db, &args.from, &args.to).await?;
+    db.close().await;
+    Ok(count)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

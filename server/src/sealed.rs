@@ -1,6 +1,9 @@
 //! Credentials at rest: sealed with XChaCha20-Poly1305 under the key from
 //! `LIFELINE_SECRET_KEY`, each bound to the session it belongs to, so a copied database is
 //! useless without the key and one session's keys cannot be swapped into another's row.
+//! Every value names the key that sealed it (a key id, derived from the key and revealing
+//! nothing of it), so a value sealed with another key is told apart from an altered one,
+//! and `lifeline rekey` can move everything to a new key.
 
 use std::{fmt, str::FromStr};
 
@@ -9,12 +12,35 @@ use chacha20poly1305::{
     XChaCha20Poly1305, XNonce,
     aead::{Aead, KeyInit, Payload},
 };
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use thiserror::Error;
 
-/// The format byte in front of every sealed value, so the format can change later.
-const VERSION: u8 = 1;
+/// The format byte in front of every sealed value: 2 is format byte, key id, nonce,
+/// ciphertext.
+const VERSION: u8 = 2;
+/// The first format, without a key id: still opened, never written.
+const UNNAMED: u8 = 1;
 const NONCE_LEN: usize = 24;
 const KEY_LEN: usize = 32;
+const KEY_ID_LEN: usize = 8;
+
+/// Which key sealed a value: the first bytes of an HMAC of a fixed label under the key, so
+/// the id names the key without helping anyone find it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId([u8; KEY_ID_LEN]);
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
 
 /// The key credentials are sealed with. Its `Debug` never shows the bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,6 +71,18 @@ pub enum SealError {
         "the stored credentials do not open with this LIFELINE_SECRET_KEY (another key sealed them, or they were altered)"
     )]
     WrongKey,
+    /// Sealed with another key, whose id it names.
+    #[error(
+        "the stored credentials were sealed with secret key {sealed_with}, not with this \
+         LIFELINE_SECRET_KEY ({this}); after changing the key, run `lifeline rekey --from OLD \
+         --to NEW`"
+    )]
+    OtherKey {
+        /// The key that sealed the value.
+        sealed_with: KeyId,
+        /// The key that tried to open it.
+        this: KeyId,
+    },
 }
 
 impl FromStr for SecretKey {
@@ -85,7 +123,30 @@ impl SecretKey {
         XChaCha20Poly1305::new((&self.0).into())
     }
 
-    /// Seals `plain` for the session `owner`: format byte, random nonce, ciphertext.
+    /// This key's id, as sealed values name it.
+    pub fn id(&self) -> KeyId {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(b"lifeline sealed-value key id");
+        let tag = mac.finalize().into_bytes();
+        let mut id = [0; KEY_ID_LEN];
+        id.copy_from_slice(&tag[..KEY_ID_LEN]);
+        KeyId(id)
+    }
+
+    /// The id of the key that sealed `sealed`; `None` for the first format, which named none.
+    pub fn sealed_with(sealed: &[u8]) -> Option<KeyId> {
+        match sealed.split_first() {
+            Some((&VERSION, rest)) if rest.len() >= KEY_ID_LEN => {
+                let mut id = [0; KEY_ID_LEN];
+                id.copy_from_slice(&rest[..KEY_ID_LEN]);
+                Some(KeyId(id))
+            }
+            _ => None,
+        }
+    }
+
+    /// Seals `plain` for the session `owner`: format byte, key id, random nonce, ciphertext.
     pub fn seal(&self, plain: &[u8], owner: &str) -> Vec<u8> {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let sealed = self
@@ -93,17 +154,29 @@ impl SecretKey {
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: owner.as_bytes() })
             // Encryption fails only for inputs beyond 256 GiB, which credentials never are.
             .expect("sealing credentials cannot fail");
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        let mut out = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN + sealed.len());
         out.push(VERSION);
+        out.extend_from_slice(&self.id().0);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         out
     }
 
-    /// Opens what [`SecretKey::seal`] sealed for the same `owner`.
+    /// Opens what [`SecretKey::seal`] sealed for the same `owner` (in either format).
     pub fn open(&self, sealed: &[u8], owner: &str) -> Result<Vec<u8>, SealError> {
         let (&version, rest) = sealed.split_first().ok_or(SealError::Malformed)?;
-        if version != VERSION || rest.len() < NONCE_LEN + 16 {
+        let rest = match version {
+            VERSION => {
+                let sealed_with = SecretKey::sealed_with(sealed).ok_or(SealError::Malformed)?;
+                if sealed_with != self.id() {
+                    return Err(SealError::OtherKey { sealed_with, this: self.id() });
+                }
+                &rest[KEY_ID_LEN..]
+            }
+            UNNAMED => rest,
+            _ => return Err(SealError::Malformed),
+        };
+        if rest.len() < NONCE_LEN + 16 {
             return Err(SealError::Malformed);
         }
         let (nonce, body) = rest.split_at(NONCE_LEN);
@@ -133,7 +206,12 @@ mod tests {
     fn another_key_another_session_or_a_flipped_bit_do_not_open() {
         let key = SecretKey::generate();
         let sealed = key.seal(b"secret", "a");
-        assert_eq!(SecretKey::generate().open(&sealed, "a"), Err(SealError::WrongKey));
+        let other = SecretKey::generate();
+        assert_eq!(
+            other.open(&sealed, "a"),
+            Err(SealError::OtherKey { sealed_with: key.id(), this: other.id() })
+        );
+        assert!(other.open(&sealed, "a").unwrap_err().to_string().contains("lifeline rekey"));
         assert_eq!(key.open(&sealed, "b"), Err(SealError::WrongKey));
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
@@ -141,8 +219,28 @@ mod tests {
         assert_eq!(key.open(&sealed[..10], "a"), Err(SealError::Malformed));
         assert_eq!(key.open(b"", "a"), Err(SealError::Malformed));
         let mut future = sealed;
-        future[0] = 2;
+        future[0] = 3;
         assert_eq!(key.open(&future, "a"), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn values_name_their_key_and_the_first_format_still_opens() {
+        let key = SecretKey::generate();
+        assert_eq!(key.id(), key.clone().id());
+        assert_ne!(key.id(), SecretKey::generate().id());
+        assert_eq!(SecretKey::sealed_with(&key.seal(b"x", "a")), Some(key.id()));
+        assert!(!format!("{}", key.id()).contains(&key.to_base64()));
+
+        // Format 1: format byte, nonce, ciphertext, as the first Lifeline wrote it.
+        let nonce = [7u8; NONCE_LEN];
+        let body = key
+            .cipher()
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: b"old", aad: b"a" })
+            .unwrap();
+        let old = [&[UNNAMED][..], &nonce, &body].concat();
+        assert_eq!(SecretKey::sealed_with(&old), None);
+        assert_eq!(key.open(&old, "a"), Ok(b"old".to_vec()));
+        assert_eq!(SecretKey::generate().open(&old, "a"), Err(SealError::WrongKey));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::{
     connector::{
         Connectors,
         simulator::{SimConfig, Simulator},
-        whatsapp::{Reach, WhatsApp},
+        whatsapp::{Reach, WhatsApp, rekey},
     },
     db::{DatabaseUrl, Db, DbError, UrlError},
     demo,
@@ -77,6 +77,18 @@ pub enum StartupError {
     SecretKeyMissing {
         /// How many sessions need it.
         sessions: u64,
+    },
+    /// The stored WhatsApp keys were sealed with another key than the one given.
+    #[error(
+        "the stored WhatsApp keys were sealed with secret key {sealed_with}, but \
+         LIFELINE_SECRET_KEY is key {this}: set the key they were sealed with, or move them to \
+         the new one with `lifeline rekey --from OLD --to NEW` (Lifeline stopped)"
+    )]
+    SecretKeyChanged {
+        /// The key ids the stored keys name.
+        sealed_with: String,
+        /// The configured key's id.
+        this: String,
     },
     /// A trusted proxy entry does not parse.
     #[error("LIFELINE_TRUSTED_PROXIES: {0}")]
@@ -166,6 +178,15 @@ impl Application {
             let sealed = crate::db::sessions::count_by_connector(&db, "whatsapp").await?;
             if sealed > 0 {
                 return Err(StartupError::SecretKeyMissing { sessions: sealed });
+            }
+        }
+        if let Some(key) = &settings.secret_key {
+            // Refused here, rather than every WhatsApp session failing to read its keys.
+            let sealed_with = rekey::sealing_keys(&db).await.map_err(DbError::from)?;
+            let this = key.id().to_string();
+            if sealed_with.iter().any(|id| *id != this) {
+                let sealed_with = sealed_with.into_iter().collect::<Vec<_>>().join(", ");
+                return Err(StartupError::SecretKeyChanged { sealed_with, this });
             }
         }
         if settings.demo {

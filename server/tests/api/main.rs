@@ -13,6 +13,7 @@ mod lifecycle;
 mod monitor;
 mod observability;
 mod recovery;
+mod rekey;
 mod sessions;
 mod startup;
 mod whatsapp;

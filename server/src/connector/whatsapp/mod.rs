@@ -6,6 +6,7 @@ pub mod connector;
 pub mod link;
 pub mod mapping;
 mod observed;
+pub mod rekey;
 mod saver;
 pub mod store;
 

@@ -43,7 +43,7 @@ use crate::{
 };
 
 /// The kinds of record, as stored in `space`.
-mod space {
+pub(super) mod space {
     pub const DEVICE: &str = "device";
     pub const IDENTITY: &str = "identity";
     pub const SESSION: &str = "session";
@@ -93,6 +93,12 @@ const DEVICE_ID: i32 = 1;
 const UNIT: char = '\u{1f}';
 /// A message secret's length, which the stored value starts with.
 const SECRET_LEN: usize = 32;
+
+/// What a record's value is sealed for: its full address, so a value copied to another
+/// slot or session does not open there.
+pub(super) fn sealed_address(session_id: &str, space: &str, scope: &str, item: &str) -> String {
+    [session_id, space, scope, item].join("\u{1f}")
+}
 
 /// One session's store.
 pub struct SqlStore {
@@ -212,7 +218,7 @@ impl SqlStore {
     }
 
     fn address(&self, space: &str, scope: &str, item: &str) -> String {
-        [self.session_id.as_str(), space, scope, item].join("\u{1f}")
+        sealed_address(&self.session_id, space, scope, item)
     }
 
     fn open(&self, space: &str, row: &Row) -> Result<Vec<u8>> {

@@ -27,7 +27,7 @@ const KEY_ID_LEN: usize = 8;
 
 /// Which key sealed a value: the first bytes of an HMAC of a fixed label under the key, so
 /// the id names the key without helping anyone find it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyId([u8; KEY_ID_LEN]);
 
 impl fmt::Display for KeyId {

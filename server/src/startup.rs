@@ -183,9 +183,9 @@ impl Application {
         if let Some(key) = &settings.secret_key {
             // Refused here, rather than every WhatsApp session failing to read its keys.
             let sealed_with = rekey::sealing_keys(&db).await.map_err(DbError::from)?;
-            let this = key.id().to_string();
-            if sealed_with.iter().any(|id| *id != this) {
-                let sealed_with = sealed_with.into_iter().collect::<Vec<_>>().join(", ");
+            if sealed_with.iter().any(|id| *id != key.id()) {
+                let sealed_with: Vec<_> = sealed_with.iter().map(ToString::to_string).collect();
+                let (sealed_with, this) = (sealed_with.join(", "), key.id().to_string());
                 return Err(StartupError::SecretKeyChanged { sealed_with, this });
             }
         }

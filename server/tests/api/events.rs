@@ -27,7 +27,7 @@ use crate::helpers::{ADMIN_PASSWORD, API_KEY, TestApp, TestOptions, spawn_app, s
 /// A password the tests change to.
 const NEW_PASSWORD: &str = "a much better password";
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How the server closed `ws`, skipping what it sent before.
 async fn ended(ws: &mut Ws) -> Option<CloseCode> {
@@ -39,7 +39,10 @@ async fn ended(ws: &mut Ws) -> Option<CloseCode> {
 }
 
 /// A handshake to `/ws` with the given extra headers.
-async fn handshake(app: &TestApp, headers: &[(&str, &str)]) -> Result<Ws, tungstenite::Error> {
+pub(crate) async fn handshake(
+    app: &TestApp,
+    headers: &[(&str, &str)],
+) -> Result<Ws, tungstenite::Error> {
     let mut request = format!("ws://{}/ws", app.addr).into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().insert(
@@ -50,7 +53,7 @@ async fn handshake(app: &TestApp, headers: &[(&str, &str)]) -> Result<Ws, tungst
     connect_async(request).await.map(|(ws, _)| ws)
 }
 
-async fn connect(app: &TestApp) -> Ws {
+pub(crate) async fn connect(app: &TestApp) -> Ws {
     handshake(app, &[("x-api-key", API_KEY)]).await.expect("handshake failed")
 }
 
@@ -72,7 +75,7 @@ async fn next(ws: &mut Ws) -> Result<ServerFrame, Option<CloseCode>> {
     }
 }
 
-async fn snapshot(ws: &mut Ws) -> (u64, usize) {
+pub(crate) async fn snapshot(ws: &mut Ws) -> (u64, usize) {
     match next(ws).await {
         Ok(ServerFrame::Control(Control::Snapshot { seq, sessions, .. })) => (seq, sessions.len()),
         other => panic!("the first frame was not a snapshot: {other:?}"),

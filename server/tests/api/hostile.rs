@@ -24,13 +24,11 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use tokio_tungstenite::{
-    connect_async,
-    tungstenite::{Message, client::IntoClientRequest},
-};
+use tokio_tungstenite::tungstenite::Message;
 use tower::ServiceExt;
 
 use crate::{
+    events,
     helpers::{API_KEY, Backend, TestApp, fresh_database, spawn_app, spawn_on},
     lifecycle::Lifeline,
     on_both_databases,
@@ -557,12 +555,8 @@ fn ws_frame() -> impl Strategy<Value = Message> {
 async fn fuzzed_event_channel_frames_get_an_answer_or_a_close_code() {
     let app = spawn_app().await;
     let connect = || async {
-        let mut request = format!("ws://{}/ws", app.addr).into_client_request().unwrap();
-        request.headers_mut().insert("x-api-key", API_KEY.parse().unwrap());
-        let (mut ws, _) = connect_async(request).await.unwrap();
-        // The snapshot comes first.
-        let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap();
-        assert!(matches!(first, Some(Ok(Message::Text(_)))));
+        let mut ws = events::connect(&app).await;
+        events::snapshot(&mut ws).await;
         ws
     };
     let mut runner = TestRunner::new(ProptestConfig { cases: 300, ..ProptestConfig::default() });

@@ -46,7 +46,7 @@ async fn rekey_moves_every_key_or_none(backend: Backend) {
     let (old, new) = (SecretKey::generate(), SecretKey::generate());
     sealed_session(&db, &old, "a").await;
     sealed_session(&db, &old, "b").await;
-    assert_eq!(rekey::sealing_keys(&db).await.unwrap(), [old.id().to_string()].into());
+    assert_eq!(rekey::sealing_keys(&db).await.unwrap(), [old.id()].into());
 
     // The wrong old key: refused, and nothing changed.
     let stranger = SecretKey::generate();
@@ -63,7 +63,7 @@ async fn rekey_moves_every_key_or_none(backend: Backend) {
     };
     let told = told.to_string();
     assert!(told.contains(&new.id().to_string()) && told.contains("lifeline rekey"), "{told}");
-    assert_eq!(rekey::sealing_keys(&db).await.unwrap(), [new.id().to_string()].into());
+    assert_eq!(rekey::sealing_keys(&db).await.unwrap(), [new.id()].into());
     db.close().await;
 }
 

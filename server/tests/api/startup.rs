@@ -43,35 +43,23 @@ fn assert_one_clear_line(out: &Output, expected: &[&str]) {
     }
 }
 
-#[test]
-fn a_guessable_api_key_is_refused() {
+/// `lifeline serve` on a free port with a fresh data directory and `extra` arguments.
+fn serve_with(extra: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let out = lifeline(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        data_dir,
-        "--api-key",
-        "secret",
-    ]);
+    let args = [&["serve", "--addr", "127.0.0.1:0", "--data-dir", data_dir], extra].concat();
+    lifeline(&args)
+}
+
+#[test]
+fn a_guessable_api_key_is_refused() {
+    let out = serve_with(&["--api-key", "secret"]);
     assert_one_clear_line(&out, &["LIFELINE_API_KEY has 6 characters", "at least 20"]);
 }
 
 #[test]
 fn a_trusted_proxy_that_is_not_an_address_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().to_str().unwrap();
-    let out = lifeline(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        data_dir,
-        "--trusted-proxies",
-        "127.0.0.1,nginx",
-    ]);
+    let out = serve_with(&["--trusted-proxies", "127.0.0.1,nginx"]);
     assert_one_clear_line(&out, &["LIFELINE_TRUSTED_PROXIES", "\"nginx\"", "10.0.0.0/8"]);
 }
 

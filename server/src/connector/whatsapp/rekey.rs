@@ -77,16 +77,12 @@ pub async fn rekey(db: &Db, from: &SecretKey, to: &SecretKey) -> Result<u64, Rek
 
 /// The keys the stored WhatsApp device records say they were sealed with (records of the
 /// first format name none and are left out).
-pub async fn sealing_keys(db: &Db) -> Result<BTreeSet<String>, sqlx::Error> {
+pub async fn sealing_keys(db: &Db) -> Result<BTreeSet<KeyId>, sqlx::Error> {
     let values: Vec<(Vec<u8>,)> = on_pool!(db, pool => sqlx::query_as(
         "SELECT value FROM whatsapp_store WHERE space = $1"
     )
     .bind(space::DEVICE)
     .fetch_all(pool)
     .await)?;
-    Ok(values
-        .iter()
-        .filter_map(|(v,)| SecretKey::sealed_with(v))
-        .map(|id: KeyId| id.to_string())
-        .collect())
+    Ok(values.iter().filter_map(|(v,)| SecretKey::sealed_with(v)).collect())
 }

@@ -24,6 +24,8 @@ const UNNAMED: u8 = 1;
 const NONCE_LEN: usize = 24;
 const KEY_LEN: usize = 32;
 const KEY_ID_LEN: usize = 8;
+/// The bytes of a keyed hash kept: 128 bits, beyond any chance of two addresses meeting.
+const HASH_LEN: usize = 16;
 
 /// Which key sealed a value: the first bytes of an HMAC of a fixed label under the key, so
 /// the id names the key without helping anyone find it.
@@ -123,6 +125,18 @@ impl SecretKey {
         XChaCha20Poly1305::new((&self.0).into())
     }
 
+    /// An HMAC-SHA256 under `key` of `parts`, each preceded by its length so that no two
+    /// lists of parts run together into the same input.
+    fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     /// This key's id, as sealed values name it.
     pub fn id(&self) -> KeyId {
         let mut mac =
@@ -132,6 +146,17 @@ impl SecretKey {
         let mut id = [0; KEY_ID_LEN];
         id.copy_from_slice(&tag[..KEY_ID_LEN]);
         KeyId(id)
+    }
+
+    /// A keyed hash of `parts`, 128 bits in hex: the same parts give the same hash under
+    /// this key, and without the key nobody can tell which parts gave it — not even by
+    /// trying every phone number, which a plain hash would allow. It uses a key derived
+    /// from this one, never the sealing key itself.
+    pub fn keyed_hash(&self, parts: &[&str]) -> String {
+        let derived = SecretKey::mac(&self.0, &[b"lifeline keyed-hash key"]);
+        let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+        let tag = SecretKey::mac(&derived, &parts);
+        tag[..HASH_LEN].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The id of the key that sealed `sealed`; `None` for the first format, which named none.
@@ -241,6 +266,20 @@ mod tests {
         assert_eq!(SecretKey::sealed_with(&old), None);
         assert_eq!(key.open(&old, "a"), Ok(b"old".to_vec()));
         assert_eq!(SecretKey::generate().open(&old, "a"), Err(SealError::WrongKey));
+    }
+
+    #[test]
+    fn keyed_hashes_are_stable_per_key_and_tell_parts_apart() {
+        let key = SecretKey::generate();
+        let hash = key.keyed_hash(&["a", "27820000001@s.whatsapp.net"]);
+        assert_eq!(hash.len(), 2 * HASH_LEN);
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(hash, key.clone().keyed_hash(&["a", "27820000001@s.whatsapp.net"]));
+        assert_ne!(hash, SecretKey::generate().keyed_hash(&["a", "27820000001@s.whatsapp.net"]));
+        assert_ne!(hash, key.keyed_hash(&["b", "27820000001@s.whatsapp.net"]));
+        // Where one part ends and the next begins counts.
+        assert_ne!(key.keyed_hash(&["ab", "c"]), key.keyed_hash(&["a", "bc"]));
+        assert_ne!(key.keyed_hash(&["", ""]), key.keyed_hash(&[""]));
     }
 
     #[test]

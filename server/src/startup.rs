@@ -90,6 +90,9 @@ pub enum StartupError {
         /// The configured key's id.
         this: String,
     },
+    /// Stored WhatsApp keys of the first layout could not be converted.
+    #[error("cannot convert the stored WhatsApp keys to hashed addresses: {0}")]
+    KeyStore(#[from] rekey::RekeyError),
     /// A trusted proxy entry does not parse.
     #[error("LIFELINE_TRUSTED_PROXIES: {0}")]
     TrustedProxies(#[from] BadProxy),
@@ -187,6 +190,11 @@ impl Application {
                 let sealed_with: Vec<_> = sealed_with.iter().map(ToString::to_string).collect();
                 let (sealed_with, this) = (sealed_with.join(", "), key.id().to_string());
                 return Err(StartupError::SecretKeyChanged { sealed_with, this });
+            }
+            // Rows written before addresses were hashed name contacts in clear until then.
+            let converted = rekey::convert(&db, key).await?;
+            if converted > 0 {
+                tracing::info!(records = converted, "WhatsApp key store now hashes addresses");
             }
         }
         if settings.demo {

@@ -107,6 +107,7 @@ struct KeyRecord {
     value: Vec<u8>,
     num: i64,
     flag: bool,
+    layout: i16,
 }
 
 #[derive(sqlx::FromRow)]
@@ -154,7 +155,7 @@ async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
             .fetch_all(&mut *tx)
             .await?,
             keys: sqlx::query_as(
-                "SELECT session_id, space, scope, item, value, num, flag FROM whatsapp_store",
+                "SELECT session_id, space, scope, item, value, num, flag, layout FROM whatsapp_store",
             )
             .fetch_all(&mut *tx)
             .await?,
@@ -286,8 +287,9 @@ pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
         }
         for k in &c.keys {
             sqlx::query(
-                "INSERT INTO whatsapp_store (session_id, space, scope, item, value, num, flag)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO whatsapp_store (session_id, space, scope, item, value, num, flag,
+                        layout)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&k.session_id)
             .bind(&k.space)
@@ -296,6 +298,7 @@ pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
             .bind(&k.value)
             .bind(k.num)
             .bind(k.flag)
+            .bind(k.layout)
             .execute(&mut *tx)
             .await?;
         }

@@ -601,8 +601,17 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and starts a new one on the same database.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_after(async |_| {}).await
+    }
+
+    /// Stops the server gracefully, lets `change` alter the database (as an older version
+    /// of Lifeline would have left it, say), and starts a new server on it.
+    pub async fn restart_after(mut self, change: impl AsyncFnOnce(&Db)) -> TestApp {
         self.shutdown().await;
+        let db = self.db().await;
+        change(&db).await;
+        db.close().await;
         let TestApp { dir, settings, policy, database_url, launch, .. } = self;
         launch_with(dir, settings, policy, database_url, launch).await
     }

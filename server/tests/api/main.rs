@@ -16,6 +16,7 @@ mod recovery;
 mod rekey;
 mod sessions;
 mod startup;
+mod store_rows;
 mod whatsapp;
 mod whatsapp_double;
 mod whatsapp_store;

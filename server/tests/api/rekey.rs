@@ -16,7 +16,7 @@ use whatsapp_rust::wacore::store::traits::{DeviceStore, SignalStore};
 
 use crate::{
     helpers::{Backend, fresh_database},
-    on_both_databases,
+    on_both_databases, store_rows,
 };
 
 /// A WhatsApp session with a device, a Signal session and a pre-key, sealed with `key`.
@@ -117,4 +117,27 @@ async fn a_changed_secret_key_is_refused_at_start_until_the_keys_are_moved() {
     db.close().await;
 }
 
-on_both_databases!(rekey_moves_every_key_or_none);
+async fn rows_of_the_first_layout_are_converted_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&fresh_database(backend, &dir).await.parse().unwrap()).await.unwrap();
+    let key = SecretKey::generate();
+    sealed_session(&db, &key, "a").await;
+    assert_eq!(store_rows::to_clear_layout(&db, &key).await, 3);
+    let clear = store_rows::stored_addresses(&db).await;
+    assert!(clear.iter().any(|a| a == "peer@s.whatsapp.net"), "{clear:?}");
+    // Looked up by hash, the clear rows are not found until converted.
+    assert!(!opens_with(&db, &key, "a").await);
+
+    // A key that did not seal them converts nothing.
+    let refused = rekey::convert(&db, &SecretKey::generate()).await.unwrap_err().to_string();
+    assert!(refused.contains("does not open with LIFELINE_SECRET_KEY"), "{refused}");
+    assert_eq!(store_rows::stored_addresses(&db).await, clear);
+
+    assert_eq!(rekey::convert(&db, &key).await.unwrap(), 3);
+    assert!(opens_with(&db, &key, "a").await);
+    assert!(store_rows::stored_addresses(&db).await.iter().all(|a| !a.contains('@')));
+    assert_eq!(rekey::convert(&db, &key).await.unwrap(), 0, "converted twice");
+    db.close().await;
+}
+
+on_both_databases!(rekey_moves_every_key_or_none, rows_of_the_first_layout_are_converted_once);

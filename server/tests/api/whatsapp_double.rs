@@ -15,11 +15,14 @@ use server::{
     db::sessions::{self, StoredSession},
 };
 use whatsapp_double::{Pattern, Refusal, Seen, WhatsAppDouble};
-use whatsapp_rust::wacore::store::traits::DeviceStore;
+use whatsapp_rust::wacore::store::traits::{DeviceStore, SignalStore};
 
-use crate::helpers::{
-    Backend, Killable, Prepared, TestApp, TestOptions, fast_policy, spawn_app_with, through,
-    watchdog_policy,
+use crate::{
+    helpers::{
+        Backend, Killable, Prepared, TestApp, TestOptions, fast_policy, spawn_app_with, through,
+        watchdog_policy,
+    },
+    store_rows,
 };
 
 const PHONE: &str = "+27821230001";
@@ -454,6 +457,40 @@ async fn a_clean_shutdown_keeps_the_device_record(backend: Backend) {
     app.stop().await;
 }
 
+async fn keys_stored_with_clear_addresses_are_converted_at_start(backend: Backend) {
+    let double = WhatsAppDouble::start();
+    let (app, id) = connected(backend, &double, fast_policy()).await;
+    let key = app.secret_key();
+    let mark = double.seen_so_far();
+
+    // Stopped, a contact's identity stored beside the device (the double sends no messages
+    // that would make the client store one), and every record put back as Lifeline stored
+    // them before addresses were hashed.
+    let contact = "27829990000@s.whatsapp.net";
+    let app = app
+        .restart_after(async |db| {
+            let store = SqlStore::new(db.clone(), key.clone(), &id);
+            store.put_identity(contact, [3; 32]).await.unwrap();
+            assert!(store_rows::to_clear_layout(db, &key).await >= 2);
+            assert!(store_rows::stored_addresses(db).await.iter().any(|a| a == contact));
+        })
+        .await;
+    app.until(&id, |v| v.status == SessionStatus::Connected).await;
+    let Seen::Login { pattern, .. } = double.wait_for_after(mark, "a login", is_login).await else {
+        unreachable!()
+    };
+    assert_eq!(pattern, Pattern::Ik, "the server key learnt at the first login was lost");
+    let db = app.db().await;
+    let digits = PHONE.trim_start_matches('+');
+    let stored = store_rows::stored_addresses(&db).await;
+    assert!(stored.iter().all(|a| !a.contains(digits) && !a.contains('@')), "{stored:?}");
+    let store = SqlStore::new(db, key, &id);
+    let device = store.load().await.unwrap().expect("no device stored");
+    assert!(device.pn.is_some_and(|pn| pn.user == digits), "the number was lost");
+    assert_eq!(store.load_identity(contact).await.unwrap(), Some([3; 32]));
+    app.stop().await;
+}
+
 /// The phone codes Lifeline shows for session `id`, once there are `count` of them.
 async fn pair_codes(app: &TestApp, id: &str, count: usize) -> Vec<String> {
     let codes = std::sync::Mutex::new(Vec::new());
@@ -529,4 +566,5 @@ crate::on_both_databases!(
     a_device_paired_just_before_a_crash_comes_back_with_its_number,
     what_a_login_changed_survives_a_crash,
     a_clean_shutdown_keeps_the_device_record,
+    keys_stored_with_clear_addresses_are_converted_at_start,
 );

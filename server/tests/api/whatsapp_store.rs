@@ -24,7 +24,10 @@ use whatsapp_rust::{
     },
 };
 
-use crate::helpers::{Backend, fresh_database};
+use crate::{
+    helpers::{Backend, fresh_database},
+    store_rows,
+};
 
 /// The same statement on whichever pool `$db` holds.
 macro_rules! on_pool {
@@ -356,21 +359,94 @@ async fn values_are_sealed_and_bound_to_their_session(backend: Backend) {
         assert!(!contains(value, &identity));
     }
 
-    // Another key cannot open them.
+    // Another key cannot open them: it finds the device and says it is sealed with another
+    // key; records addressed by a contact it does not even find, as their addresses are
+    // hashed under the key.
     let stranger = SqlStore::new(f.db.clone(), SecretKey::generate(), "a");
-    let error = stranger.get_session("peer@s.whatsapp.net").await.unwrap_err().to_string();
+    let Err(error) = stranger.load().await else { panic!("another key opened the device") };
+    let error = error.to_string();
     assert!(error.contains("LIFELINE_SECRET_KEY"), "{error}");
+    assert_eq!(stranger.get_session("peer@s.whatsapp.net").await.unwrap(), None);
 
-    // A row moved into another session does not open there.
+    // Rows moved into another session do not open there (nor are they found by contact).
     on_pool!(&f.db, pool => sqlx::query(
-        "UPDATE whatsapp_store SET session_id = 'b' WHERE session_id = 'a' AND space = 'session'"
+        "UPDATE whatsapp_store SET session_id = 'b' WHERE session_id = 'a'"
     )
     .execute(pool)
     .await
     .map(drop))
     .unwrap();
     let b = SqlStore::new(f.db.clone(), f.key.clone(), "b");
-    assert!(b.get_session("peer@s.whatsapp.net").await.is_err());
+    assert!(b.load().await.is_err(), "a's device opened as b's");
+    assert_eq!(b.get_session("peer@s.whatsapp.net").await.unwrap(), None);
+}
+
+async fn the_rows_name_no_contact(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let s = f.session("a").await;
+    let (phone, lid, message) = ("27820000001", "100000012345678", "3EB0C0FFEE42");
+    let jid = format!("{phone}@s.whatsapp.net");
+    let device = format!("{phone}:3@s.whatsapp.net");
+    let group = "120363000000000001@g.us";
+
+    s.put_identity(&jid, [1; 32]).await.unwrap();
+    s.put_session(&device, b"ratchet").await.unwrap();
+    s.put_sender_key(&format!("{group}::{jid}"), b"sender key").await.unwrap();
+    s.set_sender_key_status(group, &[(&device, true)]).await.unwrap();
+    let mapping = LidPnMappingEntry {
+        lid: lid.into(),
+        phone_number: phone.into(),
+        created_at: 1,
+        updated_at: 1,
+        learning_source: "usync".into(),
+    };
+    s.put_lid_mapping(&mapping).await.unwrap();
+    let devices = DeviceListRecord {
+        user: phone.into(),
+        devices: vec![DeviceInfo { device_id: 3, key_index: None, is_hosted: false }],
+        timestamp: 5,
+        phash: None,
+        raw_id: None,
+    };
+    s.update_device_list(devices).await.unwrap();
+    s.put_group_metadata(group, b"meta").await.unwrap();
+    let token = TcTokenEntry { token: vec![1; 8], token_timestamp: 10, sender_timestamp: None };
+    s.put_tc_token(&jid, &token).await.unwrap();
+    s.save_base_key(&device, message, b"base").await.unwrap();
+    s.store_sent_message(&jid, message, b"payload").await.unwrap();
+    s.store_pending_inbound(group, &jid, message, b"message").await.unwrap();
+    let secret = MsgSecretEntry {
+        chat: jid.as_str().into(),
+        sender: jid.as_str().into(),
+        msg_id: message.into(),
+        secret: [9; 32],
+        expires_at: 0,
+        message_ts: 1,
+    };
+    s.put_msg_secrets(vec![secret]).await.unwrap();
+
+    let stored = store_rows::stored_addresses(&f.db).await;
+    assert_eq!(stored.len(), 2 * 13, "{stored:?}");
+    for address in &stored {
+        for clear in [phone, lid, message, "@", "whatsapp.net", "120363"] {
+            assert!(!address.contains(clear), "{clear:?} readable in the row: {address:?}");
+        }
+    }
+    // The same contact in another session is stored under another hash: rows do not
+    // tell which sessions share a contact.
+    let b = f.session("b").await;
+    b.put_identity(&jid, [1; 32]).await.unwrap();
+    let with_b = store_rows::stored_addresses(&f.db).await;
+    let new: Vec<_> = with_b.iter().filter(|a| !stored.contains(a)).collect();
+    assert_eq!(new.len(), 1, "the identity in b reused a's hash: {new:?}");
+
+    // What the store lists still comes back in clear.
+    assert_eq!(s.get_all_tc_token_jids().await.unwrap(), std::slice::from_ref(&jid));
+    assert_eq!(s.get_sender_key_devices(group).await.unwrap(), [(device.clone(), true)]);
+    assert_eq!(s.get_all_lid_mappings().await.unwrap()[0].phone_number, phone);
+    assert_eq!(s.get_pn_mapping(phone).await.unwrap().unwrap().lid, lid);
+    assert!(s.has_same_base_key(&device, message, b"base").await.unwrap());
+    assert_eq!(s.get_msg_secret(&jid, &jid, message).await.unwrap(), Some(vec![9; 32]));
 }
 
 async fn keys_go_with_their_session(backend: Backend) {
@@ -605,6 +681,7 @@ crate::on_both_databases!(
     msg_secrets_merge_and_expire,
     the_device_round_trips,
     values_are_sealed_and_bound_to_their_session,
+    the_rows_name_no_contact,
     keys_go_with_their_session,
     a_retired_store_writes_nothing,
 );

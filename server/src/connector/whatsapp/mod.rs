@@ -8,6 +8,7 @@ pub mod mapping;
 mod observed;
 pub mod rekey;
 mod saver;
+pub mod sealed_row;
 pub mod store;
 
 pub use connector::{Reach, WhatsApp};

@@ -1,72 +1,96 @@
-//! Moving the WhatsApp keys to another `LIFELINE_SECRET_KEY` (`lifeline rekey`), and
-//! telling at start-up which key they are sealed with.
+//! Re-sealing the WhatsApp key store: moving it to another `LIFELINE_SECRET_KEY`
+//! (`lifeline rekey`), converting rows of the first layout at start-up, and telling which
+//! key the keys are sealed with.
 
 use std::collections::BTreeSet;
 
 use thiserror::Error;
 
-use super::store::{sealed_address, space};
+use super::{
+    sealed_row::{self, CLEAR, HASHED, OpenError, WholeRow},
+    store::space,
+};
 use crate::{
     db::{Db, on_pool},
-    sealed::{KeyId, SealError, SecretKey},
+    sealed::{KeyId, SecretKey},
 };
 
-/// Why the keys could not be moved. Nothing was changed.
+/// Why the keys could not be re-sealed. Nothing was changed.
 #[derive(Debug, Error)]
 pub enum RekeyError {
-    /// A stored value does not open with the old key.
-    #[error("session {session}'s {space} record does not open with --from: {error}")]
+    /// A stored value does not open with the key it was read with.
+    #[error("session {session}'s {space} record does not open with {with}: {error}")]
     WrongOldKey {
         /// Whose record.
         session: String,
         /// Which kind of record.
         space: String,
+        /// Which key was tried, as the operator gave it.
+        with: &'static str,
         /// Why.
-        error: SealError,
+        error: OpenError,
     },
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
 
-#[derive(sqlx::FromRow)]
-struct Sealed {
-    session_id: String,
-    space: String,
-    scope: String,
-    item: String,
-    value: Vec<u8>,
+/// Re-seals every stored WhatsApp key from `from` to `to` in one transaction: all of them
+/// or, if any does not open with `from`, none. Returns how many records were re-sealed.
+/// Their address hashes are made anew under `to`, and records of an older format or
+/// layout come out in the current one, so running it with the same key on both sides
+/// upgrades them.
+pub async fn rekey(db: &Db, from: &SecretKey, to: &SecretKey) -> Result<u64, RekeyError> {
+    reseal(db, from, to, None, "--from").await
 }
 
-/// Re-seals every stored WhatsApp key from `from` to `to` in one transaction: all of them
-/// or, if any does not open with `from`, none. Returns how many values were re-sealed.
-/// Values of the first format (without a key id) come out in the current one, so running it
-/// with the same key on both sides upgrades them.
-pub async fn rekey(db: &Db, from: &SecretKey, to: &SecretKey) -> Result<u64, RekeyError> {
+/// Converts the records still in the first layout (clear addresses) to hashed addresses,
+/// in one transaction. Returns how many there were.
+pub async fn convert(db: &Db, key: &SecretKey) -> Result<u64, RekeyError> {
+    reseal(db, key, key, Some(CLEAR), "LIFELINE_SECRET_KEY").await
+}
+
+async fn reseal(
+    db: &Db,
+    from: &SecretKey,
+    to: &SecretKey,
+    layout: Option<i16>,
+    with: &'static str,
+) -> Result<u64, RekeyError> {
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        let rows: Vec<Sealed> = sqlx::query_as(
-            "SELECT session_id, space, scope, item, value FROM whatsapp_store
+        let sql = format!(
+            "SELECT {} FROM whatsapp_store WHERE $1 IS NULL OR layout = $1
              ORDER BY session_id, space, scope, item",
-        )
+            WholeRow::COLUMNS
+        );
+        let rows: Vec<WholeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(layout)
         .fetch_all(&mut *tx)
         .await?;
         for row in &rows {
-            let address = sealed_address(&row.session_id, &row.space, &row.scope, &row.item);
-            let plain = from.open(&row.value, &address).map_err(|error| RekeyError::WrongOldKey {
-                session: row.session_id.clone(),
-                space: row.space.clone(),
-                error,
+            let opened = sealed_row::open(from, &row.stored()).map_err(|error| {
+                RekeyError::WrongOldKey {
+                    session: row.session_id.clone(),
+                    space: row.space.clone(),
+                    with,
+                    error,
+                }
             })?;
+            let (scope, item) = (&opened.scope, &opened.item);
+            let sealed = sealed_row::seal(to, &row.session_id, &row.space, scope, item, &opened.bytes);
             sqlx::query(
-                "UPDATE whatsapp_store SET value = $5
+                "UPDATE whatsapp_store SET scope = $5, item = $6, value = $7, layout = $8
                  WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4",
             )
             .bind(&row.session_id)
             .bind(&row.space)
             .bind(&row.scope)
             .bind(&row.item)
-            .bind(to.seal(&plain, &address))
+            .bind(sealed.scope)
+            .bind(sealed.item)
+            .bind(sealed.value)
+            .bind(HASHED)
             .execute(&mut *tx)
             .await?;
         }

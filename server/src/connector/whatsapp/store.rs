@@ -4,11 +4,12 @@
 //!
 //! Every record is one row of `whatsapp_store`, addressed by `(session, space, scope,
 //! item)`: `space` says what kind of record it is, `scope` groups records that are cleared
-//! together (one app-state collection, one group), `item` is the record's own key. The
-//! value is always sealed with `LIFELINE_SECRET_KEY` and bound to that address, so a row
-//! copied into another session or another slot does not open. `num` and `flag` carry the
-//! little the store must order or filter by without opening values (prekey ids, expiry
-//! times, "uploaded", "has key").
+//! together (one app-state collection, one group), `item` is the record's own key. Scope
+//! and item are stored as keyed hashes and the value is sealed with `LIFELINE_SECRET_KEY`
+//! for that address ([`super::sealed_row`]), so the database shows neither keys nor
+//! contacts, and a row copied into another session or slot does not open. `num` and `flag`
+//! carry the little the store must order or filter by without opening values (prekey ids,
+//! expiry times, "uploaded", "has key").
 //!
 //! The semantics follow wacore's `InMemoryBackend`, the crate's reference implementation;
 //! the contract tests in `server/tests/api/whatsapp_store.rs` hold this store to them.
@@ -37,6 +38,7 @@ use whatsapp_rust::{
     },
 };
 
+use super::sealed_row::{self, HASHED, StoredRow};
 use crate::{
     db::{Db, on_pool},
     sealed::SecretKey,
@@ -67,10 +69,12 @@ pub(super) mod space {
 }
 
 /// Writes a record, or replaces it.
-const UPSERT: &str = "INSERT INTO whatsapp_store (session_id, space, scope, item, value, num, flag)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+const UPSERT: &str = "INSERT INTO whatsapp_store
+     (session_id, space, scope, item, value, num, flag, layout)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (session_id, space, scope, item)
-     DO UPDATE SET value = excluded.value, num = excluded.num, flag = excluded.flag";
+     DO UPDATE SET value = excluded.value, num = excluded.num, flag = excluded.flag,
+        layout = excluded.layout";
 
 /// One record of a batch write.
 struct Write<'a> {
@@ -93,12 +97,6 @@ const DEVICE_ID: i32 = 1;
 const UNIT: char = '\u{1f}';
 /// A message secret's length, which the stored value starts with.
 const SECRET_LEN: usize = 32;
-
-/// What a record's value is sealed for: its full address, so a value copied to another
-/// slot or session does not open there.
-pub(super) fn sealed_address(session_id: &str, space: &str, scope: &str, item: &str) -> String {
-    [session_id, space, scope, item].join("\u{1f}")
-}
 
 /// One session's store.
 pub struct SqlStore {
@@ -125,6 +123,19 @@ struct Retired(String);
 struct Row {
     scope: String,
     item: String,
+    value: Vec<u8>,
+    num: i64,
+    flag: bool,
+    layout: i16,
+}
+
+/// A record read and opened.
+struct Record {
+    /// Its scope, in clear.
+    scope: String,
+    /// Its item, in clear.
+    item: String,
+    /// Its bytes.
     value: Vec<u8>,
     num: i64,
     flag: bool,
@@ -156,8 +167,9 @@ fn two(first: &str, second: &str) -> String {
     format!("{first}{UNIT}{second}")
 }
 
-fn id_of(row: &Row) -> Result<u32> {
-    row.item.parse().map_err(|_| StoreError::Validation(format!("stored id {:?}", row.item)))
+fn id_of(record: &Record) -> Result<u32> {
+    let item = &record.item;
+    item.parse().map_err(|_| StoreError::Validation(format!("stored id {item:?}")))
 }
 
 fn array<const N: usize>(bytes: Vec<u8>, what: &str) -> Result<[u8; N]> {
@@ -217,17 +229,33 @@ impl SqlStore {
         Ok(affected)
     }
 
-    fn address(&self, space: &str, scope: &str, item: &str) -> String {
-        sealed_address(&self.session_id, space, scope, item)
+    /// A scope or item as its row holds it.
+    fn hashed(&self, space: &str, part: &str) -> String {
+        sealed_row::hashed(&self.key, &self.session_id, space, part)
     }
 
-    fn open(&self, space: &str, row: &Row) -> Result<Vec<u8>> {
-        self.key.open(&row.value, &self.address(space, &row.scope, &row.item)).map_err(|e| {
-            StoreError::Validation(format!(
-                "{space} {:?} of session {}: {e}",
-                row.item, self.session_id
-            ))
-        })
+    fn hashed_all(&self, space: &str, parts: &[String]) -> Vec<String> {
+        parts.iter().map(|part| self.hashed(space, part)).collect()
+    }
+
+    fn open(&self, space: &str, row: Row) -> Result<Record> {
+        let stored = StoredRow {
+            session_id: &self.session_id,
+            space,
+            scope: &row.scope,
+            item: &row.item,
+            value: &row.value,
+            layout: row.layout,
+        };
+        let opened = sealed_row::open(&self.key, &stored).map_err(|e| {
+            StoreError::Validation(format!("a {space} record of session {}: {e}", self.session_id))
+        })?;
+        let (num, flag) = (row.num, row.flag);
+        Ok(Record { scope: opened.scope, item: opened.item, value: opened.bytes, num, flag })
+    }
+
+    fn open_all(&self, space: &str, rows: Vec<Row>) -> Result<Vec<Record>> {
+        rows.into_iter().map(|row| self.open(space, row)).collect()
     }
 
     async fn put(
@@ -239,16 +267,17 @@ impl SqlStore {
         num: i64,
         flag: bool,
     ) -> Result<()> {
-        let sealed = self.key.seal(plain, &self.address(space, scope, item));
+        let sealed = sealed_row::seal(&self.key, &self.session_id, space, scope, item, plain);
         let _leave = self.writable().await?;
         on_pool!(&self.db, pool => sqlx::query(UPSERT)
             .bind(&self.session_id)
             .bind(space)
-            .bind(scope)
-            .bind(item)
-            .bind(sealed)
+            .bind(sealed.scope)
+            .bind(sealed.item)
+            .bind(sealed.value)
             .bind(num)
             .bind(flag)
+            .bind(HASHED)
             .execute(pool)
             .await
             .map(drop))
@@ -265,8 +294,9 @@ impl SqlStore {
         let sealed: Vec<_> = writes
             .into_iter()
             .map(|w| {
-                let value = self.key.seal(w.plain, &self.address(space, w.scope, &w.item));
-                (w.scope, w.item, value, w.num, w.flag)
+                let sealed =
+                    sealed_row::seal(&self.key, &self.session_id, space, w.scope, &w.item, w.plain);
+                (sealed, w.num, w.flag)
             })
             .collect();
         if sealed.is_empty() {
@@ -275,15 +305,16 @@ impl SqlStore {
         let _leave = self.writable().await?;
         on_pool!(&self.db, pool => async {
             let mut tx = pool.begin().await?;
-            for (scope, item, value, num, flag) in &sealed {
+            for (sealed, num, flag) in &sealed {
                 sqlx::query(UPSERT)
                     .bind(&self.session_id)
                     .bind(space)
-                    .bind(*scope)
-                    .bind(item)
-                    .bind(value)
+                    .bind(&sealed.scope)
+                    .bind(&sealed.item)
+                    .bind(&sealed.value)
                     .bind(num)
                     .bind(flag)
+                    .bind(HASHED)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -293,25 +324,33 @@ impl SqlStore {
         .map_err(database)
     }
 
-    /// The rows of `space` and `scope` whose item is one of `items`, in one query.
-    async fn rows_among(&self, space: &str, scope: &str, items: &[String]) -> Result<Vec<Row>> {
+    /// The records of `space` and `scope` whose item is one of `items`, in one query.
+    async fn records_among(
+        &self,
+        space: &str,
+        scope: &str,
+        items: &[String],
+    ) -> Result<Vec<Record>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        on_pool!(&self.db, pool => {
+        let (scope, items) = (self.hashed(space, scope), self.hashed_all(space, items));
+        let rows = on_pool!(&self.db, pool => {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT scope, item, value, num, flag FROM whatsapp_store WHERE session_id = ",
+                "SELECT scope, item, value, num, flag, layout FROM whatsapp_store
+                 WHERE session_id = ",
             );
             query.push_bind(&self.session_id).push(" AND space = ").push_bind(space);
-            query.push(" AND scope = ").push_bind(scope).push(" AND item IN (");
+            query.push(" AND scope = ").push_bind(&scope).push(" AND item IN (");
             let mut list = query.separated(", ");
-            for item in items {
+            for item in &items {
                 list.push_bind(item);
             }
             list.push_unseparated(")");
             query.build_query_as::<Row>().fetch_all(pool).await
         })
-        .map_err(database)
+        .map_err(database)?;
+        self.open_all(space, rows)
     }
 
     /// Sets `flag` on the rows of `space` whose item is one of `items`, in one statement
@@ -342,6 +381,8 @@ impl SqlStore {
         if items.is_empty() {
             return Ok(0);
         }
+        let scope = scope.map(|scope| self.hashed(space, scope));
+        let items = self.hashed_all(space, items);
         let _leave = self.writable().await?;
         on_pool!(&self.db, pool => {
             let mut query = sqlx::QueryBuilder::new(head);
@@ -350,12 +391,12 @@ impl SqlStore {
             }
             query.push(" WHERE session_id = ").push_bind(&self.session_id);
             query.push(" AND space = ").push_bind(space);
-            if let Some(scope) = scope {
+            if let Some(scope) = &scope {
                 query.push(" AND scope = ").push_bind(scope);
             }
             query.push(" AND item IN (");
             let mut list = query.separated(", ");
-            for item in items {
+            for item in &items {
                 list.push_bind(item);
             }
             list.push_unseparated(")");
@@ -364,25 +405,23 @@ impl SqlStore {
         .map_err(database)
     }
 
-    async fn row(&self, space: &str, scope: &str, item: &str) -> Result<Option<Row>> {
-        on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
-            "SELECT scope, item, value, num, flag FROM whatsapp_store
+    async fn record(&self, space: &str, scope: &str, item: &str) -> Result<Option<Record>> {
+        let row = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
+            "SELECT scope, item, value, num, flag, layout FROM whatsapp_store
              WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4"
         )
         .bind(&self.session_id)
         .bind(space)
-        .bind(scope)
-        .bind(item)
+        .bind(self.hashed(space, scope))
+        .bind(self.hashed(space, item))
         .fetch_optional(pool)
         .await)
-        .map_err(database)
+        .map_err(database)?;
+        row.map(|row| self.open(space, row)).transpose()
     }
 
     async fn get(&self, space: &str, scope: &str, item: &str) -> Result<Option<Vec<u8>>> {
-        match self.row(space, scope, item).await? {
-            Some(row) => self.open(space, &row).map(Some),
-            None => Ok(None),
-        }
+        Ok(self.record(space, scope, item).await?.map(|record| record.value))
     }
 
     async fn get_decoded<T: DeserializeOwned>(
@@ -397,19 +436,22 @@ impl SqlStore {
         }
     }
 
-    /// Every row of `space`, or of one scope in it.
-    async fn rows(&self, space: &str, scope: Option<&str>) -> Result<Vec<Row>> {
-        on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
-            "SELECT scope, item, value, num, flag FROM whatsapp_store
-             WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3)
-             ORDER BY scope, item"
+    /// Every record of `space`, or of one scope in it, in the order of their clear scope
+    /// and item (the rows' own order, by hash, means nothing).
+    async fn records(&self, space: &str, scope: Option<&str>) -> Result<Vec<Record>> {
+        let rows = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
+            "SELECT scope, item, value, num, flag, layout FROM whatsapp_store
+             WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3)"
         )
         .bind(&self.session_id)
         .bind(space)
-        .bind(scope)
+        .bind(scope.map(|scope| self.hashed(space, scope)))
         .fetch_all(pool)
         .await)
-        .map_err(database)
+        .map_err(database)?;
+        let mut records = self.open_all(space, rows)?;
+        records.sort_by(|a, b| (&a.scope, &a.item).cmp(&(&b.scope, &b.item)));
+        Ok(records)
     }
 
     /// Deletes one record (`scope` `None`: that item in every scope).
@@ -421,8 +463,8 @@ impl SqlStore {
         )
         .bind(&self.session_id)
         .bind(space)
-        .bind(scope)
-        .bind(item)
+        .bind(scope.map(|scope| self.hashed(space, scope)))
+        .bind(self.hashed(space, item))
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))
@@ -439,7 +481,7 @@ impl SqlStore {
         )
         .bind(&self.session_id)
         .bind(space)
-        .bind(scope)
+        .bind(scope.map(|scope| self.hashed(space, scope)))
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))
@@ -469,16 +511,16 @@ impl SqlStore {
         let row = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
             "DELETE FROM whatsapp_store
              WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4
-             RETURNING scope, item, value, num, flag"
+             RETURNING scope, item, value, num, flag, layout"
         )
         .bind(&self.session_id)
         .bind(space)
-        .bind(scope)
-        .bind(item)
+        .bind(self.hashed(space, scope))
+        .bind(self.hashed(space, item))
         .fetch_optional(pool)
         .await)
         .map_err(database)?;
-        row.map(|row| self.open(space, &row)).transpose()
+        Ok(row.map(|row| self.open(space, row)).transpose()?.map(|record| record.value))
     }
 
     async fn max_num(&self, space: &str) -> Result<Option<i64>> {
@@ -499,10 +541,10 @@ impl SqlStore {
         sender: &str,
         msg_id: &str,
     ) -> Result<Option<(Vec<u8>, i64, i64)>> {
-        let Some(row) = self.row(space::MSG_SECRET, chat, &two(sender, msg_id)).await? else {
+        let Some(record) = self.record(space::MSG_SECRET, chat, &two(sender, msg_id)).await? else {
             return Ok(None);
         };
-        let mut value = self.open(space::MSG_SECRET, &row)?;
+        let mut value = record.value;
         if value.len() != SECRET_LEN + 8 {
             return Err(StoreError::Validation(format!(
                 "stored message secret has {} bytes",
@@ -510,7 +552,7 @@ impl SqlStore {
             )));
         }
         let ts = i64::from_be_bytes(array(value.split_off(SECRET_LEN), "message time")?);
-        Ok(Some((value, row.num, ts)))
+        Ok(Some((value, record.num, ts)))
     }
 }
 
@@ -572,12 +614,10 @@ impl SignalStore for SqlStore {
 
     async fn load_prekeys_batch(&self, ids: &[u32]) -> Result<Vec<(u32, Bytes)>> {
         let items: Vec<String> = ids.iter().map(u32::to_string).collect();
-        let mut rows = self.rows_among(space::PREKEY, "", &items).await?;
+        let mut records = self.records_among(space::PREKEY, "", &items).await?;
         // In the order asked for, as the one-by-one lookup would give them.
-        rows.sort_by_key(|row| ids.iter().position(|id| i64::from(*id) == row.num));
-        rows.iter()
-            .map(|row| Ok((id_of(row)?, Bytes::from(self.open(space::PREKEY, row)?))))
-            .collect()
+        records.sort_by_key(|record| ids.iter().position(|id| i64::from(*id) == record.num));
+        records.into_iter().map(|record| Ok((id_of(&record)?, Bytes::from(record.value)))).collect()
     }
 
     async fn mark_prekeys_uploaded(&self, ids: &[u32]) -> Result<()> {
@@ -603,8 +643,8 @@ impl SignalStore for SqlStore {
     }
 
     async fn load_all_signed_prekeys(&self) -> Result<Vec<(u32, Vec<u8>)>> {
-        let rows = self.rows(space::SIGNED_PREKEY, None).await?;
-        rows.iter().map(|row| Ok((id_of(row)?, self.open(space::SIGNED_PREKEY, row)?))).collect()
+        let records = self.records(space::SIGNED_PREKEY, None).await?;
+        records.into_iter().map(|record| Ok((id_of(&record)?, record.value))).collect()
     }
 
     async fn remove_signed_prekey(&self, id: u32) -> Result<()> {
@@ -674,13 +714,13 @@ impl AppSyncStore for SqlStore {
         index_macs: &[[u8; 32]],
     ) -> Result<std::collections::HashMap<[u8; 32], Vec<u8>>> {
         let items: Vec<String> = index_macs.iter().map(|m| hex(m)).collect();
-        let rows = self.rows_among(space::MUTATION_MAC, name, &items).await?;
+        let records = self.records_among(space::MUTATION_MAC, name, &items).await?;
         let by_item: std::collections::HashMap<&str, &[u8; 32]> =
             items.iter().map(String::as_str).zip(index_macs).collect();
-        rows.iter()
-            .filter_map(|row| by_item.get(row.item.as_str()).map(|mac| (**mac, row)))
-            .map(|(mac, row)| Ok((mac, self.open(space::MUTATION_MAC, row)?)))
-            .collect()
+        Ok(records
+            .into_iter()
+            .filter_map(|record| by_item.get(record.item.as_str()).map(|mac| (**mac, record.value)))
+            .collect())
     }
 
     async fn delete_mutation_macs(&self, name: &str, index_macs: &[Vec<u8>]) -> Result<()> {
@@ -700,8 +740,8 @@ impl AppSyncStore for SqlStore {
 #[async_trait]
 impl ProtocolStore for SqlStore {
     async fn get_sender_key_devices(&self, group_jid: &str) -> Result<Vec<(String, bool)>> {
-        let rows = self.rows(space::SENDER_KEY_DEVICE, Some(group_jid)).await?;
-        Ok(rows.into_iter().map(|row| (row.item, row.flag)).collect())
+        let records = self.records(space::SENDER_KEY_DEVICE, Some(group_jid)).await?;
+        Ok(records.into_iter().map(|record| (record.item, record.flag)).collect())
     }
 
     async fn set_sender_key_status(&self, group_jid: &str, entries: &[(&str, bool)]) -> Result<()> {
@@ -751,8 +791,8 @@ impl ProtocolStore for SqlStore {
     }
 
     async fn get_all_lid_mappings(&self) -> Result<Vec<LidPnMappingEntry>> {
-        let rows = self.rows(space::LID, None).await?;
-        rows.iter().map(|row| decode(&self.open(space::LID, row)?)).collect()
+        let records = self.records(space::LID, None).await?;
+        records.iter().map(|record| decode(&record.value)).collect()
     }
 
     async fn save_base_key(&self, address: &str, message_id: &str, base_key: &[u8]) -> Result<()> {
@@ -819,19 +859,20 @@ impl ProtocolStore for SqlStore {
     }
 
     async fn get_all_tc_token_jids(&self) -> Result<Vec<String>> {
-        Ok(self.rows(space::TC_TOKEN, None).await?.into_iter().map(|row| row.item).collect())
+        let records = self.records(space::TC_TOKEN, None).await?;
+        Ok(records.into_iter().map(|record| record.item).collect())
     }
 
     async fn delete_expired_tc_tokens(&self, token_cutoff: i64, sender_cutoff: i64) -> Result<u32> {
         let _guard = self.rmw.lock().await;
         let mut deleted = 0;
         // The rule looks inside the sealed entry, so it runs here rather than in SQL.
-        for row in self.rows(space::TC_TOKEN, None).await? {
-            let entry: TcTokenEntry = decode(&self.open(space::TC_TOKEN, &row)?)?;
+        for record in self.records(space::TC_TOKEN, None).await? {
+            let entry: TcTokenEntry = decode(&record.value)?;
             let token_live = !entry.token.is_empty() && entry.token_timestamp >= token_cutoff;
             let sender_live = entry.sender_timestamp.is_some_and(|ts| ts >= sender_cutoff);
             if !(token_live || sender_live) {
-                deleted += self.delete(space::TC_TOKEN, Some(""), &row.item).await?;
+                deleted += self.delete(space::TC_TOKEN, Some(""), &record.item).await?;
             }
         }
         Ok(u32::try_from(deleted).unwrap_or(u32::MAX))
@@ -1002,7 +1043,7 @@ impl DeviceStore for SqlStore {
     }
 
     async fn exists(&self) -> Result<bool> {
-        Ok(self.row(space::DEVICE, "", "").await?.is_some())
+        Ok(self.record(space::DEVICE, "", "").await?.is_some())
     }
 
     async fn create(&self) -> Result<i32> {

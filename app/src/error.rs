@@ -10,8 +10,9 @@ use thiserror::Error;
 
 /// What can go wrong behind a dashboard call or a REST request, in words an operator can
 /// act on. The variant is the stable code machines match on; the text is for people.
-#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(tag = "error", content = "message", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AppError {
     /// No session with that id.
     #[error("{0}")]
@@ -55,9 +56,10 @@ pub enum AppError {
     /// The upstream did not answer.
     #[error("{0}")]
     UpstreamTimeout(String),
-    /// A fault could not be injected into the simulator.
+    /// The request cannot be carried out as things stand (a fault the simulated session
+    /// cannot take, say).
     #[error("{0}")]
-    FaultRejected(String),
+    Conflict(String),
     /// The server is shutting down.
     #[error("{0}")]
     ShuttingDown(String),
@@ -90,32 +92,7 @@ pub enum AppError {
 impl AppError {
     /// The stable snake_case code (the `error` field on the wire).
     pub fn code(&self) -> &'static str {
-        match self {
-            AppError::NoSuchSession(_) => "no_such_session",
-            AppError::NoSuchKey(_) => "no_such_key",
-            AppError::InvalidRequest(_) => "invalid_request",
-            AppError::MalformedJson(_) => "malformed_json",
-            AppError::PayloadTooLarge(_) => "payload_too_large",
-            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
-            AppError::MethodNotAllowed(_) => "method_not_allowed",
-            AppError::NoSuchRoute(_) => "no_such_route",
-            AppError::ConnectorUnavailable(_) => "connector_unavailable",
-            AppError::NotPaired(_) => "not_paired",
-            AppError::SessionStopped(_) => "session_stopped",
-            AppError::StillRestoring(_) => "still_restoring",
-            AppError::UpstreamRefused(_) => "upstream_refused",
-            AppError::UpstreamTimeout(_) => "upstream_timeout",
-            AppError::FaultRejected(_) => "fault_rejected",
-            AppError::ShuttingDown(_) => "shutting_down",
-            AppError::DatabaseError(_) => "database_error",
-            AppError::Unauthorized(_) => "unauthorized",
-            AppError::Forbidden(_) => "forbidden",
-            AppError::UnknownHost(_) => "unknown_host",
-            AppError::TooManyAttempts(_) => "too_many_attempts",
-            AppError::Busy(_) => "busy",
-            AppError::Unreachable(_) => "unreachable",
-            AppError::Internal(_) => "internal",
-        }
+        self.into()
     }
 }
 
@@ -127,9 +104,7 @@ impl AppError {
             AppError::Unauthorized(_) => 401,
             AppError::Forbidden(_) => 403,
             AppError::NoSuchSession(_) | AppError::NoSuchKey(_) | AppError::NoSuchRoute(_) => 404,
-            AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::FaultRejected(_) => {
-                409
-            }
+            AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
             AppError::MethodNotAllowed(_) => 405,
@@ -194,7 +169,7 @@ mod tests {
             AppError::StillRestoring("x".into()),
             AppError::UpstreamRefused("x".into()),
             AppError::UpstreamTimeout("x".into()),
-            AppError::FaultRejected("x".into()),
+            AppError::Conflict("x".into()),
             AppError::ShuttingDown("x".into()),
             AppError::DatabaseError("x".into()),
             AppError::Unauthorized("x".into()),

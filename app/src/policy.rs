@@ -22,8 +22,8 @@ pub enum LightPoll {
     },
 }
 
-/// Timing of the dashboard's hybrid health poller (seed 004 §3, DESIGN.md "Browser status
-/// client").
+/// Timing of the dashboard's hybrid health poller: light polls every 30 s, a deep one every
+/// 5 min, faster while the server has just started, backing off while it is unreachable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollPolicy {
     /// Light `/health` poll interval while all is well.
@@ -122,7 +122,7 @@ pub fn jittered(delay: Duration, fraction: f64, sample: f64) -> Duration {
     delay.mul_f64(1.0 + stretch)
 }
 
-/// How the server keeps sessions alive (DESIGN.md "The session state machine").
+/// How the server keeps sessions alive: retries, timeouts, the watchdog and its budget.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SupervisorPolicy {
     /// Retries after a failed start or restore: 5 s, 15 s, 45 s, then `gave_up`.
@@ -191,7 +191,35 @@ impl Default for SupervisorPolicy {
     }
 }
 
-/// How the browser keeps its `/ws` event channel up (DESIGN.md "Browser status client").
+/// Which retry schedule governs the current effort to connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// A start, restore or operator reconnect: first try at once, then the restore ladder.
+    Restore,
+    /// A live connection dropped: every try waits, on the doubling ladder.
+    Reconnect,
+}
+
+impl Schedule {
+    /// The ladder of waits this schedule retries on.
+    pub fn backoff(self, policy: &SupervisorPolicy) -> &Backoff {
+        match self {
+            Schedule::Restore => &policy.restore,
+            Schedule::Reconnect => &policy.reconnect,
+        }
+    }
+}
+
+impl SupervisorPolicy {
+    /// How long a recovery (an operator's reconnect, the watchdog's) waits to tell how its
+    /// first attempt went: the handshake's budget, and a little for the attempt to be
+    /// reported back.
+    pub fn first_attempt_wait(&self) -> Duration {
+        self.handshake_timeout + Duration::from_secs(5)
+    }
+}
+
+/// How the browser keeps its `/ws` event channel up: reconnect waits and the heartbeat.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SocketPolicy {
     /// Wait before the first reconnect.

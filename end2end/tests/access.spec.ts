@@ -1,11 +1,7 @@
 import { test as base } from '@playwright/test';
 
-import { expect } from './fixtures';
+import { expect, hydrated } from './fixtures';
 import { ADMIN_PASSWORD, LifelineServer } from './server';
-
-async function hydrated(page: import('@playwright/test').Page) {
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
-}
 
 base('first start: setup creates the admin, then login and logout work', async ({ page }, testInfo) => {
   const server = await LifelineServer.start(testInfo.outputPath('lifeline.log'), { adminPassword: null });

@@ -4,7 +4,7 @@
 //! Memory is measured in fresh child processes (this binary re-run with `--child`), so one
 //! measurement's freed memory never hides another's. Every figure is reported next to a
 //! baseline measured in the same run: memory against a bare task with a mailbox per
-//! session, restore time against seed 004's policy (one session every 2 s).
+//! session, restore time against a fixed pace of one session every 2 s.
 
 use std::{
     process::Command,
@@ -15,7 +15,6 @@ use std::{
 use app::policy::SupervisorPolicy;
 use chrono::Utc;
 use server::{
-    board::StatusBoard,
     connector::{
         Connectors,
         simulator::{SimConfig, Simulator},
@@ -23,6 +22,7 @@ use server::{
     db::{DatabaseUrl, Db},
     events::EventBus,
     metrics::Metrics,
+    status_board::StatusBoard,
     supervisor::{
         Supervisor, SupervisorParts,
         actor::{self, Deps, Seed},
@@ -72,7 +72,7 @@ fn main() {
 
     println!("\nRestoring 1 000 sessions (simulated time, 400 ms handshakes):");
     let lifeline = restore_time(SupervisorPolicy::default());
-    let seed = restore_time(SupervisorPolicy {
+    let paced = restore_time(SupervisorPolicy {
         restore_spacing: Duration::from_secs(2),
         jitter: 0.0,
         max_concurrent_handshakes: 1,
@@ -83,8 +83,8 @@ fn main() {
         human(lifeline.0),
         human(lifeline.1)
     );
-    println!("  seed 004 policy (one every 2 s), baseline:                  {}", human(seed.0));
-    println!("  ratio: {:.2} of the baseline", lifeline.0.as_secs_f64() / seed.0.as_secs_f64());
+    println!("  one session every 2 s, baseline:                            {}", human(paced.0));
+    println!("  ratio: {:.2} of the baseline", lifeline.0.as_secs_f64() / paced.0.as_secs_f64());
 }
 
 fn human(d: Duration) -> String {

@@ -26,7 +26,7 @@ use server::{
         Db,
         sessions::{self, StoredSession},
     },
-    sealed::SecretKey,
+    secret_key::SecretKey,
     startup::{Application, Upstreams},
 };
 use whatsapp_double::{CLIENT_VERSION, WhatsAppDouble, noise_key_of, store_linked};

@@ -16,7 +16,9 @@ use std::{
 use app::{model::Event, policy::SupervisorPolicy};
 use futures_util::{SinkExt, StreamExt};
 use server::{
-    config::Settings, connector::simulator::SimConfig, events::EventBus, http::ws::WsLimits,
+    config::Settings,
+    connector::simulator::SimConfig,
+    events::{EventBus, WsLimits},
     startup::Application,
 };
 use tokio::{

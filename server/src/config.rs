@@ -1,11 +1,15 @@
 //! Command line and settings: one typed [`Settings`] from flags and `LIFELINE_*` variables.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use app::policy::{DashboardPolicy, SupervisorPolicy};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::sealed::SecretKey;
+use crate::{connector::simulator::SimConfig, events::WsLimits, secret_key::SecretKey};
 
 /// Lifeline keeps WhatsApp sessions alive and shows, live, that they are.
 #[derive(Debug, Parser)]
@@ -104,11 +108,11 @@ impl Cli {
 #[derive(Clone, Debug, clap::Args)]
 pub struct Settings {
     /// Address to listen on.
-    #[arg(long, env = "LIFELINE_ADDR", default_value = "127.0.0.1:3000")]
+    #[arg(long, env = "LIFELINE_ADDR", default_value_t = DEFAULT_ADDR)]
     pub addr: SocketAddr,
 
     /// Folder for Lifeline's own files; the default SQLite database lives here.
-    #[arg(long, env = "LIFELINE_DATA_DIR", default_value = "./data")]
+    #[arg(long, env = "LIFELINE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// Database to use: sqlite://PATH or postgres://USER@HOST/DB; plain DATABASE_URL is
@@ -142,7 +146,7 @@ pub struct Settings {
     pub trusted_proxies: Vec<String>,
 
     /// Event channels (/ws) one client address may hold open at once (IPv6: per /64).
-    #[arg(long, env = "LIFELINE_WS_PER_ADDRESS", default_value_t = 32)]
+    #[arg(long, env = "LIFELINE_WS_PER_ADDRESS", default_value_t = WsLimits::default().per_address)]
     pub ws_per_address: usize,
 
     /// Other sites allowed to call this server from a browser (CORS), comma-separated
@@ -169,18 +173,20 @@ pub struct Settings {
     pub simulator: bool,
 
     /// Most session handshakes in flight at once (restore and reconnects alike).
-    #[arg(long, env = "LIFELINE_MAX_HANDSHAKES", default_value_t = 4,
+    #[arg(long, env = "LIFELINE_MAX_HANDSHAKES",
+          default_value_t = SupervisorPolicy::default().max_concurrent_handshakes,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_handshakes: u32,
 
     /// Least time between two session restores at start-up, in milliseconds (jitter is
     /// added).
-    #[arg(long, env = "LIFELINE_RESTORE_SPACING_MS", default_value_t = 250)]
+    #[arg(long, env = "LIFELINE_RESTORE_SPACING_MS", default_value_t = default_restore_spacing_ms())]
     pub restore_spacing_ms: u64,
 
     /// How long each simulated QR code stays on screen before the next, in seconds (the
     /// simulator offers six before pairing times out).
-    #[arg(long, env = "LIFELINE_SIMULATOR_QR_EVERY", default_value_t = 20,
+    #[arg(long, env = "LIFELINE_SIMULATOR_QR_EVERY",
+          default_value_t = SimConfig::default().qr_every.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub simulator_qr_every: u64,
 
@@ -192,9 +198,20 @@ pub struct Settings {
 
     /// Multiply every dashboard timing (polls, reconnects, heartbeat) by this factor, from
     /// 0.01 to 10: tests run the real schedule faster, a slow network may want it slower.
-    #[arg(long, env = "LIFELINE_DASHBOARD_TIME_SCALE", default_value_t = 1.0,
+    #[arg(long, env = "LIFELINE_DASHBOARD_TIME_SCALE", default_value_t = UNSCALED,
           value_parser = time_scale)]
     pub dashboard_time_scale: f64,
+}
+
+/// Where the server listens unless told otherwise.
+const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3000);
+/// Where Lifeline keeps its files unless told otherwise.
+const DEFAULT_DATA_DIR: &str = "./data";
+/// The dashboard's schedule as it is, neither faster nor slower.
+const UNSCALED: f64 = 1.0;
+
+fn default_restore_spacing_ms() -> u64 {
+    u64::try_from(SupervisorPolicy::default().restore_spacing.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn time_scale(text: &str) -> Result<f64, String> {
@@ -219,7 +236,7 @@ impl Settings {
     /// Settings with every default, data under `data_dir`: what tests and embedders start from.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Settings {
         Settings {
-            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            addr: DEFAULT_ADDR,
             data_dir: data_dir.into(),
             database_url: None,
             log_format: LogFormat::Text,
@@ -227,16 +244,16 @@ impl Settings {
             admin_password: None,
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
-            ws_per_address: 32,
+            ws_per_address: WsLimits::default().per_address,
             cors_origins: Vec::new(),
             public_metrics: false,
             secure_cookies: false,
             demo: false,
             simulator: false,
-            max_handshakes: 4,
-            restore_spacing_ms: 250,
-            dashboard_time_scale: 1.0,
-            simulator_qr_every: 20,
+            max_handshakes: SupervisorPolicy::default().max_concurrent_handshakes,
+            restore_spacing_ms: default_restore_spacing_ms(),
+            dashboard_time_scale: UNSCALED,
+            simulator_qr_every: SimConfig::default().qr_every.as_secs(),
             secret_key: None,
         }
     }
@@ -316,6 +333,15 @@ mod tests {
             let err = Cli::try_parse_from(["lifeline", "--dashboard-time-scale", bad]);
             assert!(err.is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_embedders_defaults() {
+        let parsed = parse(&["lifeline"]);
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", Settings::with_data_dir(DEFAULT_DATA_DIR))
+        );
     }
 
     #[test]

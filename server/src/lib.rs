@@ -2,21 +2,23 @@
 //! events. The `lifeline` binary is a thin `main` over [`startup::Application`].
 
 pub mod access;
-pub mod board;
+pub mod backend;
+pub mod client_addr;
 pub mod config;
 pub mod connector;
+pub mod daily_counts;
+pub mod dashboard_files;
 pub mod db;
+pub mod db_probe;
 pub mod demo;
 pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod monitor;
-pub mod probe;
-pub mod sealed;
+pub mod secret_key;
 pub mod shutdown;
-pub mod site;
 pub mod startup;
 pub mod state;
+pub mod status_board;
 pub mod supervisor;
 pub mod telemetry;
-pub mod today;

@@ -7,10 +7,11 @@ use clap::Parser;
 use server::{
     config::{Cli, CopyDbArgs, RekeyArgs, Settings, Task},
     connector::whatsapp::rekey,
+    dashboard_files,
     db::{DatabaseUrl, Db, copy},
     monitor,
-    sealed::SecretKey,
-    shutdown, site,
+    secret_key::SecretKey,
+    shutdown,
     startup::Application,
     telemetry,
 };
@@ -101,7 +102,7 @@ async fn rekey(args: &RekeyArgs) -> anyhow::Result<u64> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let stop = shutdown::listen().context("cannot listen for shutdown signals")?;
-    let options = site::options().context("cannot read the site settings")?;
+    let options = dashboard_files::options().context("cannot read the site settings")?;
     let app = Application::build(&settings, options).await?;
     app.run(stop).await.context("server failed")
 }

@@ -11,13 +11,15 @@ use std::{
     time::Duration,
 };
 
-use app::model::SessionStatus;
+use app::{
+    model::{SessionStatus, recovery::Trigger},
+    policy::Schedule,
+};
 use chrono::Utc;
 
 use crate::{
-    board::StatusBoard,
-    supervisor::machine::Schedule,
-    today::{self, Today},
+    daily_counts::{self, Today},
+    status_board::StatusBoard,
 };
 
 /// Upper bounds of the HTTP latency buckets, in seconds.
@@ -70,15 +72,6 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum{braces} {sum}");
         let _ = writeln!(out, "{name}_count{braces} {total}");
     }
-}
-
-/// Why a recovery was attempted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecoveryTrigger {
-    /// A person asked (Reconnect button, REST, server function).
-    Manual,
-    /// The watchdog found a session that should be up and is not.
-    Watchdog,
 }
 
 /// Every metric the server keeps. One per server.
@@ -164,13 +157,10 @@ impl Metrics {
         .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a recovery attempt.
-    pub fn recovery(&self, trigger: RecoveryTrigger) {
-        match trigger {
-            RecoveryTrigger::Manual => &self.recovery_manual,
-            RecoveryTrigger::Watchdog => &self.recovery_watchdog,
-        }
-        .fetch_add(1, Ordering::Relaxed);
+    /// Counts a recovery attempt: the watchdog's (automatic) or a person's.
+    pub fn recovery(&self, trigger: Trigger) {
+        if trigger.is_automatic() { &self.recovery_watchdog } else { &self.recovery_manual }
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a message that arrived on a session.
@@ -186,7 +176,7 @@ impl Metrics {
     }
 
     /// Today's message counts.
-    pub fn today(&self) -> today::Counts {
+    pub fn today(&self) -> daily_counts::Counts {
         self.today.counts(Utc::now())
     }
 

@@ -17,7 +17,7 @@ use app::policy::SupervisorPolicy;
 
 use crate::{
     access::{Access, AccessError},
-    board::StatusBoard,
+    client_addr::{BadProxy, TrustedProxies},
     config::Settings,
     connector::{
         Connectors,
@@ -25,16 +25,12 @@ use crate::{
         whatsapp::{Reach, WhatsApp, rekey},
     },
     db::{DatabaseUrl, Db, DbError, UrlError},
-    demo,
-    events::EventBus,
-    http::{
-        self,
-        client::{BadProxy, TrustedProxies},
-        ws::WsLimits,
-    },
+    db_probe, demo,
+    events::{EventBus, WsLimits},
+    http,
     metrics::Metrics,
-    probe,
     state::{AppState, Shared},
+    status_board::StatusBoard,
     supervisor::{Supervisor, SupervisorParts},
 };
 
@@ -266,7 +262,7 @@ impl Application {
             addr,
             state,
             demo: settings.demo,
-            probe_every: probe::PROBE_EVERY,
+            probe_every: db_probe::PROBE_EVERY,
         })
     }
 
@@ -275,7 +271,7 @@ impl Application {
         self.addr
     }
 
-    /// Probes the database this often instead of every [`probe::PROBE_EVERY`].
+    /// Probes the database this often instead of every [`db_probe::PROBE_EVERY`].
     pub fn with_probe_every(mut self, every: Duration) -> Self {
         self.probe_every = every;
         self
@@ -302,7 +298,12 @@ impl Application {
         let Application { listener, addr, state, demo, probe_every } = self;
         let cancel = state.shutdown.clone();
         let tasks = TaskTracker::new();
-        tasks.spawn(probe::run(state.db.clone(), state.board.clone(), probe_every, cancel.clone()));
+        tasks.spawn(db_probe::run(
+            state.db.clone(),
+            state.board.clone(),
+            probe_every,
+            cancel.clone(),
+        ));
         if let (true, Some(simulator)) = (demo, state.simulator.clone()) {
             tracing::info!("demo: three simulated sessions; watch the dashboard");
             tasks.spawn(demo::run(simulator, cancel.clone()));

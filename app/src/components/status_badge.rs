@@ -1,4 +1,4 @@
-//! The sidebar footer badge (seed 004 §4): text and dot, expanding to the number, the state
+//! The sidebar footer badge: text and dot, expanding to the number, the state
 //! in detail, the last connection, a Reconnect button when red, and a Settings link.
 
 use leptos::prelude::*;

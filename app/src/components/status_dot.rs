@@ -1,4 +1,4 @@
-//! The header's status dot (seed 004 §4): 8 px, green or red, a tooltip with the state, a
+//! The header's status dot: 8 px, green or red, a tooltip with the state, a
 //! brief pulse when the state changes, and a click opens the status popover.
 
 use std::time::Duration;

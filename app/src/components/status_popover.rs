@@ -1,4 +1,4 @@
-//! The popover under the header dot (seed 004 §4): the state with an icon, the number, the
+//! The popover under the header dot: the state with an icon, the number, the
 //! last good connection, and when red the error with "Try Reconnect".
 
 use leptos::{ev::KeyboardEvent, prelude::*};

@@ -56,7 +56,8 @@ pub struct SentMessage {
     pub id: String,
 }
 
-/// The seed 004 shape of an operator action's outcome (`POST /sessions/{id}/reconnect` …).
+/// What came of an operator action (`POST /sessions/{id}/reconnect` …): whether it worked,
+/// in words.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionResult {
     /// Whether the action was carried out.

@@ -1,4 +1,4 @@
-//! The light health report of seed 004 and how its status is derived.
+//! The health reports (`GET /health`, `GET /health/deep`) and how their status is derived.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,8 @@ pub struct Health {
     pub sessions: SessionCounts,
 }
 
-/// `GET /health/deep`: the full report of seed 004, polled every 5 min and by monitoring.
+/// `GET /health/deep`: the full report, polled by the dashboard every 5 min and by
+/// monitoring.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeepHealth {
@@ -97,7 +98,7 @@ pub struct DatabaseHealth {
     pub latency_ms: f64,
 }
 
-/// One session in the deep report: seed 004's fields, then Lifeline's.
+/// One session in the deep report: its state and link, then what recovery knows of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionHealth {
@@ -191,7 +192,7 @@ impl FromIterator<(SessionStatus, bool)> for Tally {
     }
 }
 
-/// The status rule of DESIGN.md "HTTP surface": `error` when the database does not answer,
+/// The status of both reports: `error` when the database does not answer,
 /// `degraded` when a session that should run is not connected, `ok` otherwise.
 pub fn derive_status(tally: &Tally, database_ok: bool) -> HealthStatus {
     if !database_ok {
@@ -248,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn deep_report_has_seed_004_field_names() {
+    fn deep_report_has_its_documented_field_names() {
         let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc();
         let deep = DeepHealth {
             status: HealthStatus::Ok,
@@ -303,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn light_report_has_seed_004_field_names() {
+    fn light_report_has_its_documented_field_names() {
         let h = Health {
             status: HealthStatus::Degraded,
             timestamp: DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc(),

@@ -111,9 +111,25 @@ pub struct LoggedRecovery {
     pub error: Option<String>,
 }
 
-/// Automatic recoveries left when `used` happened within the window: never below zero.
-pub fn budget_left(budget: u32, used: u32) -> u32 {
-    budget.saturating_sub(used)
+/// Each session's automatic recoveries within the window, against the budget: the one
+/// place that says how many a session has left.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryBudgets {
+    budget: u32,
+    used: std::collections::HashMap<String, u32>,
+}
+
+impl RecoveryBudgets {
+    /// `budget` per session, of which each session in `used` spent that many.
+    pub fn new(budget: u32, used: std::collections::HashMap<String, u32>) -> RecoveryBudgets {
+        RecoveryBudgets { budget, used }
+    }
+
+    /// Automatic recoveries `session_id` has left: never below zero, and the whole budget
+    /// for a session that used none.
+    pub fn left(&self, session_id: &str) -> u32 {
+        self.budget.saturating_sub(self.used.get(session_id).copied().unwrap_or(0))
+    }
 }
 
 #[cfg(test)]
@@ -136,7 +152,8 @@ mod tests {
     fn only_manual_recoveries_are_outside_the_budget() {
         assert!(Trigger::DeadLink.is_automatic());
         assert!(!Trigger::Manual.is_automatic());
-        assert_eq!(budget_left(3, 1), 2);
-        assert_eq!(budget_left(3, 7), 0);
+        let used = [("a".to_owned(), 1), ("b".to_owned(), 7)].into();
+        let budgets = RecoveryBudgets::new(3, used);
+        assert_eq!((budgets.left("a"), budgets.left("b"), budgets.left("c")), (2, 0, 3));
     }
 }

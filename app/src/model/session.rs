@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Observed state of a session: what the database stores and the dashboard shows.
 ///
-/// See DESIGN.md "The session state machine". The wire and database spelling is snake_case.
+/// The supervisor's state machine moves it (`server/src/supervisor/machine.rs`). The wire and
+/// database spelling is snake_case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {

@@ -2,10 +2,8 @@
 
 use leptos::prelude::*;
 
-use std::time::Duration;
-
 use crate::{
-    components::format::stamp,
+    components::format::{span, stamp},
     functions::{ChangePassword, CreateApiKey, RevokeApiKey, get_policies, list_api_keys},
     model::{ApiKeyView, MIN_PASSWORD_CHARS, Scope},
     policy::{Backoff, Policies},
@@ -184,17 +182,6 @@ fn PolicyValues() -> impl IntoView {
     }
 }
 
-/// `5 s`, `1.5 s`, `2 min`, `250 ms`: short and exact.
-fn span(d: Duration) -> String {
-    let ms = d.as_millis();
-    match ms {
-        ms if ms < 1000 => format!("{ms} ms"),
-        ms if ms % 60_000 == 0 => format!("{} min", ms / 60_000),
-        ms if ms % 1000 == 0 => format!("{} s", ms / 1000),
-        _ => format!("{:.1} s", d.as_secs_f64()),
-    }
-}
-
 fn ladder(b: &Backoff) -> String {
     let waits: Vec<String> =
         (1..=b.retries()).filter_map(|n| b.delay_before(n)).map(span).collect();
@@ -240,14 +227,12 @@ fn PolicyTable(policies: Policies) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
-    fn spans_read_short_and_exact() {
-        assert_eq!(span(Duration::from_millis(250)), "250 ms");
-        assert_eq!(span(Duration::from_secs(5)), "5 s");
-        assert_eq!(span(Duration::from_millis(1500)), "1.5 s");
-        assert_eq!(span(Duration::from_secs(300)), "5 min");
+    fn a_ladder_lists_its_waits() {
         assert_eq!(
             ladder(&Backoff::Steps {
                 delays: vec![Duration::from_secs(5), Duration::from_secs(15)]

@@ -5,7 +5,7 @@ use crate::{
     policy::PollPolicy,
 };
 
-/// The binary state of seed 004's dot and badge, plus "not known yet".
+/// The binary state of the header dot and the sidebar badge, plus "not known yet".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Indicator {
     /// No poll has finished yet.
@@ -32,7 +32,7 @@ impl Indicator {
 pub struct Reading {
     /// Green, red or not known yet.
     pub indicator: Indicator,
-    /// The dot's tooltip, seed 004's wording.
+    /// The dot's tooltip.
     pub tooltip: &'static str,
     /// The badge's label.
     pub label: &'static str,

@@ -1,5 +1,5 @@
-//! Seed 004's per-number facts (phone, connection status, last connection, error) drawn
-//! from the session list, and the phone mask the badge shows.
+//! The per-number facts the status UI shows (phone, connection status, last connection,
+//! error), drawn from the session list, and the phone mask the badge shows.
 
 use chrono::{DateTime, Utc};
 

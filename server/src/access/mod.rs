@@ -24,6 +24,7 @@ use app::model::{
 };
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
+use cookie::{Cookie, SameSite};
 use thiserror::Error;
 
 use self::{
@@ -31,12 +32,14 @@ use self::{
     revocations::{Credential, Revocations, Watch},
     throttle::LoginThrottle,
 };
-use crate::db::{
-    Db, DbError,
-    accounts::{self, User},
-    api_keys::{self, StoredKey},
+use crate::{
+    client_addr::limit_key,
+    db::{
+        Db, DbError,
+        accounts::{self, User},
+        api_keys::{self, StoredKey},
+    },
 };
-use crate::http::client::limit_key;
 
 /// The name of the dashboard's session cookie.
 pub const COOKIE: &str = "lifeline_session";
@@ -419,9 +422,16 @@ impl Access {
     /// The login cookie, `Secure` and host-only (`__Host-`) when the server is configured
     /// for HTTPS or this request came over HTTPS through a trusted proxy.
     fn cookie(&self, value: &str, max_age: i64, https: bool) -> String {
-        let (name, secure) =
-            if self.always_secure() || https { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
-        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
+        let secure = self.always_secure() || https;
+        let name = if secure { SECURE_COOKIE } else { COOKIE };
+        Cookie::build((name, value))
+            .path("/")
+            .max_age(cookie::time::Duration::seconds(max_age))
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(secure)
+            .build()
+            .to_string()
     }
 
     /// Whether the server was told it is served over HTTPS (`--secure-cookies`).
@@ -608,10 +618,10 @@ pub fn session_token<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == cookie && !value.is_empty())
-        .map(|(_, value)| value)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|c| c.name() == cookie)
+        .find_map(|c| c.value_raw().filter(|value| !value.is_empty()))
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use axum::{
 
 use app::model::{Needs, Scope};
 
-use super::{client::ClientAddr, error::ApiFailure};
+use super::error::ApiFailure;
+use crate::client_addr::ClientAddr;
 use crate::{
     access::{Caller, presented_key},
     state::AppState,

@@ -19,14 +19,13 @@ pub async fn fault(
         .ok_or_else(|| ApiFailure(AppError::Internal("the simulator is not running".into())))?;
     let session = state.supervisor.get(&id)?;
     if session.connector != "simulator" {
-        return Err(ApiFailure(AppError::FaultRejected(format!(
+        return Err(ApiFailure(AppError::Conflict(format!(
             "session {id:?} uses the {} connector, not the simulator",
             session.connector
         ))));
     }
-    let message = simulator
-        .inject(&id, fault)
-        .map_err(|e| ApiFailure(AppError::FaultRejected(e.to_string())))?;
+    let message =
+        simulator.inject(&id, fault).map_err(|e| ApiFailure(AppError::Conflict(e.to_string())))?;
     tracing::info!(session = %id, "simulator: {message}");
     Ok(Json(ActionResult { success: true, message }))
 }

@@ -48,27 +48,7 @@ impl From<crate::access::AccessError> for ApiFailure {
 
 impl From<SupervisorError> for ApiFailure {
     fn from(e: SupervisorError) -> Self {
-        ApiFailure(to_app_error(e))
-    }
-}
-
-/// Maps the supervisor's errors to the shared wire error.
-pub fn to_app_error(e: SupervisorError) -> AppError {
-    let message = e.to_string();
-    match e {
-        SupervisorError::NotFound(_) => AppError::NoSuchSession(message),
-        SupervisorError::Invalid(_) => AppError::InvalidRequest(message),
-        SupervisorError::ConnectorUnavailable { .. } => AppError::ConnectorUnavailable(message),
-        SupervisorError::NotPaired(_) => AppError::NotPaired(message),
-        SupervisorError::Stopped(_) => AppError::SessionStopped(message),
-        SupervisorError::StillRestoring { .. } => AppError::StillRestoring(message),
-        SupervisorError::Upstream(_) => AppError::UpstreamRefused(message),
-        SupervisorError::UpstreamTimeout(_) => AppError::UpstreamTimeout(message),
-        SupervisorError::ShuttingDown => AppError::ShuttingDown(message),
-        SupervisorError::Database(e) => {
-            tracing::error!(error = %e, "database error behind a request");
-            AppError::DatabaseError(message)
-        }
+        ApiFailure(e.into())
     }
 }
 

@@ -15,12 +15,11 @@ use axum::{
     response::Response,
 };
 
-use super::{
-    auth,
-    client::{self, ClientAddr, ViaHttps},
-    security,
+use super::{auth, security};
+use crate::{
+    client_addr::{self as client, ClientAddr, ViaHttps},
+    state::AppState,
 };
-use crate::state::AppState;
 
 /// See the module documentation.
 pub async fn around(State(state): State<AppState>, mut request: Request, next: Next) -> Response {

@@ -2,7 +2,6 @@
 //! server functions for people, and the checks and headers every response gets.
 
 mod auth;
-pub mod client;
 mod dev;
 mod error;
 mod guard;
@@ -29,8 +28,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 
 pub use auth::origin_allowed;
-pub use error::{ApiFailure, to_app_error};
-pub use health::deep_report;
+pub use error::ApiFailure;
 
 use crate::state::AppState;
 

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use app::components::format::lasted;
+
 use super::check::{KeyState, Report, Verdict};
 
 /// How to write colours.
@@ -29,17 +31,6 @@ fn verdict_code(verdict: Verdict) -> &'static str {
     }
 }
 
-/// `3h 05m`, `2d 4h`, `45s`.
-fn duration(seconds: u64) -> String {
-    let (d, h, m) = (seconds / 86_400, seconds / 3_600 % 24, seconds / 60 % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{seconds}s"),
-        (0, 0, m) => format!("{m}m {:02}s", seconds % 60),
-        (0, h, m) => format!("{h}h {m:02}m"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
-}
-
 /// The report as text, ending with a newline.
 pub fn render(report: &Report, colour: Colour) -> String {
     let mut out = String::new();
@@ -51,7 +42,7 @@ pub fn render(report: &Report, colour: Colour) -> String {
     };
     if let Some(uptime) = report.uptime_seconds {
         let status = report.server_status.map(|s| s.as_str()).unwrap_or("unknown");
-        row(&mut out, "server", format!("{status}, up {}", duration(uptime)));
+        row(&mut out, "server", format!("{status}, up {}", lasted(uptime)));
     }
     if let Some(db) = &report.database {
         let text = if db.connected {
@@ -136,7 +127,7 @@ mod tests {
     fn plain_text_says_everything_without_escape_codes() {
         let text = render(&report(), Colour::Off);
         assert!(text.starts_with("Lifeline at http://127.0.0.1:3000: DEGRADED\n"), "{text}");
-        assert!(text.contains("server     degraded, up 3h 05m"), "{text}");
+        assert!(text.contains("server     degraded, up 3 h 5 min"), "{text}");
         assert!(
             text.contains("database   connected (1.2 ms)") || text.contains("(1.3 ms)"),
             "{text}"
@@ -151,13 +142,5 @@ mod tests {
     fn a_terminal_gets_colours() {
         let text = render(&report(), Colour::On);
         assert!(text.contains("\x1b[1;33mDEGRADED\x1b[0m"), "{text}");
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration(45), "45s");
-        assert_eq!(duration(125), "2m 05s");
-        assert_eq!(duration(3 * 3600 + 5 * 60), "3h 05m");
-        assert_eq!(duration(2 * 86_400 + 4 * 3600), "2d 4h");
     }
 }

@@ -23,13 +23,13 @@ use super::{
     machine::{Action, Ctx, Input, State, transition},
 };
 use crate::{
-    board::StatusBoard,
     connector::{
         ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Progress, Refusal,
         Report, Upstream,
     },
     events::EventBus,
     metrics::Metrics,
+    status_board::StatusBoard,
 };
 
 /// Arrival times of messages are stored at most this often per session.

@@ -1,10 +1,12 @@
 //! What can go wrong when asking the supervisor to act on a session.
 
+use app::error::AppError;
 use thiserror::Error;
 
 use crate::db::DbError;
 
-/// A refused or failed operator action, each with a stable code for machines.
+/// A refused or failed operator action; each maps to the wire error (and so the stable
+/// code machines match on) below.
 #[derive(Debug, Error)]
 pub enum SupervisorError {
     /// No session with that id.
@@ -51,20 +53,23 @@ pub enum SupervisorError {
     Database(#[from] DbError),
 }
 
-impl SupervisorError {
-    /// The stable snake_case code machines match on.
-    pub fn code(&self) -> &'static str {
-        match self {
-            SupervisorError::NotFound(_) => "no_such_session",
-            SupervisorError::Invalid(_) => "invalid_request",
-            SupervisorError::ConnectorUnavailable { .. } => "connector_unavailable",
-            SupervisorError::NotPaired(_) => "not_paired",
-            SupervisorError::Stopped(_) => "session_stopped",
-            SupervisorError::StillRestoring { .. } => "still_restoring",
-            SupervisorError::Upstream(_) => "upstream_refused",
-            SupervisorError::UpstreamTimeout(_) => "upstream_timeout",
-            SupervisorError::ShuttingDown => "shutting_down",
-            SupervisorError::Database(_) => "database_error",
+impl From<SupervisorError> for AppError {
+    fn from(e: SupervisorError) -> AppError {
+        let message = e.to_string();
+        match e {
+            SupervisorError::NotFound(_) => AppError::NoSuchSession(message),
+            SupervisorError::Invalid(_) => AppError::InvalidRequest(message),
+            SupervisorError::ConnectorUnavailable { .. } => AppError::ConnectorUnavailable(message),
+            SupervisorError::NotPaired(_) => AppError::NotPaired(message),
+            SupervisorError::Stopped(_) => AppError::SessionStopped(message),
+            SupervisorError::StillRestoring { .. } => AppError::StillRestoring(message),
+            SupervisorError::Upstream(_) => AppError::UpstreamRefused(message),
+            SupervisorError::UpstreamTimeout(_) => AppError::UpstreamTimeout(message),
+            SupervisorError::ShuttingDown => AppError::ShuttingDown(message),
+            SupervisorError::Database(e) => {
+                tracing::error!(error = %e, "database error behind a request");
+                AppError::DatabaseError(message)
+            }
         }
     }
 }

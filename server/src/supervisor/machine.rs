@@ -8,27 +8,9 @@ use std::time::Duration;
 
 use app::{
     model::{Reason, SessionStatus},
-    policy::{Backoff, SupervisorPolicy, jittered},
+    policy::{Schedule, SupervisorPolicy, jittered},
 };
 use chrono::{DateTime, Utc};
-
-/// Which retry schedule governs the current effort to connect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Schedule {
-    /// A start, restore or operator reconnect: first try at once, then the restore ladder.
-    Restore,
-    /// A live connection dropped: every try waits, on the doubling ladder.
-    Reconnect,
-}
-
-impl Schedule {
-    fn backoff(self, policy: &SupervisorPolicy) -> &Backoff {
-        match self {
-            Schedule::Restore => &policy.restore,
-            Schedule::Reconnect => &policy.reconnect,
-        }
-    }
-}
 
 /// A session's observed state: what is persisted and shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,7 +177,8 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
             next.next_retry_at = None;
             actions.extend([Action::CancelRetry, Action::Connect]);
         }
-        (_, Input::Start) => {}
+        // Already live or trying: a start asks for nothing more.
+        (S::QrPending | S::Connecting | S::Connected, Input::Start) => {}
 
         (S::Connecting | S::QrPending, Input::AttemptSucceeded) => {
             next.status = S::Connected;
@@ -286,14 +269,35 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
         (S::Disconnected, Input::Stop) if state.reason == Some(Reason::Stopped) => {}
         (_, Input::Stop) => stop_as(&mut next, &mut actions, Reason::Stopped),
 
-        (_, Input::Shutdown) if state.is_live() => {
+        (S::QrPending | S::Connecting | S::Connected | S::Reconnecting, Input::Shutdown) => {
             stop_as(&mut next, &mut actions, Reason::ServerShutdown)
         }
 
         // Stale or duplicate news: a second drop notice, a late handshake result, a timer
         // that fired after its reason went away. Ignoring them is what keeps one real
-        // change to one event.
-        _ => {}
+        // change to one event. Every pair is named, so a new status or input does not
+        // compile until it is decided on here.
+        (
+            S::Disconnected | S::Connected | S::Reconnecting | S::LoggedOut,
+            Input::AttemptSucceeded | Input::AttemptFailed { .. } | Input::QrExhausted,
+        )
+        | (
+            S::Disconnected | S::QrPending | S::Connected | S::Reconnecting | S::LoggedOut,
+            Input::QrShown,
+        )
+        | (S::Disconnected | S::Reconnecting | S::LoggedOut, Input::Dropped { .. })
+        | (
+            S::Disconnected | S::QrPending | S::Connecting | S::Reconnecting | S::LoggedOut,
+            Input::Restart | Input::Stable,
+        )
+        | (
+            S::Disconnected | S::LoggedOut,
+            Input::Replaced | Input::Banned { .. } | Input::Refused { .. } | Input::Shutdown,
+        )
+        | (
+            S::Disconnected | S::QrPending | S::Connecting | S::Connected | S::LoggedOut,
+            Input::RetryDue,
+        ) => {}
     }
     Step { state: next, actions }
 }
@@ -603,21 +607,30 @@ mod tests {
         assert_eq!(step(&up, Input::Start).state, up);
     }
 
+    /// A time within a day of `now()`, either side, or none.
+    fn any_time() -> impl Strategy<Value = Option<DateTime<Utc>>> {
+        proptest::option::of(
+            (-86_400i64..86_400).prop_map(|s| now() + chrono::Duration::seconds(s)),
+        )
+    }
+
     fn any_input() -> impl Strategy<Value = Input> {
+        let error = "[a-z ]{0,12}";
+        let refusal = proptest::sample::select(vec![Reason::ClientOutdated, Reason::Refused]);
         prop_oneof![
             Just(Input::Start),
             Just(Input::Reconnect),
             Just(Input::AttemptSucceeded),
-            Just(Input::AttemptFailed { error: "refused".into() }),
+            error.prop_map(|error| Input::AttemptFailed { error }),
             Just(Input::QrShown),
             Just(Input::QrExhausted),
             Just(Input::Paired),
-            Just(Input::Dropped { error: "closed".into() }),
+            error.prop_map(|error| Input::Dropped { error }),
             Just(Input::LoggedOut),
             Just(Input::Replaced),
-            Just(Input::Banned { until: None }),
+            any_time().prop_map(|until| Input::Banned { until }),
             Just(Input::Restart),
-            Just(Input::Refused { reason: Reason::ClientOutdated, error: "405".into() }),
+            (refusal, error).prop_map(|(reason, error)| Input::Refused { reason, error }),
             Just(Input::RetryDue),
             Just(Input::Stable),
             Just(Input::Stop),
@@ -625,10 +638,22 @@ mod tests {
         ]
     }
 
+    /// Any state a session can be found in: every status, reason and schedule, with or
+    /// without credentials, a retry time and a last connection.
     fn any_state() -> impl Strategy<Value = State> {
         let statuses = proptest::sample::select(S::ALL.to_vec());
-        (statuses, any::<bool>(), 0u32..6)
-            .prop_map(|(status, creds, attempt)| State { attempt, ..State::new(status, creds) })
+        let reasons = proptest::option::of(proptest::sample::select(Reason::ALL.to_vec()));
+        let schedules = proptest::sample::select(vec![Schedule::Restore, Schedule::Reconnect]);
+        (statuses, reasons, schedules, any::<bool>(), 0u32..6, any_time(), any_time()).prop_map(
+            |(status, reason, schedule, creds, attempt, next_retry_at, last_connected_at)| State {
+                reason,
+                schedule,
+                attempt,
+                next_retry_at,
+                last_connected_at,
+                ..State::new(status, creds)
+            },
+        )
     }
 
     /// Inputs that come from an operator (or restore/recovery, which the manager gates).

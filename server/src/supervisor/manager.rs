@@ -4,14 +4,13 @@
 use std::{
     collections::HashMap,
     sync::{Arc, PoisonError, RwLock},
-    time::Duration,
 };
 
 use app::{
     model::{
         Desired, Event, SessionStatus, SessionView,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
-        recovery::{Action, Trigger},
+        recovery::{Action, RecoveryBudgets, Trigger},
     },
     policy::SupervisorPolicy,
 };
@@ -28,7 +27,6 @@ use super::{
     watchdog::{Recoverer, Watchdog},
 };
 use crate::{
-    board::StatusBoard,
     connector::{Connector, Connectors, LinkError},
     db::{
         Db, DbError,
@@ -36,6 +34,7 @@ use crate::{
     },
     events::EventBus,
     metrics::Metrics,
+    status_board::StatusBoard,
 };
 
 /// What the supervisor is built from.
@@ -233,14 +232,9 @@ impl Supervisor {
         self.inner.watchdog_passes.clone()
     }
 
-    /// Automatic recoveries each session has left this window (sessions absent have all).
-    pub async fn recovery_budgets(&self) -> Result<HashMap<String, u32>, DbError> {
-        let budget = self.inner.deps.policy.recovery_budget;
-        let used = self.inner.recoverer.used().await?;
-        Ok(used
-            .into_iter()
-            .map(|(id, n)| (id, app::model::recovery::budget_left(budget, n)))
-            .collect())
+    /// Automatic recoveries each session has left this window.
+    pub async fn recovery_budgets(&self) -> Result<RecoveryBudgets, DbError> {
+        self.inner.recoverer.budgets().await
     }
 
     /// Where start-up restore got to.
@@ -251,6 +245,16 @@ impl Supervisor {
     /// The policy in effect.
     pub fn policy(&self) -> &SupervisorPolicy {
         &self.inner.deps.policy
+    }
+
+    /// The database, for the reports.
+    pub(super) fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// What the actors share, for the reports.
+    pub(super) fn deps(&self) -> &Deps {
+        &self.inner.deps
     }
 
     /// Creates a session and starts pairing it by QR.
@@ -295,7 +299,7 @@ impl Supervisor {
         let (trigger, action) = (Trigger::Manual, Action::Reconnect);
         let at = (self.inner.recoverer.clock)();
         let row = self.inner.recoverer.begin(&handle, trigger, action).await;
-        let wait = self.inner.deps.policy.handshake_timeout + Duration::from_secs(5);
+        let wait = self.inner.deps.policy.first_attempt_wait();
         let view = handle
             .input_and_settle(
                 Input::Reconnect,
@@ -486,7 +490,7 @@ fn unavailable_hint(name: &str, connectors: &Connectors) -> String {
     }
 }
 
-/// The seed 004 answer to a reconnect: what came of the first attempt.
+/// The answer to a reconnect: what came of the first attempt.
 fn describe_outcome(view: &SessionView) -> ActionResult {
     let error = view.last_error.as_deref().unwrap_or("unknown error");
     let (success, message) = match view.status {

@@ -1,5 +1,6 @@
 //! Session supervision: the pure state machine, one actor per session, the journal that
-//! stores their changes, start-up restore, and the manager that owns them all.
+//! stores their changes, start-up restore, the manager that owns them all, and what it
+//! reports (the deep health report, a session's history).
 
 pub mod actor;
 pub mod error;
@@ -7,6 +8,7 @@ pub mod journal;
 pub mod machine;
 pub mod manager;
 pub mod recovery;
+mod report;
 pub mod restore;
 pub mod watchdog;
 

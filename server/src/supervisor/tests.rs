@@ -24,10 +24,10 @@ use super::{
     restore::{self, RestoreState},
 };
 use crate::{
-    board::StatusBoard,
     connector::simulator::{Fault, SimConfig, Simulator},
     events::{EventBus, Published},
     metrics::Metrics,
+    status_board::StatusBoard,
 };
 
 /// The default policy without jitter, so waits are exact.

@@ -7,13 +7,12 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
 };
 
 use app::{
     model::{
         Event,
-        recovery::{Action, Outcome, Recovery, Trigger, budget_left},
+        recovery::{Action, Outcome, Recovery, RecoveryBudgets, Trigger},
     },
     policy::SupervisorPolicy,
 };
@@ -30,7 +29,7 @@ use super::{
 use crate::{
     db::{Db, DbError, recoveries},
     events::EventBus,
-    metrics::{Metrics, RecoveryTrigger},
+    metrics::Metrics,
 };
 
 /// Where recoveries are written and the budget is read.
@@ -92,14 +91,15 @@ pub struct Recoverer {
 impl Recoverer {
     /// How many automatic recoveries `session_id` has left in the current window.
     pub async fn budget_left(&self, session_id: &str) -> Result<u32, DbError> {
-        let used = self.used().await?;
-        Ok(budget_left(self.policy.recovery_budget, used.get(session_id).copied().unwrap_or(0)))
+        Ok(self.budgets().await?.left(session_id))
     }
 
-    /// Automatic recoveries per session inside the window.
-    pub async fn used(&self) -> Result<HashMap<String, u32>, DbError> {
+    /// What each session has left of its budget, from the automatic recoveries inside the
+    /// window.
+    pub async fn budgets(&self) -> Result<RecoveryBudgets, DbError> {
         let window = chrono::Duration::from_std(self.policy.recovery_window).unwrap_or_default();
-        self.log.automatic_since((self.clock)() - window).await
+        let used = self.log.automatic_since((self.clock)() - window).await?;
+        Ok(RecoveryBudgets::new(self.policy.recovery_budget, used))
     }
 
     /// Records the start of a recovery of `handle`'s session, counted against its budget
@@ -112,11 +112,7 @@ impl Recoverer {
         action: Action,
     ) -> Option<i64> {
         let id = handle.view().id;
-        self.metrics.recovery(if trigger.is_automatic() {
-            RecoveryTrigger::Watchdog
-        } else {
-            RecoveryTrigger::Manual
-        });
+        self.metrics.recovery(trigger);
         tracing::info!(session = %id, trigger = trigger.as_str(), action = action.as_str(), "recovery");
         match self.log.start(&id, (self.clock)(), trigger, action).await {
             Ok(row) => Some(row),
@@ -168,7 +164,7 @@ impl Recoverer {
             Action::Start => Input::Start,
         };
         let detail = Some(format!("watchdog: {}", trigger.label()));
-        let wait = self.policy.handshake_timeout + Duration::from_secs(5);
+        let wait = self.policy.first_attempt_wait();
         let Ok(view) = handle.input_and_settle(input, detail, wait).await else { return };
         self.end(row, &view, at, trigger, action).await;
     }
@@ -220,8 +216,8 @@ impl Watchdog {
 
     /// One look at every session; waits for what it started.
     pub async fn pass(&self, sessions: &[SessionHandle]) {
-        let used = match self.recoverer.used().await {
-            Ok(used) => used,
+        let budgets = match self.recoverer.budgets().await {
+            Ok(budgets) => budgets,
             Err(e) => {
                 // Without the log the budget cannot be kept: better to wait a pass.
                 tracing::warn!(error = %e, "watchdog: cannot read the recovery log; skipping a pass");
@@ -229,7 +225,6 @@ impl Watchdog {
             }
         };
         let now = (self.recoverer.clock)();
-        let budget = self.recoverer.policy.recovery_budget;
         let round = TaskTracker::new();
         for handle in sessions {
             let view = handle.view();
@@ -239,7 +234,7 @@ impl Watchdog {
             let Some(finding) = inspect(&view, handle.link_alive(), heard, now, policy) else {
                 continue;
             };
-            if used.get(&view.id).copied().unwrap_or(0) >= budget {
+            if budgets.left(&view.id) == 0 {
                 tracing::debug!(session = %view.id, ?finding, "watchdog: recovery budget spent; a person must act");
                 continue;
             }

@@ -5,17 +5,17 @@
 use server::{
     connector::whatsapp::store::SqlStore,
     db::{Db, recoveries, sessions},
-    sealed::SecretKey,
+    secret_key::SecretKey,
 };
 use whatsapp_rust::wacore::store::traits::SignalStore;
 
 use crate::helpers::{
-    ADMIN_PASSWORD, Backend, TestOptions, fast_policy, fresh_database, spawn_app_with,
-    spawn_on_database,
+    ADMIN_PASSWORD, Backend, TestOptions, fast_policy, fresh_database, lifeline_command,
+    spawn_app_with, spawn_on_database,
 };
 
 async fn copy_db(from: &str, to: &str) -> std::process::Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lifeline"));
+    let mut command = lifeline_command();
     command.args(["copy-db", "--from", from, "--to", to]);
     tokio::task::spawn_blocking(move || command.output().expect("cannot run lifeline"))
         .await

@@ -9,7 +9,7 @@ use app::model::{
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use server::http::ws::WsLimits;
+use server::events::WsLimits;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,

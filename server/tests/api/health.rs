@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn health_has_exactly_the_seed_004_fields() {
+async fn health_has_exactly_its_documented_fields() {
     let app = spawn_app().await;
     let response = app.get("/health").await;
     assert_eq!(response.status(), 200);

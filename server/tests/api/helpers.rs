@@ -14,8 +14,8 @@ use server::{
     connector::simulator::SimConfig,
     connector::whatsapp::Reach,
     db::{DatabaseUrl, Db},
-    http::ws::WsLimits,
-    sealed::SecretKey,
+    events::WsLimits,
+    secret_key::SecretKey,
     startup::{Application, Upstreams},
     state::AppState,
 };
@@ -53,6 +53,19 @@ macro_rules! on_both_databases {
             })+
         }
     };
+}
+
+/// The real `lifeline` binary, with none of the caller's settings (`LIFELINE_*`,
+/// `DATABASE_URL`: a developer's own must not change what a test sees) and no colours.
+pub fn lifeline_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lifeline"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LIFELINE_") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    command.env("NO_COLOR", "1");
+    command
 }
 
 /// A URL for a brand-new, empty database of the given kind.

@@ -2,7 +2,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    process::{Child, ChildStdout, Command, Stdio},
+    process::{Child, ChildStdout, Stdio},
     time::Duration,
 };
 
@@ -21,7 +21,10 @@ use server::{
 };
 
 use crate::{
-    helpers::{API_KEY, Backend, fast_policy, fresh_database, spawn_on, spawn_on_database},
+    helpers::{
+        API_KEY, Backend, fast_policy, fresh_database, lifeline_command, spawn_on,
+        spawn_on_database,
+    },
     on_both_databases,
 };
 
@@ -143,12 +146,11 @@ pub(crate) struct Lifeline {
 
 impl Lifeline {
     pub(crate) fn start(database_url: &str, data_dir: &std::path::Path) -> Lifeline {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        let mut child = lifeline_command()
             .args(["serve", "--simulator", "--addr", "127.0.0.1:0", "--restore-spacing-ms", "0"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--database-url", database_url])
-            .env("NO_COLOR", "1")
             .env("LIFELINE_API_KEY", API_KEY)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -5,14 +5,12 @@ use std::{process::Output, time::Duration};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{API_KEY, TestApp, TestOptions, spawn_app, spawn_app_with};
+use crate::helpers::{API_KEY, TestApp, TestOptions, lifeline_command, spawn_app, spawn_app_with};
 
-/// Runs `lifeline monitor ARGS` against `url` (with the environment cleared of settings
-/// that would change the answer).
+/// Runs `lifeline monitor ARGS` against `url`.
 async fn monitor(url: &str, key: Option<&str>, args: &[&str]) -> Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lifeline"));
+    let mut command = lifeline_command();
     command.arg("monitor").arg("--url").arg(url).args(args);
-    command.env_remove("LIFELINE_API_KEY").env_remove("LIFELINE_URL").env("NO_COLOR", "1");
     if let Some(key) = key {
         command.env("LIFELINE_API_KEY", key);
     }

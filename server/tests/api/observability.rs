@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestOptions, spawn_app, spawn_app_with};
 
 #[tokio::test]
-async fn deep_health_has_the_seed_004_fields_and_sees_the_links() {
+async fn deep_health_has_its_documented_fields_and_sees_the_links() {
     let app = spawn_app().await;
     let id = app.paired_session("Shop").await;
     app.fault(&id, json!({"kind": "message"})).await;

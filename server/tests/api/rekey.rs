@@ -9,13 +9,13 @@ use chrono::Utc;
 use server::{
     connector::whatsapp::{rekey, store::SqlStore},
     db::{Db, sessions, sessions::StoredSession},
-    sealed::SecretKey,
+    secret_key::SecretKey,
 };
 use tokio::process::Command;
 use whatsapp_rust::wacore::store::traits::{DeviceStore, SignalStore};
 
 use crate::{
-    helpers::{Backend, fresh_database},
+    helpers::{Backend, fresh_database, lifeline_command},
     on_both_databases, store_rows,
 };
 
@@ -69,8 +69,8 @@ async fn rekey_moves_every_key_or_none(backend: Backend) {
 
 /// Runs `lifeline` with `args` and `env`; its exit status, stdout and stderr.
 async fn lifeline(args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lifeline"));
-    command.args(args).env("NO_COLOR", "1").kill_on_drop(true);
+    let mut command = Command::from(lifeline_command());
+    command.args(args).kill_on_drop(true);
     for (name, value) in env {
         command.env(name, value);
     }

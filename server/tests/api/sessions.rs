@@ -330,7 +330,7 @@ async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
                 .post(url(&format!("/dev/simulator/sessions/{id}/fault")))
                 .json(&json!({"kind": "refuse", "count": 0})),
             StatusCode::CONFLICT,
-            "fault_rejected",
+            "conflict",
         ),
     ];
     for (what, request, status, code) in cases {

@@ -5,17 +5,13 @@ use std::{
     process::{Command, Output},
 };
 
-/// Runs the real `lifeline` binary with only the given arguments (no `LIFELINE_*` or
-/// `DATABASE_URL` from the caller's environment), stopping it if it ever starts serving.
+use crate::helpers::lifeline_command;
+
+/// Runs the real `lifeline` binary with only the given arguments, stopping it if it ever
+/// starts serving.
 fn lifeline(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeline"));
-    cmd.args(args);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LIFELINE_") || key == "DATABASE_URL" {
-            cmd.env_remove(key);
-        }
-    }
-    let child = cmd
+    let child = lifeline_command()
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -97,9 +93,8 @@ fn unsupported_database_scheme_says_what_is_supported() {
 #[test]
 fn plain_database_url_variable_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+    let out = lifeline_command()
         .args(["--addr", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()])
-        .env_remove("LIFELINE_DATABASE_URL")
         .env("DATABASE_URL", "mysql://root@localhost/lifeline")
         .output()
         .unwrap();
@@ -117,7 +112,7 @@ fn port_in_use_names_the_address() {
 
 #[test]
 fn help_lists_every_setting_with_its_variable() {
-    let out = Command::new(env!("CARGO_BIN_EXE_lifeline")).arg("--help").output().unwrap();
+    let out = lifeline_command().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "--addr",
@@ -146,12 +141,10 @@ fn sigterm_stops_the_server_cleanly_and_json_logs_are_json() {
     use std::io::{BufRead, BufReader};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+    let mut child = lifeline_command()
         .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"])
         .arg("--data-dir")
         .arg(dir.path())
-        .env_remove("LIFELINE_DATABASE_URL")
-        .env_remove("DATABASE_URL")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -219,6 +212,6 @@ fn gen_key_prints_a_usable_key() {
     assert!(out.status.success());
     let key = String::from_utf8(out.stdout).unwrap();
     assert_eq!(key.lines().count(), 1);
-    assert!(key.trim().parse::<server::sealed::SecretKey>().is_ok(), "{key}");
+    assert!(key.trim().parse::<server::secret_key::SecretKey>().is_ok(), "{key}");
     assert_ne!(key, String::from_utf8(lifeline(&["gen-key"]).stdout).unwrap());
 }

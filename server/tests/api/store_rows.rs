@@ -4,7 +4,7 @@
 use server::{
     connector::whatsapp::sealed_row::{self, WholeRow},
     db::Db,
-    sealed::SecretKey,
+    secret_key::SecretKey,
 };
 
 /// The same statement on whichever pool `$db` holds.

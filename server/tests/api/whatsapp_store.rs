@@ -9,7 +9,7 @@ use chrono::Utc;
 use server::{
     connector::whatsapp::store::SqlStore,
     db::{Db, sessions, sessions::StoredSession},
-    sealed::SecretKey,
+    secret_key::SecretKey,
 };
 use tempfile::TempDir;
 use whatsapp_rust::{

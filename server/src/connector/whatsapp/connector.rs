@@ -26,7 +26,7 @@ use super::{
 use crate::{
     connector::{ConnectError, ConnectRequest, Connector, Link, Refusal, Upstream},
     db::Db,
-    sealed::SecretKey,
+    secret_key::SecretKey,
 };
 
 /// How long the pair-code request waits for the socket.

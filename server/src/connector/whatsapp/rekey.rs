@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     db::{Db, on_pool},
-    sealed::{KeyId, SecretKey},
+    secret_key::{KeyId, SecretKey},
 };
 
 /// Why the keys could not be re-sealed. Nothing was changed.

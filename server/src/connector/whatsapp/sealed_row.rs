@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use crate::sealed::{SealError, SecretKey};
+use crate::secret_key::{SealError, SecretKey};
 
 /// The layout every row is written in: hashed address, clear address in the value.
 pub const HASHED: i16 = 2;

@@ -41,7 +41,7 @@ use whatsapp_rust::{
 use super::sealed_row::{self, HASHED, StoredRow};
 use crate::{
     db::{Db, on_pool},
-    sealed::SecretKey,
+    secret_key::SecretKey,
 };
 
 /// The kinds of record, as stored in `space`.

@@ -11,7 +11,7 @@ use axum::{
 use chrono::Utc;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::Ticket;
+use crate::events::Ticket;
 use crate::{access::revocations::Watch, state::AppState};
 
 /// Why a channel whose credentials went away is closed.

@@ -1,10 +1,7 @@
 //! `GET /ws`: the event channel. Credentials and Origin are checked at the handshake, so a
 //! refused client gets an HTTP answer (401, 403, 429), never a socket that says nothing.
 
-mod admission;
 mod connection;
-
-use std::time::Duration;
 
 use app::error::AppError;
 use axum::{
@@ -14,45 +11,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-pub use admission::{Admission, Ticket};
-
-use super::{
-    client::{ClientAddr, limit_key},
-    error::ApiFailure,
-    origin_allowed,
+use super::{error::ApiFailure, origin_allowed};
+use crate::{
+    access::Caller,
+    client_addr::{ClientAddr, limit_key},
+    state::AppState,
 };
-use crate::{access::Caller, state::AppState};
-
-/// The channel's limits and timings.
-#[derive(Clone, Debug)]
-pub struct WsLimits {
-    /// How often the server pings each client (and re-checks its credentials).
-    pub heartbeat: Duration,
-    /// How long a client may take to answer a ping.
-    pub pong_timeout: Duration,
-    /// How long one frame may take to leave before the client counts as stuck.
-    pub send_timeout: Duration,
-    /// How many events a client may fall behind before it is dropped.
-    pub max_behind: usize,
-    /// The largest message a client may send, in bytes; a larger one closes the channel
-    /// with 1009.
-    pub max_message: usize,
-    /// Open channels allowed per client address.
-    pub per_address: usize,
-}
-
-impl Default for WsLimits {
-    fn default() -> Self {
-        WsLimits {
-            heartbeat: Duration::from_secs(30),
-            pong_timeout: Duration::from_secs(10),
-            send_timeout: Duration::from_secs(10),
-            max_behind: 1024,
-            max_message: 4 * 1024,
-            per_address: 32,
-        }
-    }
-}
 
 /// Checks the handshake and upgrades (authentication ran before this, as for every
 /// protected route).

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{board::StatusBoard, db::Db};
+use crate::{db::Db, status_board::StatusBoard};
 
 /// Time between probes.
 pub const PROBE_EVERY: Duration = Duration::from_secs(10);

@@ -1,4 +1,5 @@
-//! The event bus: every change the server announces, numbered, with a replay ring.
+//! The event bus: every change the server announces, numbered, with a replay ring; and the
+//! limits of the `/ws` channel that carries it to clients ([`WsLimits`], [`Admission`]).
 //!
 //! Publishers never wait for listeners: a listener that falls behind the broadcast
 //! channel's capacity is told it lagged and must resynchronise (the `/ws` hub sends it a
@@ -13,6 +14,12 @@ use app::model::{Envelope, Event};
 use axum::extract::ws::Utf8Bytes;
 use chrono::Utc;
 use tokio::sync::broadcast;
+
+mod admission;
+mod limits;
+
+pub use admission::{Admission, Ticket};
+pub use limits::WsLimits;
 
 /// How many recent events are kept for replay to reconnecting clients.
 pub const RING_CAPACITY: usize = 4096;

@@ -202,8 +202,9 @@ pub enum LinkError {
 pub trait Link: Send + Sync + 'static {
     /// Sends a text message; returns the upstream's message id.
     async fn send_text(&self, to: &str, text: &str) -> Result<String, LinkError>;
-    /// A round trip that needs an answer (the keepalive); returns how long it took.
-    async fn probe(&self) -> Result<Duration, LinkError>;
+    /// A round trip that needs an answer (the keepalive) `within` this long; returns how
+    /// long it took.
+    async fn probe(&self, within: Duration) -> Result<Duration, LinkError>;
     /// Whether the transport believes it is up. A half-open link says yes.
     fn is_alive(&self) -> bool;
     /// Unlinks the device upstream, so the credentials stop working.

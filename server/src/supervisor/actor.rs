@@ -373,9 +373,11 @@ impl Actor {
             },
             Command::Probe(reply) => match self.live_link() {
                 Some(link) => {
-                    let timeout = self.deps.policy.send_timeout;
+                    // One deadline for the whole probe: the link's own round trip and the
+                    // wait for it.
+                    let within = self.deps.policy.probe_timeout;
                     tokio::spawn(async move {
-                        let result = match tokio::time::timeout(timeout, link.probe()).await {
+                        let result = match tokio::time::timeout(within, link.probe(within)).await {
                             Ok(r) => r.map_err(SendFailure::Link),
                             Err(_) => Err(SendFailure::Timeout),
                         };

@@ -264,7 +264,7 @@ async fn a_stalled_link_looks_alive_but_does_not_answer() {
     assert!(session.link_alive(), "a half-open link should look up");
     let t0 = Instant::now();
     assert_eq!(session.probe().await.unwrap(), Err(SendFailure::Timeout));
-    assert_eq!(t0.elapsed(), policy().send_timeout);
+    assert_eq!(t0.elapsed(), policy().probe_timeout);
     assert_eq!(
         session.send("+27821234567".into(), "hi".into()).await.unwrap(),
         Err(SendFailure::Timeout)

@@ -28,9 +28,6 @@ use super::{
 };
 use crate::connector::{EventSink, Link, LinkError, Refusal, Upstream};
 
-/// How long a keepalive may take before the probe calls the link dead.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A client with its run loop going: what an attempt builds and a link keeps.
 pub(super) struct Running {
     pub client: Arc<Client>,
@@ -168,9 +165,9 @@ impl Link for WhatsAppLink {
         }
     }
 
-    async fn probe(&self) -> Result<Duration, LinkError> {
+    async fn probe(&self, within: Duration) -> Result<Duration, LinkError> {
         let start = Instant::now();
-        match self.client.execute(KeepaliveSpec::with_timeout(PROBE_TIMEOUT)).await {
+        match self.client.execute(KeepaliveSpec::with_timeout(within)).await {
             Ok(()) => Ok(start.elapsed()),
             Err(IqError::NotConnected) => Err(LinkError::Closed),
             Err(e) => Err(LinkError::Refused(format!("keepalive failed: {e}"))),

@@ -1,10 +1,13 @@
 //! Writes a client's device record (its number, keys, login counter, the server's key) to
 //! the store: a moment after it changes, and at once when Lifeline is about to rely on it.
 //!
-//! One task does every write, one after another. whatsapp-rust's own background saver is
-//! not used: a flush there reports success while another write may still be on its way,
-//! so "saved" would not mean "on disk" — and Lifeline records a pairing, and kills nothing,
-//! only once the device is.
+//! One task does Lifeline's writes, one after another, and whatsapp-rust's own background
+//! saver is not started: Lifeline records a pairing, and kills nothing, only once the
+//! device is written. The crate still flushes by itself at a few points (closing, pre-key
+//! uploads, signed pre-key rotation). Its flush clears the "changed" mark before writing,
+//! so a [`DeviceSaver::save_now`] that runs while one of those writes is under way finds
+//! nothing to do and can return before that write has landed; the write still lands, or
+//! fails and marks the record changed again for the next tick.
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,13 +1,10 @@
 //! Prometheus metrics: counters kept as the server runs, gauges read at scrape time.
+//!
+//! The `prometheus` crate keeps the series and writes the text format (0.0.4), which
+//! `promtool check metrics` holds the suite to.
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    fmt::Write as _,
-    hash::{Hash, Hasher},
-    sync::{
-        PoisonError, RwLock,
-        atomic::{AtomicI64, AtomicU64, Ordering},
-    },
+    sync::{Mutex, PoisonError},
     time::Duration,
 };
 
@@ -16,6 +13,10 @@ use app::{
     policy::Schedule,
 };
 use chrono::Utc;
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::{
     daily_counts::{self, Today},
@@ -28,80 +29,30 @@ const HTTP_BUCKETS: &[f64] =
 /// Upper bounds of the event delivery lag buckets, in seconds.
 const LAG_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 
-/// A cumulative histogram.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram {
-            bounds,
-            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-
-    /// Records one observation.
-    pub fn observe(&self, value: Duration) {
-        let secs = value.as_secs_f64();
-        if let Some(i) = self.bounds.iter().position(|b| secs <= *b) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
-        }
-        let micros = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
-        }
-        let total = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {total}");
-    }
-}
-
 /// Every metric the server keeps. One per server.
-#[derive(Debug)]
 pub struct Metrics {
-    connect_restore: AtomicU64,
-    connect_reconnect: AtomicU64,
-    recovery_manual: AtomicU64,
-    recovery_watchdog: AtomicU64,
-    ws_clients: AtomicI64,
+    registry: Registry,
+    sessions: IntGaugeVec,
+    sessions_wanted: IntGauge,
+    connection_attempts: IntCounterVec,
+    messages: IntCounterVec,
+    recoveries: IntCounterVec,
+    websocket_clients: IntGauge,
+    events_published: IntCounter,
     event_lag: Histogram,
-    http: RwLock<HashMap<u64, HttpSeries>>,
-    messages_received: AtomicU64,
-    messages_sent: AtomicU64,
-    /// The same messages, counted per UTC day for the deep report.
+    database_up: IntGauge,
+    database_latency: Gauge,
+    uptime: IntGauge,
+    http: HistogramVec,
+    /// One scrape at a time: a scrape brings the read-at-scrape values up to date.
+    scrape: Mutex<()>,
+    /// The messages again, counted per UTC day for the deep report.
     today: Today,
 }
 
-/// One labelled HTTP latency series.
-#[derive(Debug)]
-struct HttpSeries {
-    method: String,
-    route: String,
-    status: u16,
-    histogram: Histogram,
-}
-
-impl HttpSeries {
-    fn is(&self, method: &str, route: &str, status: u16) -> bool {
-        self.status == status && self.method == method && self.route == route
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
 
@@ -123,55 +74,160 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Finds a series without building its labels: requests are counted on the hot path.
-fn series_key(method: &str, route: &str, status: u16) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    (method, route, status).hash(&mut h);
-    h.finish()
+fn schedule_label(schedule: Schedule) -> &'static str {
+    match schedule {
+        Schedule::Restore => "restore",
+        Schedule::Reconnect => "reconnect",
+    }
+}
+
+fn trigger_label(trigger: Trigger) -> &'static str {
+    if trigger.is_automatic() { "watchdog" } else { "manual" }
+}
+
+/// Registers `metric` in `registry` and hands it back. Names and label sets are fixed in
+/// this file, so a refusal is a programming error.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    let metric = metric.expect("a metric's name, help and labels are valid");
+    registry.register(Box::new(metric.clone())).expect("each metric is registered once");
+    metric
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
-            connect_restore: AtomicU64::new(0),
-            connect_reconnect: AtomicU64::new(0),
-            recovery_manual: AtomicU64::new(0),
-            recovery_watchdog: AtomicU64::new(0),
-            ws_clients: AtomicI64::new(0),
-            event_lag: Histogram::new(LAG_BUCKETS),
-            http: RwLock::default(),
-            messages_received: AtomicU64::new(0),
-            messages_sent: AtomicU64::new(0),
+        let r = Registry::new();
+        let histogram = |name: &str, help: &str, buckets: &[f64]| {
+            HistogramOpts::new(name, help).buckets(buckets.to_vec())
+        };
+        let metrics = Metrics {
+            sessions: registered(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new("lifeline_sessions", "Sessions by observed state."),
+                    &["state"],
+                ),
+            ),
+            sessions_wanted: registered(
+                &r,
+                IntGauge::new(
+                    "lifeline_sessions_wanted",
+                    "Sessions whose desired state is running.",
+                ),
+            ),
+            connection_attempts: registered(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "lifeline_connection_attempts_total",
+                        "Connection attempts, by schedule: restore (start, restore, operator) or \
+                         reconnect (after a drop).",
+                    ),
+                    &["schedule"],
+                ),
+            ),
+            messages: registered(
+                &r,
+                IntCounterVec::new(
+                    Opts::new("lifeline_messages_total", "Messages, by direction."),
+                    &["direction"],
+                ),
+            ),
+            recoveries: registered(
+                &r,
+                IntCounterVec::new(
+                    Opts::new("lifeline_recovery_attempts_total", "Recovery attempts, by trigger."),
+                    &["trigger"],
+                ),
+            ),
+            websocket_clients: registered(
+                &r,
+                IntGauge::new("lifeline_websocket_clients", "Connected WebSocket clients."),
+            ),
+            events_published: registered(
+                &r,
+                IntCounter::new("lifeline_events_published_total", "Events published on the bus."),
+            ),
+            event_lag: registered(
+                &r,
+                Histogram::with_opts(histogram(
+                    "lifeline_event_lag_seconds",
+                    "Time from an event's publication to its delivery to a WebSocket client.",
+                    LAG_BUCKETS,
+                )),
+            ),
+            database_up: registered(
+                &r,
+                IntGauge::new(
+                    "lifeline_database_up",
+                    "Whether the database answered its last probe.",
+                ),
+            ),
+            database_latency: registered(
+                &r,
+                Gauge::new(
+                    "lifeline_database_latency_seconds",
+                    "Round trip of the last successful database probe.",
+                ),
+            ),
+            uptime: registered(
+                &r,
+                IntGauge::new("lifeline_uptime_seconds", "Seconds since the server started."),
+            ),
+            http: registered(
+                &r,
+                HistogramVec::new(
+                    histogram(
+                        "lifeline_http_request_duration_seconds",
+                        "HTTP request latency by method, route and status.",
+                        HTTP_BUCKETS,
+                    ),
+                    &["method", "route", "status"],
+                ),
+            ),
+            registry: r,
+            scrape: Mutex::new(()),
             today: Today::new(Utc::now()),
+        };
+        // Every series with a fixed set of labels shows from the start, at zero.
+        for status in SessionStatus::ALL {
+            metrics.sessions.with_label_values(&[status.as_str()]);
         }
+        for schedule in [Schedule::Restore, Schedule::Reconnect] {
+            metrics.connection_attempts.with_label_values(&[schedule_label(schedule)]);
+        }
+        for direction in ["received", "sent"] {
+            metrics.messages.with_label_values(&[direction]);
+        }
+        for trigger in [Trigger::Manual, Trigger::DeadLink] {
+            metrics.recoveries.with_label_values(&[trigger_label(trigger)]);
+        }
+        metrics
     }
 }
 
 impl Metrics {
     /// Counts a connection attempt made under `schedule`.
     pub fn connect_attempt(&self, schedule: Schedule) {
-        match schedule {
-            Schedule::Restore => &self.connect_restore,
-            Schedule::Reconnect => &self.connect_reconnect,
-        }
-        .fetch_add(1, Ordering::Relaxed);
+        self.connection_attempts.with_label_values(&[schedule_label(schedule)]).inc();
     }
 
     /// Counts a recovery attempt: the watchdog's (automatic) or a person's.
     pub fn recovery(&self, trigger: Trigger) {
-        if trigger.is_automatic() { &self.recovery_watchdog } else { &self.recovery_manual }
-            .fetch_add(1, Ordering::Relaxed);
+        self.recoveries.with_label_values(&[trigger_label(trigger)]).inc();
     }
 
     /// Counts a message that arrived on a session.
     pub fn message_received(&self) {
-        self.messages_received.fetch_add(1, Ordering::Relaxed);
+        self.messages.with_label_values(&["received"]).inc();
         self.today.received(Utc::now());
     }
 
     /// Counts a message sent through Lifeline.
     pub fn message_sent(&self) {
-        self.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.messages.with_label_values(&["sent"]).inc();
         self.today.sent(Utc::now());
     }
 
@@ -182,12 +238,12 @@ impl Metrics {
 
     /// A WebSocket client connected (+1) or left (-1).
     pub fn ws_clients(&self, delta: i64) {
-        self.ws_clients.fetch_add(delta, Ordering::Relaxed);
+        self.websocket_clients.add(delta);
     }
 
     /// How long an event took from publication to a client's socket.
     pub fn event_lag(&self, lag: Duration) {
-        self.event_lag.observe(lag);
+        self.event_lag.observe(lag.as_secs_f64());
     }
 
     /// Records one HTTP request. `route` is a route's pattern (or `unmatched`), never the
@@ -199,183 +255,39 @@ impl Metrics {
         status: u16,
         took: Duration,
     ) {
-        let method = method_label(method);
-        let key = series_key(method, route, status);
-        {
-            let http = self.http.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(series) = http.get(&key).filter(|s| s.is(method, route, status)) {
-                series.histogram.observe(took);
-                return;
-            }
-        }
-        let mut http = self.http.write().unwrap_or_else(PoisonError::into_inner);
-        let series = http.entry(key).or_insert_with(|| HttpSeries {
-            method: method.to_owned(),
-            route: route.to_owned(),
-            status,
-            histogram: Histogram::new(HTTP_BUCKETS),
-        });
-        // A hash collision between two series (practically never) counts under the first.
-        series.histogram.observe(took);
+        let status = status.to_string();
+        self.http
+            .with_label_values(&[method_label(method), route, status.as_str()])
+            .observe(took.as_secs_f64());
     }
 
     /// The Prometheus text exposition of everything, as of now.
     pub fn render(&self, board: &StatusBoard, events_published: u64) -> String {
-        let mut out = String::with_capacity(4096);
-        let mut by_state: BTreeMap<&str, u64> =
-            SessionStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
+        for status in SessionStatus::ALL {
+            self.sessions.with_label_values(&[status.as_str()]).set(0);
+        }
         for view in board.list() {
-            *by_state.entry(view.status.as_str()).or_default() += 1;
+            self.sessions.with_label_values(&[view.status.as_str()]).inc();
         }
-        header(&mut out, "lifeline_sessions", "gauge", "Sessions by observed state.");
-        for (state, n) in by_state {
-            let _ = writeln!(out, "lifeline_sessions{{state=\"{state}\"}} {n}");
-        }
-        let tally = board.tally();
-        header(
-            &mut out,
-            "lifeline_sessions_wanted",
-            "gauge",
-            "Sessions whose desired state is running.",
-        );
-        let _ = writeln!(out, "lifeline_sessions_wanted {}", tally.wanted);
+        self.sessions_wanted.set(i64::from(board.tally().wanted));
+        // The bus numbers its events; the counter follows that number.
+        let counted = self.events_published.get();
+        self.events_published.inc_by(events_published.saturating_sub(counted));
+        self.database_up.set(i64::from(board.database_ok()));
+        self.database_latency.set(board.database_latency().as_secs_f64());
+        self.uptime.set(i64::try_from(board.uptime().as_secs()).unwrap_or(i64::MAX));
 
-        header(
-            &mut out,
-            "lifeline_connection_attempts_total",
-            "counter",
-            "Connection attempts, by schedule: restore (start, restore, operator) or reconnect (after a drop).",
-        );
-        let _ = writeln!(
-            out,
-            "lifeline_connection_attempts_total{{schedule=\"restore\"}} {}",
-            self.connect_restore.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "lifeline_connection_attempts_total{{schedule=\"reconnect\"}} {}",
-            self.connect_reconnect.load(Ordering::Relaxed)
-        );
-
-        header(&mut out, "lifeline_messages_total", "counter", "Messages, by direction.");
-        for (direction, n) in [("received", &self.messages_received), ("sent", &self.messages_sent)]
-        {
-            let _ = writeln!(
-                out,
-                "lifeline_messages_total{{direction=\"{direction}\"}} {}",
-                n.load(Ordering::Relaxed)
-            );
-        }
-
-        header(
-            &mut out,
-            "lifeline_recovery_attempts_total",
-            "counter",
-            "Recovery attempts, by trigger.",
-        );
-        let _ = writeln!(
-            out,
-            "lifeline_recovery_attempts_total{{trigger=\"manual\"}} {}",
-            self.recovery_manual.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "lifeline_recovery_attempts_total{{trigger=\"watchdog\"}} {}",
-            self.recovery_watchdog.load(Ordering::Relaxed)
-        );
-
-        header(&mut out, "lifeline_websocket_clients", "gauge", "Connected WebSocket clients.");
-        let _ =
-            writeln!(out, "lifeline_websocket_clients {}", self.ws_clients.load(Ordering::Relaxed));
-
-        header(
-            &mut out,
-            "lifeline_events_published_total",
-            "counter",
-            "Events published on the bus.",
-        );
-        let _ = writeln!(out, "lifeline_events_published_total {events_published}");
-
-        header(
-            &mut out,
-            "lifeline_event_lag_seconds",
-            "histogram",
-            "Time from an event's publication to its delivery to a WebSocket client.",
-        );
-        self.event_lag.render(&mut out, "lifeline_event_lag_seconds", "");
-
-        header(
-            &mut out,
-            "lifeline_database_up",
-            "gauge",
-            "Whether the database answered its last probe.",
-        );
-        let _ = writeln!(out, "lifeline_database_up {}", u8::from(board.database_ok()));
-        header(
-            &mut out,
-            "lifeline_database_latency_seconds",
-            "gauge",
-            "Round trip of the last successful database probe.",
-        );
-        let _ = writeln!(
-            out,
-            "lifeline_database_latency_seconds {}",
-            board.database_latency().as_secs_f64()
-        );
-
-        header(&mut out, "lifeline_uptime_seconds", "gauge", "Seconds since the server started.");
-        let _ = writeln!(out, "lifeline_uptime_seconds {}", board.uptime().as_secs());
-
-        header(
-            &mut out,
-            "lifeline_http_request_duration_seconds",
-            "histogram",
-            "HTTP request latency by method, route and status.",
-        );
-        let http = self.http.read().unwrap_or_else(PoisonError::into_inner);
-        let mut series: Vec<&HttpSeries> = http.values().collect();
-        series
-            .sort_by(|a, b| (&a.route, &a.method, a.status).cmp(&(&b.route, &b.method, b.status)));
-        for s in series {
-            let labels = format!(
-                "method=\"{}\",route=\"{}\",status=\"{}\"",
-                escape(&s.method),
-                escape(&s.route),
-                s.status
-            );
-            s.histogram.render(&mut out, "lifeline_http_request_duration_seconds", &labels);
-        }
-        out
+        let mut out = Vec::with_capacity(4096);
+        // Writing to memory fails only on a metric the registry already refused.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// Escapes a label value for the text format.
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn histograms_are_cumulative() {
-        let h = Histogram::new(&[0.01, 0.1]);
-        h.observe(Duration::from_millis(5));
-        h.observe(Duration::from_millis(50));
-        h.observe(Duration::from_secs(5));
-        let mut out = String::new();
-        h.render(&mut out, "x", "a=\"b\"");
-        assert!(out.contains("x_bucket{a=\"b\",le=\"0.01\"} 1\n"), "{out}");
-        assert!(out.contains("x_bucket{a=\"b\",le=\"0.1\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{a=\"b\",le=\"+Inf\"} 3\n"), "{out}");
-        assert!(out.contains("x_count{a=\"b\"} 3\n"), "{out}");
-    }
 
     #[test]
     fn every_state_is_reported_even_at_zero() {
@@ -386,6 +298,20 @@ mod tests {
                 "{text}"
             );
         }
-        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+    }
+
+    #[test]
+    fn histograms_are_cumulative_and_counters_follow_the_bus() {
+        let m = Metrics::default();
+        for ms in [5, 50, 5000] {
+            m.event_lag(Duration::from_millis(ms));
+        }
+        let text = m.render(&StatusBoard::new(), 7);
+        assert!(text.contains("lifeline_event_lag_seconds_bucket{le=\"0.01\"} 1\n"), "{text}");
+        assert!(text.contains("lifeline_event_lag_seconds_bucket{le=\"0.1\"} 2\n"), "{text}");
+        assert!(text.contains("lifeline_event_lag_seconds_bucket{le=\"+Inf\"} 3\n"), "{text}");
+        assert!(text.contains("lifeline_events_published_total 7\n"), "{text}");
+        let again = m.render(&StatusBoard::new(), 9);
+        assert!(again.contains("lifeline_events_published_total 9\n"), "{again}");
     }
 }

@@ -13,6 +13,8 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 toolchain = $(shell sed -n 's/^$(1) *= *"\([^"]*\)".*/\1/p' Leptos.toml)
 CARGO_LEPTOS_VERSION := $(call toolchain,cargo-leptos)
+# Finds dependencies no code uses; `make test` fails on one.
+CARGO_MACHETE_VERSION := 0.9.1
 WASM_TARGET := $(call toolchain,wasm-target)
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -48,7 +50,8 @@ build: tools ## release build of the server and the dashboard
 
 # The integration suite runs on SQLite and on PostgreSQL: scripts/with-postgres starts a
 # throwaway PostgreSQL for it unless TEST_DATABASE_URL names one.
-test-rust: test-tools ## Rust unit and integration tests (SQLite and PostgreSQL)
+test-rust: test-tools ## Rust unit and integration tests (SQLite and PostgreSQL), and no unused dependency
+	cargo machete
 	scripts/with-postgres cargo test -p server -p app --features app/ssr
 
 # cargo-leptos also starts a server of its own; the tests start theirs (tests/server.ts), so
@@ -78,11 +81,14 @@ TEST_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) \
   $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
   $(if $(wildcard /usr/bin/promtool),,prometheus)
 
-test-tools: ## install what the tests need where missing (Debian's Chromium, PostgreSQL, promtool)
+test-tools: ## install what the tests need where missing (Debian's Chromium, PostgreSQL, promtool, cargo-machete)
 	@[ -z "$(strip $(TEST_PACKAGES))" ] || { \
 	  echo "Installing Debian packages for the tests: $(strip $(TEST_PACKAGES))"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES); }
+	@[ "$$(cargo machete --version 2>/dev/null)" = "$(CARGO_MACHETE_VERSION)" ] || { \
+	  echo "Installing cargo-machete $(CARGO_MACHETE_VERSION) (once)"; \
+	  cargo install cargo-machete --locked --version $(CARGO_MACHETE_VERSION); }
 
 clean: ## remove build output (the SQLite data in ./data stays)
 	cargo clean

@@ -405,19 +405,30 @@ impl SqlStore {
         .map_err(database)
     }
 
-    async fn record(&self, space: &str, scope: &str, item: &str) -> Result<Option<Record>> {
-        let row = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
-            "SELECT scope, item, value, num, flag, layout FROM whatsapp_store
-             WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4"
-        )
-        .bind(&self.session_id)
-        .bind(space)
-        .bind(self.hashed(space, scope))
-        .bind(self.hashed(space, item))
-        .fetch_optional(pool)
-        .await)
+    /// Runs `sql`, a statement on the one record at `(space, scope, item)` (`$1` to `$4`)
+    /// that returns it, and opens what it returns.
+    async fn one(
+        &self,
+        sql: &'static str,
+        space: &str,
+        scope: &str,
+        item: &str,
+    ) -> Result<Option<Record>> {
+        let row = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(sql)
+            .bind(&self.session_id)
+            .bind(space)
+            .bind(self.hashed(space, scope))
+            .bind(self.hashed(space, item))
+            .fetch_optional(pool)
+            .await)
         .map_err(database)?;
         row.map(|row| self.open(space, row)).transpose()
+    }
+
+    async fn record(&self, space: &str, scope: &str, item: &str) -> Result<Option<Record>> {
+        let sql = "SELECT scope, item, value, num, flag, layout FROM whatsapp_store
+             WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4";
+        self.one(sql, space, scope, item).await
     }
 
     async fn get(&self, space: &str, scope: &str, item: &str) -> Result<Option<Vec<u8>>> {
@@ -508,19 +519,10 @@ impl SqlStore {
     /// Reads and deletes one record in one statement, so two takers never both get it.
     async fn take(&self, space: &str, scope: &str, item: &str) -> Result<Option<Vec<u8>>> {
         let _leave = self.writable().await?;
-        let row = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
-            "DELETE FROM whatsapp_store
+        let sql = "DELETE FROM whatsapp_store
              WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4
-             RETURNING scope, item, value, num, flag, layout"
-        )
-        .bind(&self.session_id)
-        .bind(space)
-        .bind(self.hashed(space, scope))
-        .bind(self.hashed(space, item))
-        .fetch_optional(pool)
-        .await)
-        .map_err(database)?;
-        Ok(row.map(|row| self.open(space, row)).transpose()?.map(|record| record.value))
+             RETURNING scope, item, value, num, flag, layout";
+        Ok(self.one(sql, space, scope, item).await?.map(|record| record.value))
     }
 
     async fn max_num(&self, space: &str) -> Result<Option<i64>> {

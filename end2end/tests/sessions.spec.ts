@@ -72,9 +72,11 @@ test('a session WhatsApp refuses for good says what to do, and is not retried', 
   const form = page.getByTestId('add-session');
   await form.getByLabel('Name').fill('Old build');
   await form.getByRole('button', { name: 'Add session' }).click();
+  // The session exists once its row shows, not when the click returns.
+  const row = page.getByTestId('session-row').filter({ hasText: 'Old build' });
+  await expect(row).toBeVisible();
   const [session] = await server.api('GET', '/sessions');
   await server.fault(session.id, { kind: 'scan', phone_number: '+27821231234' });
-  const row = page.getByTestId('session-row').filter({ hasText: 'Old build' });
   await expect(row.getByTestId('session-state')).toHaveText('Connected');
 
   // WhatsApp stops accepting this client version.

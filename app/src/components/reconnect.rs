@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     functions::reconnect_session,
-    status::{check_now, use_status},
+    status::{StatusState, use_status},
 };
 
 /// A reconnect's outcome for people.
@@ -24,7 +24,7 @@ pub fn ReconnectControl(
     #[prop(into)] offer: Signal<bool>,
 ) -> impl IntoView {
     let status = use_status();
-    let action = Action::new(move |ids: &Vec<String>| reconnect_all(ids.clone()));
+    let action = Action::new(move |ids: &Vec<String>| reconnect_all(status, ids.clone()));
     let pending = action.pending();
     let label = StoredValue::new(label);
     let on_click = move |_| {
@@ -53,9 +53,9 @@ pub fn ReconnectControl(
     }
 }
 
-async fn reconnect_all(ids: Vec<String>) -> Outcome {
+async fn reconnect_all(status: StatusState, ids: Vec<String>) -> Outcome {
     if ids.is_empty() {
-        check_now();
+        status.check_now();
         return Outcome {
             ok: false,
             message: "Nothing to reconnect: a logged-out or new session needs a QR scan on \
@@ -78,6 +78,6 @@ async fn reconnect_all(ids: Vec<String>) -> Outcome {
         }
     }
     // The dot should not wait for the next poll to show what the reconnect did.
-    check_now();
+    status.check_now();
     Outcome { ok, message: messages.join(" ") }
 }

@@ -8,7 +8,7 @@ use super::{
     ReconnectControl,
     format::{clock, stamp},
 };
-use crate::status::{Indicator, SocketState, mask_phone, retry_socket, use_status};
+use crate::status::{Indicator, SocketState, mask_phone, use_status};
 
 /// "WhatsApp Connected" / "WhatsApp Offline" with a dot; a click shows the details.
 #[component]
@@ -47,7 +47,7 @@ pub fn StatusBadge() -> impl IntoView {
                 {move || status.socket.get().label()}
                 {move || (status.socket.get() == SocketState::Offline).then(|| view! {
                     " "
-                    <button type="button" class="link-button" on:click=move |_| retry_socket()>
+                    <button type="button" class="link-button" on:click=move |_| status.retry_socket()>
                         "retry"
                     </button>
                 })}

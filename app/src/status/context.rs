@@ -1,4 +1,6 @@
-//! The status context: signals the poller and the event channel write, the components read.
+//! The status context: signals the poller and the event channel write, the components read,
+//! and the requests that pass between them (the page shown again, the channel closed, a
+//! poll wanted now), so each part depends only on the signals it reads and writes.
 
 use std::collections::HashMap;
 
@@ -43,6 +45,13 @@ pub struct StatusState {
     pub recoveries: RwSignal<HashMap<String, crate::model::recovery::Recovery>>,
     /// Where the event channel stands.
     pub socket: RwSignal<SocketState>,
+    /// Whether the page is visible: nobody is looking at a hidden tab, so it is not polled.
+    pub visible: RwSignal<bool>,
+    /// Notified to poll the light health now, outside the schedule.
+    pub poll_request: Trigger,
+    /// Notified to reconnect the event channel now, with a fresh count of attempts, if it is
+    /// down.
+    pub reconnect_request: Trigger,
     /// The polling schedule in effect.
     pub policy: PollPolicy,
     /// The event channel's schedule in effect.
@@ -50,6 +59,18 @@ pub struct StatusState {
 }
 
 impl StatusState {
+    /// Checks the server now (after an action): a poll, and a reconnect if the channel is
+    /// down.
+    pub fn check_now(&self) {
+        self.poll_request.notify();
+        self.reconnect_request.notify();
+    }
+
+    /// Reconnects the event channel now (the "retry" button).
+    pub fn retry_socket(&self) {
+        self.reconnect_request.notify();
+    }
+
     /// What the indicators should show now (reactive: tracks the signals it reads).
     pub fn reading(&self) -> Reading {
         self.health.with(|h| read(h.as_ref(), self.reachable.get(), &self.policy))
@@ -85,6 +106,9 @@ pub fn provide_status(policy: DashboardPolicy) -> StatusState {
         restore: RwSignal::new(None),
         recoveries: RwSignal::new(HashMap::new()),
         socket: RwSignal::new(SocketState::Connecting),
+        visible: RwSignal::new(true),
+        poll_request: Trigger::new(),
+        reconnect_request: Trigger::new(),
         policy,
         socket_policy,
     };
@@ -93,10 +117,13 @@ pub fn provide_status(policy: DashboardPolicy) -> StatusState {
     {
         // An effect runs only in the browser and only after hydration, so the server never
         // polls itself and the first poll sees a live page.
+        // Untracked: this runs once; the parts it starts react to the signals themselves.
         Effect::new(move |_| {
-            super::page::watch();
-            super::poller::start(state);
-            super::socket::start(state, socket_policy);
+            untrack(|| {
+                super::page::watch(state);
+                super::poller::start(state);
+                super::socket::start(state, socket_policy);
+            })
         });
     }
     state

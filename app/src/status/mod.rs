@@ -23,21 +23,6 @@ pub use live::{Applied, Live, QrCode, Restore};
 pub use socket_state::SocketState;
 pub use summary::{Facts, Summary, mask_phone, summarize};
 
-/// Reconnects the event channel now (the "retry" button); a no-op on the server.
-pub fn retry_socket() {
-    #[cfg(feature = "hydrate")]
-    socket::retry_now();
-}
-
-/// Checks the server now, outside the schedule (after an action); a no-op on the server.
-pub fn check_now() {
-    #[cfg(feature = "hydrate")]
-    {
-        poller::poll_now();
-        socket::retry_now();
-    }
-}
-
 /// The schedules the server rendered into the page (`<meta name="lifeline-policy">`), or
 /// the defaults when the page carries none.
 pub fn page_policy() -> crate::policy::DashboardPolicy {

@@ -1,9 +1,9 @@
 //! The browser's hybrid health poller (hydrate only): the light `/health` on the policy's
-//! schedule and at once on request (the event channel closed, the tab came back); the deep
-//! report through its server function every few minutes; both paused while the tab is
-//! hidden.
+//! schedule and at once on request (the event channel closed, the network came back, an
+//! action); the deep report through its server function every few minutes; both paused
+//! while the page is hidden. It reads and writes only the status context.
 
-use std::{cell::RefCell, time::Duration};
+use std::{cell::RefCell, rc::Rc, time::Duration};
 
 use chrono::Utc;
 use gloo_net::http::Request;
@@ -28,143 +28,142 @@ struct Poller {
     deep_at: f64,
 }
 
-thread_local! {
-    static POLLER: RefCell<Option<Poller>> = const { RefCell::new(None) };
-}
+/// The poller, shared by its timers and the effects that drive it.
+type Shared = Rc<RefCell<Poller>>;
 
-/// Starts polling for as long as the page lives.
+/// Starts polling for as long as the page lives: at once, then on the schedule, and
+/// whenever `state.poll_request` is notified; paused while the page is hidden.
 pub fn start(state: StatusState) {
-    POLLER.with_borrow_mut(|p| {
-        *p = Some(Poller {
-            state,
-            next: None,
-            failures: 0,
-            busy: false,
-            deep_next: None,
-            deep_busy: false,
-            deep_at: 0.0,
-        });
+    let poller = Rc::new(RefCell::new(Poller {
+        state,
+        next: None,
+        failures: 0,
+        busy: false,
+        deep_next: None,
+        deep_busy: false,
+        deep_at: 0.0,
+    }));
+    let p = poller.clone();
+    // Runs once now (the first poll), then on every request.
+    Effect::new(move |_| {
+        state.poll_request.track();
+        poll_now(&p);
     });
-    poll_now();
-    poll_deep();
+    let p = poller.clone();
+    Effect::watch(
+        move || state.visible.get(),
+        move |visible, _, _| if *visible { resume(&p) } else { pause(&p) },
+        false,
+    );
+    poll_deep(&poller);
 }
 
-/// The tab is visible again: a light poll at once, and the deep one if it fell due while
+/// The page is visible again: a light poll at once, and the deep one if it fell due while
 /// nobody was looking.
-pub fn resume() {
-    poll_now();
-    let due = POLLER.with_borrow(|p| {
-        p.as_ref().is_some_and(|p| {
-            let every = p.state.policy.deep_every.as_secs_f64() * 1000.0;
-            p.deep_next.is_none() && js_sys::Date::now() - p.deep_at >= every
-        })
-    });
+fn resume(poller: &Shared) {
+    poll_now(poller);
+    let due = {
+        let p = poller.borrow();
+        let every = p.state.policy.deep_every.as_secs_f64() * 1000.0;
+        p.deep_next.is_none() && js_sys::Date::now() - p.deep_at >= every
+    };
     if due {
-        poll_deep();
+        poll_deep(poller);
     } else {
-        schedule_deep();
+        schedule_deep(poller);
     }
 }
 
 /// Fetches the deep report now.
-fn poll_deep() {
-    let state = POLLER.with_borrow_mut(|p| {
-        let p = p.as_mut()?;
+fn poll_deep(poller: &Shared) {
+    let state = {
+        let mut p = poller.borrow_mut();
         p.deep_next = None;
         if p.deep_busy {
-            return None;
+            return;
         }
         p.deep_busy = true;
         p.deep_at = js_sys::Date::now();
-        Some(p.state)
-    });
-    let Some(state) = state else { return };
+        p.state
+    };
+    let poller = poller.clone();
     spawn_local(async move {
         // A failed deep poll changes nothing: reachability is the light poll's to judge.
         if let Ok(deep) = crate::functions::get_deep_health().await {
             state.deep.set(Some(deep));
         }
-        POLLER.with_borrow_mut(|p| {
-            if let Some(p) = p.as_mut() {
-                p.deep_busy = false;
-            }
-        });
-        schedule_deep();
+        poller.borrow_mut().deep_busy = false;
+        schedule_deep(&poller);
     });
 }
 
-/// Arms the deep timer for what is left of the interval, unless the tab is hidden.
-fn schedule_deep() {
-    POLLER.with_borrow_mut(|p| {
-        let Some(p) = p.as_mut() else { return };
-        if super::page::hidden() || p.deep_busy {
-            return;
-        }
-        let every = p.state.policy.deep_every.as_secs_f64() * 1000.0;
-        let left = (p.deep_at + every - js_sys::Date::now()).clamp(0.0, every);
-        p.deep_next = Some(Timeout::new(left as u32, poll_deep));
-    });
+/// Arms the deep timer for what is left of the interval, unless the page is hidden.
+fn schedule_deep(poller: &Shared) {
+    let mut p = poller.borrow_mut();
+    if !p.state.visible.get_untracked() || p.deep_busy {
+        return;
+    }
+    let every = p.state.policy.deep_every.as_secs_f64() * 1000.0;
+    let left = (p.deep_at + every - js_sys::Date::now()).clamp(0.0, every);
+    let again = poller.clone();
+    p.deep_next = Some(Timeout::new(left as u32, move || poll_deep(&again)));
 }
 
 /// Polls now, whatever the schedule says (a poll already under way counts).
-pub fn poll_now() {
-    let state = POLLER.with_borrow_mut(|p| {
-        let p = p.as_mut()?;
+fn poll_now(poller: &Shared) {
+    let state = {
+        let mut p = poller.borrow_mut();
         p.next = None;
         if p.busy {
-            return None;
-        }
-        p.busy = true;
-        Some(p.state)
-    });
-    let Some(state) = state else { return };
-    state.is_checking.set(true);
-    spawn_local(async move {
-        let outcome = fetch_health().await;
-        finish(outcome);
-    });
-}
-
-/// Stops both schedules until [`resume`] (the tab is hidden: nobody is looking).
-pub fn pause() {
-    POLLER.with_borrow_mut(|p| {
-        if let Some(p) = p.as_mut() {
-            p.next = None;
-            p.deep_next = None;
-        }
-    });
-}
-
-fn finish(outcome: Result<Health, String>) {
-    POLLER.with_borrow_mut(|p| {
-        let Some(p) = p.as_mut() else { return };
-        p.busy = false;
-        let state = p.state;
-        state.is_checking.set(false);
-        state.last_checked.set(Some(Utc::now()));
-        let last = match outcome {
-            Ok(health) => {
-                p.failures = 0;
-                let uptime = Duration::from_secs(health.uptime);
-                state.health.set(Some(health));
-                state.reachable.set(Some(true));
-                state.last_error.set(None);
-                LightPoll::Reached { uptime }
-            }
-            Err(error) => {
-                p.failures += 1;
-                state.reachable.set(Some(false));
-                state.last_error.set(Some(error));
-                LightPoll::Unreachable { failures: p.failures }
-            }
-        };
-        if super::page::hidden() {
             return;
         }
-        let delay = state.policy.next_light_delay(last);
-        let millis = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
-        p.next = Some(Timeout::new(millis, poll_now));
+        p.busy = true;
+        p.state
+    };
+    state.is_checking.set(true);
+    let poller = poller.clone();
+    spawn_local(async move {
+        let outcome = fetch_health().await;
+        finish(&poller, outcome);
     });
+}
+
+/// Stops both schedules until [`resume`] (the page is hidden: nobody is looking).
+fn pause(poller: &Shared) {
+    let mut p = poller.borrow_mut();
+    p.next = None;
+    p.deep_next = None;
+}
+
+fn finish(poller: &Shared, outcome: Result<Health, String>) {
+    let mut p = poller.borrow_mut();
+    p.busy = false;
+    let state = p.state;
+    state.is_checking.set(false);
+    state.last_checked.set(Some(Utc::now()));
+    let last = match outcome {
+        Ok(health) => {
+            p.failures = 0;
+            let uptime = Duration::from_secs(health.uptime);
+            state.health.set(Some(health));
+            state.reachable.set(Some(true));
+            state.last_error.set(None);
+            LightPoll::Reached { uptime }
+        }
+        Err(error) => {
+            p.failures += 1;
+            state.reachable.set(Some(false));
+            state.last_error.set(Some(error));
+            LightPoll::Unreachable { failures: p.failures }
+        }
+    };
+    if !state.visible.get_untracked() {
+        return;
+    }
+    let delay = state.policy.next_light_delay(last);
+    let millis = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+    let again = poller.clone();
+    p.next = Some(Timeout::new(millis, move || poll_now(&again)));
 }
 
 async fn fetch_health() -> Result<Health, String> {

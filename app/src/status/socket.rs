@@ -1,8 +1,12 @@
 //! The browser's `/ws` client (hydrate only): one socket at a time, reconnecting 1 s
-//! doubling to 10 s with jitter, giving up after 10 failures until the network or the tab
-//! comes back, a heartbeat that catches half-open sockets, and resume after a reconnect.
+//! doubling to 10 s with jitter, giving up after 10 failures until the network or the page
+//! comes back, and a heartbeat that catches half-open sockets. Each connection starts with
+//! a snapshot, so a reconnect needs no resume. It reads and writes only the status context.
 
-use std::cell::RefCell;
+use std::{
+    cell::RefCell,
+    rc::{Rc, Weak},
+};
 
 use chrono::Utc;
 use gloo_timers::callback::{Interval, Timeout};
@@ -13,7 +17,6 @@ use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 use super::{
     SocketState, StatusState,
     live::{Applied, Live},
-    poller,
 };
 use crate::{
     model::ws::{ClientFrame, ServerFrame, close},
@@ -40,46 +43,64 @@ struct Manager {
     retry: Option<Timeout>,
     heartbeat: Option<Interval>,
     pong_deadline: Option<Timeout>,
+    /// Itself, for the timers it arms.
+    this: Weak<RefCell<Manager>>,
 }
 
-thread_local! {
-    static MANAGER: RefCell<Option<Manager>> = const { RefCell::new(None) };
+/// The channel, shared by its socket's handlers, its timers and the effects that drive it.
+type Shared = Rc<RefCell<Manager>>;
+
+/// Runs `f` on the manager if the page still has it.
+fn with<R>(manager: &Weak<RefCell<Manager>>, f: impl FnOnce(&mut Manager) -> R) -> Option<R> {
+    manager.upgrade().map(|m| f(&mut m.borrow_mut()))
 }
 
-fn with<R>(f: impl FnOnce(&mut Manager) -> R) -> Option<R> {
-    MANAGER.with_borrow_mut(|m| m.as_mut().map(f))
-}
-
-/// Opens the event channel for as long as the page lives.
+/// Opens the event channel for as long as the page lives, reconnecting afresh whenever
+/// `state.reconnect_request` is notified or the page is shown again.
 pub fn start(state: StatusState, policy: SocketPolicy) {
-    MANAGER.with_borrow_mut(|m| {
-        *m = Some(Manager {
-            state,
-            policy,
-            live: Live::default(),
-            socket: None,
-            handlers: None,
-            generation: 0,
-            attempts: 0,
-            opened: false,
-            retry: None,
-            heartbeat: None,
-            pong_deadline: None,
-        });
-    });
-    connect();
+    let manager = Rc::new(RefCell::new(Manager {
+        state,
+        policy,
+        live: Live::default(),
+        socket: None,
+        handlers: None,
+        generation: 0,
+        attempts: 0,
+        opened: false,
+        retry: None,
+        heartbeat: None,
+        pong_deadline: None,
+        this: Weak::new(),
+    }));
+    manager.borrow_mut().this = Rc::downgrade(&manager);
+    connect(&manager);
+    let m = manager.clone();
+    Effect::watch(move || state.reconnect_request.track(), move |_, _, _| retry_now(&m), false);
+    Effect::watch(
+        move || state.visible.get(),
+        move |visible, _, _| {
+            if *visible {
+                retry_now(&manager);
+            }
+        },
+        false,
+    );
 }
 
-/// Reconnects now, starting the retry count afresh (the network or the tab came back, or
-/// someone clicked "retry").
-pub fn retry_now() {
-    let stalled = with(|m| {
-        let state = m.state.socket.get_untracked();
-        matches!(state, SocketState::Offline | SocketState::Closed)
-    });
-    if stalled == Some(true) {
-        with(|m| m.attempts = 0);
-        connect();
+/// Reconnects now, starting the retry count afresh, unless the channel is open or on its
+/// way (the network or the page came back, or someone clicked "retry").
+fn retry_now(manager: &Shared) {
+    let stalled = {
+        let mut m = manager.borrow_mut();
+        let stalled =
+            matches!(m.state.socket.get_untracked(), SocketState::Offline | SocketState::Closed);
+        if stalled {
+            m.attempts = 0;
+        }
+        stalled
+    };
+    if stalled {
+        connect(manager);
     }
 }
 
@@ -89,38 +110,39 @@ fn url() -> Option<String> {
     Some(format!("{scheme}://{}/ws", location.host().ok()?))
 }
 
-fn connect() {
-    with(|m| {
-        m.teardown();
-        m.generation += 1;
-        m.opened = false;
-        let generation = m.generation;
-        m.state.socket.set(SocketState::Connecting);
-        let Some(socket) = url().and_then(|u| WebSocket::new(&u).ok()) else {
-            m.closed(generation, 1006);
-            return;
-        };
-        let handlers = Handlers {
-            _open: Closure::new(move || {
-                with(|m| m.opened(generation));
-            }),
-            _message: Closure::new(move |e: MessageEvent| {
-                if let Some(text) = e.data().as_string() {
-                    with(|m| m.message(generation, &text));
-                }
-            }),
-            _close: Closure::new(move |e: CloseEvent| {
-                with(|m| m.closed(generation, e.code()));
-            }),
-            _error: Closure::new(move |_: Event| {}),
-        };
-        socket.set_onopen(Some(handlers._open.as_ref().unchecked_ref()));
-        socket.set_onmessage(Some(handlers._message.as_ref().unchecked_ref()));
-        socket.set_onclose(Some(handlers._close.as_ref().unchecked_ref()));
-        socket.set_onerror(Some(handlers._error.as_ref().unchecked_ref()));
-        m.socket = Some(socket);
-        m.handlers = Some(handlers);
-    });
+fn connect(manager: &Shared) {
+    let mut m = manager.borrow_mut();
+    m.teardown();
+    m.generation += 1;
+    m.opened = false;
+    let generation = m.generation;
+    m.state.socket.set(SocketState::Connecting);
+    let Some(socket) = url().and_then(|u| WebSocket::new(&u).ok()) else {
+        m.closed(generation, 1006);
+        return;
+    };
+    let this = Rc::downgrade(manager);
+    let (open, message, close) = (this.clone(), this.clone(), this);
+    let handlers = Handlers {
+        _open: Closure::new(move || {
+            with(&open, |m| m.opened(generation));
+        }),
+        _message: Closure::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                with(&message, |m| m.message(generation, &text));
+            }
+        }),
+        _close: Closure::new(move |e: CloseEvent| {
+            with(&close, |m| m.closed(generation, e.code()));
+        }),
+        _error: Closure::new(move |_: Event| {}),
+    };
+    socket.set_onopen(Some(handlers._open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(handlers._message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(handlers._close.as_ref().unchecked_ref()));
+    socket.set_onerror(Some(handlers._error.as_ref().unchecked_ref()));
+    m.socket = Some(socket);
+    m.handlers = Some(handlers);
 }
 
 impl Manager {
@@ -151,13 +173,13 @@ impl Manager {
         }
         self.attempts = 0;
         self.opened = true;
+        // Every connection begins with a snapshot, which brings the page up to date: no
+        // resume is asked for.
         self.state.socket.set(SocketState::Open);
-        if self.live.seq > 0 {
-            self.send(&ClientFrame::Resume { after_seq: self.live.seq });
-        }
         let heartbeat = self.policy.heartbeat.as_millis() as u32;
+        let this = self.this.clone();
         self.heartbeat = Some(Interval::new(heartbeat, move || {
-            with(|m| m.ping(generation));
+            with(&this, |m| m.ping(generation));
         }));
     }
 
@@ -167,9 +189,10 @@ impl Manager {
         }
         self.send(&ClientFrame::Ping);
         let timeout = self.policy.pong_timeout.as_millis() as u32;
+        let this = self.this.clone();
         self.pong_deadline = Some(Timeout::new(timeout, move || {
             // No pong: the socket is half-open. Close it; the close handler reconnects.
-            with(|m| {
+            with(&this, |m| {
                 if m.generation == generation {
                     m.state.socket.set(SocketState::Closing);
                     if let Some(socket) = &m.socket {
@@ -223,14 +246,19 @@ impl Manager {
         // A channel that was open just closed: whether the server is gone or only the socket
         // is, the dot must not wait 30 s for the next poll to find out.
         // A hidden tab waits: it polls the moment it is shown again.
-        if self.opened && !super::page::hidden() {
-            poller::poll_now();
+        if self.opened && self.state.visible.get_untracked() {
+            self.state.poll_request.notify();
         }
         self.attempts += 1;
         match self.policy.retry_delay(self.attempts, js_sys::Math::random()) {
             Some(delay) => {
                 self.state.socket.set(SocketState::Closed);
-                self.retry = Some(Timeout::new(delay.as_millis() as u32, connect));
+                let this = self.this.clone();
+                self.retry = Some(Timeout::new(delay.as_millis() as u32, move || {
+                    if let Some(manager) = this.upgrade() {
+                        connect(&manager);
+                    }
+                }));
             }
             None => self.state.socket.set(SocketState::Offline),
         }

@@ -24,14 +24,14 @@ pub enum LightPoll {
 
 /// Timing of the dashboard's hybrid health poller: light polls every 30 s, a deep one every
 /// 5 min, faster while the server has just started, backing off while it is unreachable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollPolicy {
     /// Light `/health` poll interval while all is well.
     pub light_every: Duration,
     /// Deep health poll interval.
     pub deep_every: Duration,
-    /// Waits after consecutive failures; past the end the last one repeats.
-    pub unreachable_backoff: [Duration; 3],
+    /// Waits after consecutive failures; it never gives up.
+    pub unreachable_backoff: Backoff,
     /// Poll interval while the server has only just started.
     pub warmup_every: Duration,
     /// How long after start a server counts as "just started".
@@ -43,11 +43,14 @@ impl Default for PollPolicy {
         PollPolicy {
             light_every: Duration::from_secs(30),
             deep_every: Duration::from_secs(5 * 60),
-            unreachable_backoff: [
-                Duration::from_secs(5),
-                Duration::from_secs(10),
-                Duration::from_secs(30),
-            ],
+            unreachable_backoff: Backoff::Steps {
+                delays: vec![
+                    Duration::from_secs(5),
+                    Duration::from_secs(10),
+                    Duration::from_secs(30),
+                ],
+                repeat_last: true,
+            },
             warmup_every: Duration::from_secs(5),
             warmup_uptime: Duration::from_secs(60),
         }
@@ -61,8 +64,8 @@ impl PollPolicy {
             LightPoll::Reached { uptime } if uptime < self.warmup_uptime => self.warmup_every,
             LightPoll::Reached { .. } => self.light_every,
             LightPoll::Unreachable { failures } => {
-                let i = (failures.max(1) as usize - 1).min(self.unreachable_backoff.len() - 1);
-                self.unreachable_backoff[i]
+                // The ladder repeats its last wait, so it always has one.
+                self.unreachable_backoff.delay_before(failures.max(1)).unwrap_or(self.light_every)
             }
         }
     }
@@ -74,41 +77,82 @@ impl PollPolicy {
     }
 }
 
-/// A retry schedule: how long to wait before retry number `n` (1-based), and when to stop.
+/// A ladder of waits between retries: how long to wait before retry `n` (1-based), and
+/// when to stop. Every retry schedule in Lifeline is one: restoring and reconnecting
+/// sessions, the browser's event channel, and its health poller while the server is away.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Backoff {
-    /// Fixed waits, one per retry: `[5 s, 15 s, 45 s]` retries three times.
+    /// Fixed waits, one per retry: `[5 s, 15 s, 45 s]` retries three times; with
+    /// `repeat_last`, the last wait repeats for ever instead.
     Steps {
         /// The wait before each retry.
         delays: Vec<Duration>,
+        /// Whether the last wait repeats once the list is used up.
+        #[serde(default)]
+        repeat_last: bool,
     },
-    /// `base × 2ⁿ⁻¹` before retry `n`, for `retries` retries.
+    /// `base × 2ⁿ⁻¹` before retry `n`, never above `cap`, for `retries` retries.
     Doubling {
         /// The wait before the first retry.
         base: Duration,
         /// How many retries before giving up.
         retries: u32,
+        /// The longest wait, jitter included.
+        #[serde(default)]
+        cap: Option<Duration>,
     },
 }
 
 impl Backoff {
     /// The wait before retry `n` (1-based), or `None` once the schedule is exhausted.
     pub fn delay_before(&self, n: u32) -> Option<Duration> {
-        if n == 0 || n > self.retries() {
+        if n == 0 || self.retries().is_some_and(|retries| n > retries) {
             return None;
         }
         match self {
-            Backoff::Steps { delays } => delays.get(n as usize - 1).copied(),
-            Backoff::Doubling { base, .. } => base.checked_mul(1u32.checked_shl(n - 1)?),
+            Backoff::Steps { delays, .. } => delays.get(n as usize - 1).or(delays.last()).copied(),
+            Backoff::Doubling { base, cap: None, .. } => {
+                // Without a cap, a wait too long to express is no wait at all.
+                base.checked_mul(1u32.checked_shl(n - 1)?)
+            }
+            Backoff::Doubling { base, cap: Some(cap), .. } => {
+                let factor = 1u32.checked_shl(n - 1).unwrap_or(u32::MAX);
+                Some(base.saturating_mul(factor).min(*cap))
+            }
         }
     }
 
-    /// How many retries the schedule allows.
-    pub fn retries(&self) -> u32 {
+    /// The wait before retry `n` stretched by up to `fraction` of itself (`sample` is
+    /// uniform in `[0, 1)`), never above the cap.
+    pub fn jittered_before(&self, n: u32, fraction: f64, sample: f64) -> Option<Duration> {
+        let wait = jittered(self.delay_before(n)?, fraction, sample);
+        Some(match self {
+            Backoff::Doubling { cap: Some(cap), .. } => wait.min(*cap),
+            _ => wait,
+        })
+    }
+
+    /// How many retries the schedule allows; `None`: it never gives up.
+    pub fn retries(&self) -> Option<u32> {
         match self {
-            Backoff::Steps { delays } => u32::try_from(delays.len()).unwrap_or(u32::MAX),
-            Backoff::Doubling { retries, .. } => *retries,
+            Backoff::Steps { repeat_last: true, .. } => None,
+            Backoff::Steps { delays, .. } => Some(u32::try_from(delays.len()).unwrap_or(u32::MAX)),
+            Backoff::Doubling { retries, .. } => Some(*retries),
+        }
+    }
+
+    /// The same ladder with every wait multiplied by `factor`.
+    pub fn scaled(&self, factor: f64) -> Backoff {
+        let f = |d: Duration| d.mul_f64(factor);
+        match self {
+            Backoff::Steps { delays, repeat_last } => Backoff::Steps {
+                delays: delays.iter().copied().map(f).collect(),
+                repeat_last: *repeat_last,
+            },
+            Backoff::Doubling { base, retries, cap } => {
+                Backoff::Doubling { base: f(*base), retries: *retries, cap: cap.map(f) }
+            }
         }
     }
 }
@@ -171,8 +215,9 @@ impl Default for SupervisorPolicy {
                     Duration::from_secs(15),
                     Duration::from_secs(45),
                 ],
+                repeat_last: false,
             },
-            reconnect: Backoff::Doubling { base: Duration::from_secs(5), retries: 5 },
+            reconnect: Backoff::Doubling { base: Duration::from_secs(5), retries: 5, cap: None },
             jitter: 0.25,
             stable_after: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(30),
@@ -220,14 +265,11 @@ impl SupervisorPolicy {
 }
 
 /// How the browser keeps its `/ws` event channel up: reconnect waits and the heartbeat.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SocketPolicy {
-    /// Wait before the first reconnect.
-    pub first_retry: Duration,
-    /// Longest wait between reconnects.
-    pub max_retry: Duration,
-    /// Failed reconnects before giving up until the network or the tab comes back.
-    pub max_attempts: u32,
+    /// Waits between reconnects; past the last it gives up until the network or the page
+    /// comes back.
+    pub reconnect: Backoff,
     /// Largest extra fraction added to a wait.
     pub jitter: f64,
     /// How often the client pings.
@@ -239,9 +281,11 @@ pub struct SocketPolicy {
 impl Default for SocketPolicy {
     fn default() -> Self {
         SocketPolicy {
-            first_retry: Duration::from_secs(1),
-            max_retry: Duration::from_secs(10),
-            max_attempts: 10,
+            reconnect: Backoff::Doubling {
+                base: Duration::from_secs(1),
+                retries: 10,
+                cap: Some(Duration::from_secs(10)),
+            },
             jitter: 0.25,
             heartbeat: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(10),
@@ -249,21 +293,9 @@ impl Default for SocketPolicy {
     }
 }
 
-impl SocketPolicy {
-    /// The wait before reconnect attempt `attempt` (1-based): doubling from `first_retry`,
-    /// never above `max_retry` even with jitter; `None` once `max_attempts` have failed.
-    pub fn retry_delay(&self, attempt: u32, sample: f64) -> Option<Duration> {
-        if attempt == 0 || attempt > self.max_attempts {
-            return None;
-        }
-        let doubled = self.first_retry.saturating_mul(1u32 << (attempt - 1).min(16));
-        Some(jittered(doubled.min(self.max_retry), self.jitter, sample).min(self.max_retry))
-    }
-}
-
 /// The browser's schedules as the server hands them to the page, so the dashboard runs on
 /// the values the server was started with (and shows them on the Settings page).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DashboardPolicy {
     /// The health poller's schedule.
     pub poll: PollPolicy,
@@ -281,13 +313,12 @@ impl DashboardPolicy {
             poll: PollPolicy {
                 light_every: f(poll.light_every),
                 deep_every: f(poll.deep_every),
-                unreachable_backoff: poll.unreachable_backoff.map(f),
+                unreachable_backoff: poll.unreachable_backoff.scaled(factor),
                 warmup_every: f(poll.warmup_every),
                 warmup_uptime: f(poll.warmup_uptime),
             },
             socket: SocketPolicy {
-                first_retry: f(socket.first_retry),
-                max_retry: f(socket.max_retry),
+                reconnect: socket.reconnect.scaled(factor),
                 heartbeat: f(socket.heartbeat),
                 pong_timeout: f(socket.pong_timeout),
                 ..socket
@@ -318,7 +349,7 @@ mod tests {
         let p = SupervisorPolicy::default();
         let waits: Vec<_> = (1..=4).map(|n| p.restore.delay_before(n)).collect();
         assert_eq!(waits, [Some(secs(5)), Some(secs(15)), Some(secs(45)), None]);
-        assert_eq!(p.restore.retries(), 3);
+        assert_eq!(p.restore.retries(), Some(3));
         assert_eq!(p.restore.delay_before(0), None);
     }
 
@@ -332,10 +363,12 @@ mod tests {
 
     #[test]
     fn doubling_never_overflows() {
-        let b = Backoff::Doubling { base: Duration::MAX, retries: 100 };
+        let b = Backoff::Doubling { base: Duration::MAX, retries: 100, cap: None };
         assert_eq!(b.delay_before(2), None);
-        let b = Backoff::Doubling { base: secs(1), retries: 100 };
+        let b = Backoff::Doubling { base: secs(1), retries: 100, cap: None };
         assert_eq!(b.delay_before(40), None);
+        let capped = Backoff::Doubling { base: secs(1), retries: 100, cap: Some(secs(10)) };
+        assert_eq!(capped.delay_before(40), Some(secs(10)));
     }
 
     #[test]
@@ -350,13 +383,14 @@ mod tests {
     #[test]
     fn socket_reconnects_1_2_4_8_10_then_stops_after_10() {
         let p = SocketPolicy::default();
-        let waits: Vec<_> = (1..=11).map(|n| p.retry_delay(n, 0.0).map(|d| d.as_secs())).collect();
+        let wait = |n, sample| p.reconnect.jittered_before(n, p.jitter, sample);
+        let waits: Vec<_> = (1..=11).map(|n| wait(n, 0.0).map(|d| d.as_secs())).collect();
         let s = Some;
         assert_eq!(waits, [s(1), s(2), s(4), s(8), s(10), s(10), s(10), s(10), s(10), s(10), None]);
-        assert_eq!(p.retry_delay(0, 0.0), None);
+        assert_eq!(wait(0, 0.0), None);
         // Jitter lengthens, but never past the cap.
-        assert!(p.retry_delay(2, 0.99).unwrap() > secs(2));
-        assert_eq!(p.retry_delay(5, 0.99), Some(secs(10)));
+        assert!(wait(2, 0.99).unwrap() > secs(2));
+        assert_eq!(wait(5, 0.99), Some(secs(10)));
     }
 
     #[test]
@@ -364,14 +398,17 @@ mod tests {
         let p = DashboardPolicy::default().scaled(0.1);
         assert_eq!(p.poll.light_every, secs(3));
         assert_eq!(p.poll.deep_every, secs(30));
-        assert_eq!(p.poll.unreachable_backoff, [Duration::from_millis(500), secs(1), secs(3)]);
+        let poll_waits: Vec<_> =
+            (1..=4).filter_map(|n| p.poll.unreachable_backoff.delay_before(n)).collect();
+        assert_eq!(poll_waits, [Duration::from_millis(500), secs(1), secs(3), secs(3)]);
         assert_eq!(p.poll.warmup_every, Duration::from_millis(500));
         assert_eq!(p.poll.warmup_uptime, secs(6));
-        assert_eq!(p.socket.first_retry, Duration::from_millis(100));
-        assert_eq!(p.socket.max_retry, secs(1));
+        let socket = &p.socket.reconnect;
+        assert_eq!(socket.delay_before(1), Some(Duration::from_millis(100)));
+        assert_eq!(socket.delay_before(9), Some(secs(1)), "the cap scales too");
         assert_eq!(p.socket.heartbeat, secs(3));
         assert_eq!(p.socket.pong_timeout, secs(1));
-        assert_eq!(p.socket.max_attempts, 10);
+        assert_eq!(socket.retries(), Some(10));
         assert_eq!(DashboardPolicy::default().scaled(1.0), DashboardPolicy::default());
     }
 

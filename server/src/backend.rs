@@ -99,7 +99,7 @@ impl Backend for AppState {
     }
 
     fn policies(&self) -> Policies {
-        Policies { supervisor: self.supervisor.policy().clone(), dashboard: self.dashboard }
+        Policies { supervisor: self.supervisor.policy().clone(), dashboard: self.dashboard.clone() }
     }
 
     async fn list_sessions(&self) -> Result<Vec<SessionView>, AppError> {

@@ -182,10 +182,24 @@ fn PolicyValues() -> impl IntoView {
     }
 }
 
+/// A ladder of waits as people read it: its waits and what comes after them.
 fn ladder(b: &Backoff) -> String {
-    let waits: Vec<String> =
-        (1..=b.retries()).filter_map(|n| b.delay_before(n)).map(span).collect();
-    format!("{}, then give up", waits.join(", "))
+    match b {
+        Backoff::Doubling { base, retries, cap: Some(cap) } => {
+            format!("{} doubling to {}, {retries} tries", span(*base), span(*cap))
+        }
+        Backoff::Steps { delays, repeat_last: true } => {
+            let waits: Vec<String> = delays.iter().copied().map(span).collect();
+            let last = delays.last().copied().map(span).unwrap_or_default();
+            format!("{}, then every {last}", waits.join(", "))
+        }
+        _ => {
+            let retries = b.retries().unwrap_or(0);
+            let waits: Vec<String> =
+                (1..=retries).filter_map(|n| b.delay_before(n)).map(span).collect();
+            format!("{}, then give up", waits.join(", "))
+        }
+    }
 }
 
 #[component]
@@ -193,8 +207,6 @@ fn PolicyTable(policies: Policies) -> impl IntoView {
     let Policies { supervisor: s, dashboard } = policies;
     let (poll, socket) = (dashboard.poll, dashboard.socket);
     let row = |name: &'static str, value: String| view! { <tr><th scope="row">{name}</th><td>{value}</td></tr> };
-    let backoff = poll.unreachable_backoff.iter().map(|d| span(*d)).collect::<Vec<_>>().join(", ");
-    let last = span(poll.unreachable_backoff[poll.unreachable_backoff.len() - 1]);
     view! {
         <table class="settings" data-testid="policy-values">
             <tbody>
@@ -215,9 +227,9 @@ fn PolicyTable(policies: Policies) -> impl IntoView {
                 <tr><th colspan="2" scope="rowgroup">"Dashboard"</th></tr>
                 {row("Light health check every", span(poll.light_every))}
                 {row("Deep health check every", span(poll.deep_every))}
-                {row("When the server is unreachable, retry after", format!("{backoff}, then every {last}"))}
+                {row("When the server is unreachable, retry after", ladder(&poll.unreachable_backoff))}
                 {row("Just after a server start, check every", format!("{} for its first {}", span(poll.warmup_every), span(poll.warmup_uptime)))}
-                {row("Event channel reconnects", format!("{} doubling to {}, {} tries", span(socket.first_retry), span(socket.max_retry), socket.max_attempts))}
+                {row("Event channel reconnects", ladder(&socket.reconnect))}
                 {row("Event channel heartbeat", format!("every {}, answer within {}", span(socket.heartbeat), span(socket.pong_timeout)))}
             </tbody>
         </table>
@@ -233,11 +245,12 @@ mod tests {
 
     #[test]
     fn a_ladder_lists_its_waits() {
-        assert_eq!(
-            ladder(&Backoff::Steps {
-                delays: vec![Duration::from_secs(5), Duration::from_secs(15)]
-            }),
-            "5 s, 15 s, then give up"
-        );
+        let secs = Duration::from_secs;
+        let steps = |repeat_last| Backoff::Steps { delays: vec![secs(5), secs(15)], repeat_last };
+        assert_eq!(ladder(&steps(false)), "5 s, 15 s, then give up");
+        assert_eq!(ladder(&steps(true)), "5 s, 15 s, then every 15 s");
+        let doubling = |cap| Backoff::Doubling { base: secs(1), retries: 3, cap };
+        assert_eq!(ladder(&doubling(None)), "1 s, 2 s, 4 s, then give up");
+        assert_eq!(ladder(&doubling(Some(secs(10)))), "1 s doubling to 10 s, 3 tries");
     }
 }

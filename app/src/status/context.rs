@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     model::{DeepHealth, Health, SessionView},
-    policy::{DashboardPolicy, PollPolicy, SocketPolicy},
+    policy::{DashboardPolicy, PollPolicy},
 };
 
 /// What the dashboard currently knows about the server.
@@ -53,9 +53,7 @@ pub struct StatusState {
     /// down.
     pub reconnect_request: Trigger,
     /// The polling schedule in effect.
-    pub policy: PollPolicy,
-    /// The event channel's schedule in effect.
-    pub socket_policy: SocketPolicy,
+    pub policy: StoredValue<PollPolicy>,
 }
 
 impl StatusState {
@@ -73,7 +71,9 @@ impl StatusState {
 
     /// What the indicators should show now (reactive: tracks the signals it reads).
     pub fn reading(&self) -> Reading {
-        self.health.with(|h| read(h.as_ref(), self.reachable.get(), &self.policy))
+        self.policy.with_value(|policy| {
+            self.health.with(|h| read(h.as_ref(), self.reachable.get(), policy))
+        })
     }
 
     /// The number the indicators speak for, from the live session list, or from the last
@@ -92,7 +92,6 @@ impl StatusState {
 /// Creates the status state, provides it as context and, in the browser, opens the event
 /// channel and starts polling.
 pub fn provide_status(policy: DashboardPolicy) -> StatusState {
-    let DashboardPolicy { poll: policy, socket: socket_policy } = policy;
     let state = StatusState {
         health: RwSignal::new(None),
         reachable: RwSignal::new(None),
@@ -109,8 +108,7 @@ pub fn provide_status(policy: DashboardPolicy) -> StatusState {
         visible: RwSignal::new(true),
         poll_request: Trigger::new(),
         reconnect_request: Trigger::new(),
-        policy,
-        socket_policy,
+        policy: StoredValue::new(policy.poll.clone()),
     };
     provide_context(state);
     #[cfg(feature = "hydrate")]
@@ -122,7 +120,7 @@ pub fn provide_status(policy: DashboardPolicy) -> StatusState {
             untrack(|| {
                 super::page::watch(state);
                 super::poller::start(state);
-                super::socket::start(state, socket_policy);
+                super::socket::start(state, policy.socket.clone());
             })
         });
     }

@@ -64,7 +64,7 @@ fn resume(poller: &Shared) {
     poll_now(poller);
     let due = {
         let p = poller.borrow();
-        let every = p.state.policy.deep_every.as_secs_f64() * 1000.0;
+        let every = p.state.policy.with_value(|policy| policy.deep_every).as_secs_f64() * 1000.0;
         p.deep_next.is_none() && js_sys::Date::now() - p.deep_at >= every
     };
     if due {
@@ -103,7 +103,7 @@ fn schedule_deep(poller: &Shared) {
     if !p.state.visible.get_untracked() || p.deep_busy {
         return;
     }
-    let every = p.state.policy.deep_every.as_secs_f64() * 1000.0;
+    let every = p.state.policy.with_value(|policy| policy.deep_every).as_secs_f64() * 1000.0;
     let left = (p.deep_at + every - js_sys::Date::now()).clamp(0.0, every);
     let again = poller.clone();
     p.deep_next = Some(Timeout::new(left as u32, move || poll_deep(&again)));
@@ -160,7 +160,7 @@ fn finish(poller: &Shared, outcome: Result<Health, String>) {
     if !state.visible.get_untracked() {
         return;
     }
-    let delay = state.policy.next_light_delay(last);
+    let delay = state.policy.with_value(|policy| policy.next_light_delay(last));
     let millis = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
     let again = poller.clone();
     p.next = Some(Timeout::new(millis, move || poll_now(&again)));

@@ -250,7 +250,8 @@ impl Manager {
             self.state.poll_request.notify();
         }
         self.attempts += 1;
-        match self.policy.retry_delay(self.attempts, js_sys::Math::random()) {
+        let (ladder, jitter) = (&self.policy.reconnect, self.policy.jitter);
+        match ladder.jittered_before(self.attempts, jitter, js_sys::Math::random()) {
             Some(delay) => {
                 self.state.socket.set(SocketState::Closed);
                 let this = self.this.clone();

@@ -39,7 +39,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let backend: SharedBackend = Arc::new(state.clone());
     let options = state.leptos.clone();
-    let dashboard = state.dashboard;
+    let dashboard = state.dashboard.clone();
     let pages = file_and_error_handler::<AppState, _>(shell);
 
     // Each route's scope is where the route is: what only looks needs `read`, what acts on
@@ -88,7 +88,7 @@ pub fn router(state: AppState) -> Router {
             generate_route_list(App),
             move || {
                 provide_context(backend.clone());
-                provide_context(dashboard);
+                provide_context(dashboard.clone());
                 security::page_policy();
             },
             move || shell(options.clone()),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use app::{
     model::{Reason, SessionStatus},
-    policy::{Schedule, SupervisorPolicy, jittered},
+    policy::{Schedule, SupervisorPolicy},
 };
 use chrono::{DateTime, Utc};
 
@@ -311,9 +311,8 @@ fn retry_or_give_up(
 ) {
     next.last_error = Some(error.to_owned());
     let retry = next.attempt + 1;
-    match next.schedule.backoff(ctx.policy).delay_before(retry) {
-        Some(delay) => {
-            let wait = jittered(delay, ctx.policy.jitter, ctx.jitter);
+    match next.schedule.backoff(ctx.policy).jittered_before(retry, ctx.policy.jitter, ctx.jitter) {
+        Some(wait) => {
             next.status = SessionStatus::Reconnecting;
             next.reason = Some(reason);
             next.attempt = retry;
@@ -674,8 +673,8 @@ mod tests {
                 prop_assert!(is_legal(state.status, s.state.status),
                     "{:?} -> {:?} on {input:?}", state.status, s.state.status);
                 let bound = match s.state.schedule {
-                    Schedule::Restore => policy.restore.retries(),
-                    Schedule::Reconnect => policy.reconnect.retries(),
+                    Schedule::Restore => policy.restore.retries().unwrap_or(u32::MAX),
+                    Schedule::Reconnect => policy.reconnect.retries().unwrap_or(u32::MAX),
                 };
                 prop_assert!(s.state.attempt <= bound.max(state.attempt),
                     "attempt {} past the bound {bound}", s.state.attempt);

@@ -130,8 +130,8 @@ pub fn unreachable_whatsapp(error: &'static str) -> Reach {
 pub fn fast_policy() -> SupervisorPolicy {
     let ms = Duration::from_millis;
     SupervisorPolicy {
-        restore: Backoff::Steps { delays: vec![ms(50), ms(100), ms(150)] },
-        reconnect: Backoff::Doubling { base: ms(50), retries: 5 },
+        restore: Backoff::Steps { delays: vec![ms(50), ms(100), ms(150)], repeat_last: false },
+        reconnect: Backoff::Doubling { base: ms(50), retries: 5, cap: None },
         jitter: 0.0,
         stable_after: ms(500),
         handshake_timeout: Duration::from_secs(2),

@@ -136,7 +136,8 @@ impl Backoff {
     /// How many retries the schedule allows; `None`: it never gives up.
     pub fn retries(&self) -> Option<u32> {
         match self {
-            Backoff::Steps { repeat_last: true, .. } => None,
+            // An empty list has no wait to repeat.
+            Backoff::Steps { delays, repeat_last: true } if !delays.is_empty() => None,
             Backoff::Steps { delays, .. } => Some(u32::try_from(delays.len()).unwrap_or(u32::MAX)),
             Backoff::Doubling { retries, .. } => Some(*retries),
         }
@@ -369,6 +370,8 @@ mod tests {
         assert_eq!(b.delay_before(40), None);
         let capped = Backoff::Doubling { base: secs(1), retries: 100, cap: Some(secs(10)) };
         assert_eq!(capped.delay_before(40), Some(secs(10)));
+        let nothing = Backoff::Steps { delays: vec![], repeat_last: true };
+        assert_eq!((nothing.retries(), nothing.delay_before(1)), (Some(0), None));
     }
 
     #[test]

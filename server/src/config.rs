@@ -287,10 +287,17 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// The command line alone: the environment the tests run in (a developer's own
+    /// `LIFELINE_*`) is not read.
     fn parse(args: &[&str]) -> Settings {
-        match Cli::try_parse_from(args).unwrap().into_task() {
-            Task::Serve(settings) => *settings,
-            other => panic!("asked to serve, got {other:?}"),
+        use clap::{CommandFactory, FromArgMatches};
+        let no_env = |arg: clap::Arg| arg.env(None::<&str>);
+        let command = Cli::command().mut_args(no_env).mut_subcommands(|sub| sub.mut_args(no_env));
+        let cli = Cli::from_arg_matches(&command.try_get_matches_from(args).unwrap()).unwrap();
+        match cli.command {
+            Some(Command::Serve(settings)) => settings,
+            None => cli.serve,
+            Some(other) => panic!("asked to serve, got {other:?}"),
         }
     }
 

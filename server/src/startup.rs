@@ -87,7 +87,11 @@ pub enum StartupError {
         this: String,
     },
     /// Stored WhatsApp keys of the first layout could not be converted.
-    #[error("cannot convert the stored WhatsApp keys to hashed addresses: {0}")]
+    #[error(
+        "cannot convert the stored WhatsApp keys to hashed addresses: {0} (sessions converted \
+         so far stay converted; start with the key that sealed these keys, or delete that \
+         session, which then needs a new QR scan)"
+    )]
     KeyStore(#[from] rekey::RekeyError),
     /// A trusted proxy entry does not parse.
     #[error("LIFELINE_TRUSTED_PROXIES: {0}")]

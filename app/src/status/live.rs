@@ -60,7 +60,9 @@ pub enum Applied {
     Nothing,
     /// The server answered a ping.
     Pong,
-    /// Events missed while disconnected, for whoever keeps a timeline.
+    /// Events missed while disconnected, for whoever keeps a timeline: the answer to a
+    /// `resume`, which the dashboard itself never sends (each connection's snapshot brings
+    /// it up to date); clients that keep every event do.
     Replayed(Vec<Envelope>),
     /// The server did not understand something the client sent.
     Refused(String),

@@ -28,8 +28,26 @@ struct Poller {
     deep_at: f64,
 }
 
-/// The poller, shared by its timers and the effects that drive it.
+/// The poller, shared by the effects that drive it and the requests under way; its timers
+/// hold it weakly, so nothing keeps it polling once the page's status is gone.
 type Shared = Rc<RefCell<Poller>>;
+
+impl Poller {
+    /// The deep poll's interval, in the milliseconds the browser's clock counts.
+    fn deep_every_ms(&self) -> f64 {
+        self.state.policy.with_value(|policy| policy.deep_every).as_secs_f64() * 1000.0
+    }
+}
+
+/// A timer callback that runs `f` on the poller if it is still there.
+fn later(poller: &Shared, f: fn(&Shared)) -> impl FnOnce() + 'static {
+    let poller = Rc::downgrade(poller);
+    move || {
+        if let Some(poller) = poller.upgrade() {
+            f(&poller);
+        }
+    }
+}
 
 /// Starts polling for as long as the page lives: at once, then on the schedule, and
 /// whenever `state.poll_request` is notified; paused while the page is hidden.
@@ -64,8 +82,7 @@ fn resume(poller: &Shared) {
     poll_now(poller);
     let due = {
         let p = poller.borrow();
-        let every = p.state.policy.with_value(|policy| policy.deep_every).as_secs_f64() * 1000.0;
-        p.deep_next.is_none() && js_sys::Date::now() - p.deep_at >= every
+        p.deep_next.is_none() && js_sys::Date::now() - p.deep_at >= p.deep_every_ms()
     };
     if due {
         poll_deep(poller);
@@ -103,10 +120,9 @@ fn schedule_deep(poller: &Shared) {
     if !p.state.visible.get_untracked() || p.deep_busy {
         return;
     }
-    let every = p.state.policy.with_value(|policy| policy.deep_every).as_secs_f64() * 1000.0;
+    let every = p.deep_every_ms();
     let left = (p.deep_at + every - js_sys::Date::now()).clamp(0.0, every);
-    let again = poller.clone();
-    p.deep_next = Some(Timeout::new(left as u32, move || poll_deep(&again)));
+    p.deep_next = Some(Timeout::new(left as u32, later(poller, poll_deep)));
 }
 
 /// Polls now, whatever the schedule says (a poll already under way counts).
@@ -162,8 +178,7 @@ fn finish(poller: &Shared, outcome: Result<Health, String>) {
     }
     let delay = state.policy.with_value(|policy| policy.next_light_delay(last));
     let millis = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
-    let again = poller.clone();
-    p.next = Some(Timeout::new(millis, move || poll_now(&again)));
+    p.next = Some(Timeout::new(millis, later(poller, poll_now)));
 }
 
 async fn fetch_health() -> Result<Health, String> {

@@ -1,7 +1,8 @@
-//! The browser's `/ws` client (hydrate only): one socket at a time, reconnecting 1 s
-//! doubling to 10 s with jitter, giving up after 10 failures until the network or the page
-//! comes back, and a heartbeat that catches half-open sockets. Each connection starts with
-//! a snapshot, so a reconnect needs no resume. It reads and writes only the status context.
+//! The browser's `/ws` client (hydrate only): one socket at a time, reconnecting on the
+//! ladder of [`SocketPolicy::reconnect`] with jitter, giving up at its end until the network
+//! or the page comes back, and a heartbeat that catches half-open sockets. Each connection
+//! starts with a snapshot, so a reconnect needs no resume. It reads and writes only the
+//! status context.
 
 use std::{
     cell::RefCell,
@@ -143,6 +144,13 @@ fn connect(manager: &Shared) {
     socket.set_onerror(Some(handlers._error.as_ref().unchecked_ref()));
     m.socket = Some(socket);
     m.handlers = Some(handlers);
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        // Its handlers are about to go: the socket must not call them afterwards.
+        self.teardown();
+    }
 }
 
 impl Manager {

@@ -38,7 +38,9 @@ pub enum Db {
 }
 
 /// Runs the same query code against whichever pool `db` holds: `$pool` is bound to a
-/// `&SqlitePool` in one arm and a `&PgPool` in the other.
+/// `&SqlitePool` in one arm and a `&PgPool` in the other. Exported for the tests, which
+/// query the tables directly.
+#[macro_export]
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
@@ -47,7 +49,7 @@ macro_rules! on_pool {
         }
     };
 }
-pub(crate) use on_pool;
+pub use on_pool;
 
 /// Why the database could not be opened or used.
 #[derive(Debug, Error)]

@@ -243,7 +243,7 @@ impl Watchdog {
             // Each session's probe or recovery runs beside the others'.
             round.spawn(async move {
                 let id = handle.view().id;
-                let needed = finding != Finding::Silent || !probe(&handle).await;
+                let needed = finding != Finding::Silent || !probe(&recoverer, &handle).await;
                 if needed {
                     let (trigger, action) = finding.recovery();
                     recoverer.recover(&handle, trigger, action).await;
@@ -264,9 +264,11 @@ impl Watchdog {
 }
 
 /// Whether the session's link answers a round trip in time.
-async fn probe(handle: &SessionHandle) -> bool {
-    // The actor bounds the probe by the policy's probe timeout.
-    let ok = matches!(handle.probe().await, Ok(Ok(_)));
+async fn probe(recoverer: &Recoverer, handle: &SessionHandle) -> bool {
+    // The same deadline as the link's round trip, so an actor busy elsewhere (closing a
+    // link, waiting on the database) does not hold up the whole pass either.
+    let answered = tokio::time::timeout(recoverer.policy.probe_timeout, handle.probe()).await;
+    let ok = matches!(answered, Ok(Ok(Ok(_))));
     if !ok {
         tracing::warn!(session = %handle.view().id, "watchdog: the liveness probe got no answer");
     }

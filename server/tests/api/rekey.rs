@@ -140,4 +140,25 @@ async fn rows_of_the_first_layout_are_converted_once(backend: Backend) {
     db.close().await;
 }
 
-on_both_databases!(rekey_moves_every_key_or_none, rows_of_the_first_layout_are_converted_once);
+async fn conversion_goes_one_session_at_a_time(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&fresh_database(backend, &dir).await.parse().unwrap()).await.unwrap();
+    let (key, stranger) = (SecretKey::generate(), SecretKey::generate());
+    sealed_session(&db, &key, "a").await;
+    sealed_session(&db, &stranger, "z").await;
+    store_rows::to_clear_layout_of(&db, &key, "a").await;
+    store_rows::to_clear_layout_of(&db, &stranger, "z").await;
+
+    // Session z's keys do not open: the error names it, and a stays converted.
+    let refused = rekey::convert(&db, &key).await.unwrap_err().to_string();
+    assert!(refused.contains("session z"), "{refused}");
+    assert!(opens_with(&db, &key, "a").await, "a's conversion was undone");
+    assert!(!opens_with(&db, &stranger, "z").await);
+    db.close().await;
+}
+
+on_both_databases!(
+    rekey_moves_every_key_or_none,
+    rows_of_the_first_layout_are_converted_once,
+    conversion_goes_one_session_at_a_time
+);

@@ -9,6 +9,7 @@ use chrono::Utc;
 use server::{
     connector::whatsapp::store::SqlStore,
     db::{Db, sessions, sessions::StoredSession},
+    on_pool,
     secret_key::SecretKey,
 };
 use tempfile::TempDir;
@@ -28,16 +29,6 @@ use crate::{
     helpers::{Backend, fresh_database},
     store_rows,
 };
-
-/// The same statement on whichever pool `$db` holds.
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
-        }
-    };
-}
 
 struct Fixture {
     db: Db,

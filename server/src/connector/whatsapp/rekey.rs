@@ -41,33 +41,63 @@ pub enum RekeyError {
 /// layout come out in the current one, so running it with the same key on both sides
 /// upgrades them.
 pub async fn rekey(db: &Db, from: &SecretKey, to: &SecretKey) -> Result<u64, RekeyError> {
-    reseal(db, from, to, None, "--from").await
+    reseal(db, from, to, Rows::All, "--from").await
 }
 
 /// Converts the records still in the first layout (clear addresses) to hashed addresses,
-/// in one transaction. Returns how many there were.
+/// one session per transaction, saying how far it got. Returns how many there were. A
+/// start with nothing left to convert costs one indexed query.
 pub async fn convert(db: &Db, key: &SecretKey) -> Result<u64, RekeyError> {
-    reseal(db, key, key, Some(CLEAR), "LIFELINE_SECRET_KEY").await
+    let sessions: Vec<(String,)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT DISTINCT session_id FROM whatsapp_store WHERE layout = $1 ORDER BY session_id"
+    )
+    .bind(CLEAR)
+    .fetch_all(pool)
+    .await)?;
+    let mut converted = 0;
+    for (done, (session,)) in sessions.iter().enumerate() {
+        let records = reseal(db, key, key, Rows::ClearOf(session), "LIFELINE_SECRET_KEY").await?;
+        converted += records;
+        tracing::info!(
+            session = %session,
+            records,
+            sessions = format!("{} of {}", done + 1, sessions.len()),
+            "WhatsApp keys now stored under hashed addresses"
+        );
+    }
+    Ok(converted)
+}
+
+/// Which rows a re-seal takes.
+enum Rows<'a> {
+    /// Every row of every session.
+    All,
+    /// The rows of this session still in the first layout.
+    ClearOf(&'a str),
 }
 
 async fn reseal(
     db: &Db,
     from: &SecretKey,
     to: &SecretKey,
-    layout: Option<i16>,
+    rows: Rows<'_>,
     with: &'static str,
 ) -> Result<u64, RekeyError> {
+    let (filter, session) = match rows {
+        Rows::All => ("", None),
+        Rows::ClearOf(session) => ("WHERE session_id = $1 AND layout = $2", Some(session)),
+    };
+    let sql = format!(
+        "SELECT {} FROM whatsapp_store {filter} ORDER BY session_id, space, scope, item",
+        WholeRow::COLUMNS
+    );
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        let sql = format!(
-            "SELECT {} FROM whatsapp_store WHERE $1 IS NULL OR layout = $1
-             ORDER BY session_id, space, scope, item",
-            WholeRow::COLUMNS
-        );
-        let rows: Vec<WholeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(layout)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        if let Some(session) = session {
+            query = query.bind(session).bind(CLEAR);
+        }
+        let rows: Vec<WholeRow> = query.fetch_all(&mut *tx).await?;
         for row in &rows {
             let opened = sealed_row::open(from, &row.stored()).map_err(|error| {
                 RekeyError::WrongOldKey {

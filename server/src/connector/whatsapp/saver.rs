@@ -3,11 +3,12 @@
 //!
 //! One task does Lifeline's writes, one after another, and whatsapp-rust's own background
 //! saver is not started: Lifeline records a pairing, and kills nothing, only once the
-//! device is written. The crate still flushes by itself at a few points (closing, pre-key
-//! uploads, signed pre-key rotation). Its flush clears the "changed" mark before writing,
-//! so a [`DeviceSaver::save_now`] that runs while one of those writes is under way finds
-//! nothing to do and can return before that write has landed; the write still lands, or
-//! fails and marks the record changed again for the next tick.
+//! device is written. The crate still flushes by itself at a few points (listed in
+//! docs/whatsapp-rust.md, "The device record and when it is written"). Its flush clears the
+//! "changed" mark before writing, so a [`DeviceSaver::save_now`] that runs while one of
+//! those writes is under way finds nothing to do and can return before that write has
+//! landed; the write still lands, or fails and marks the record changed again for the next
+//! tick.
 
 use std::{sync::Arc, time::Duration};
 

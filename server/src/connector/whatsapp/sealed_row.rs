@@ -31,8 +31,8 @@ pub struct SealedRow {
     pub value: Vec<u8>,
 }
 
-/// A record taken out of its row.
-#[derive(Debug, PartialEq, Eq)]
+/// A record taken out of its row. Its `Debug` leaves the bytes out: they are keys.
+#[derive(PartialEq, Eq)]
 pub struct Opened {
     /// The clear scope.
     pub scope: String,
@@ -40,6 +40,15 @@ pub struct Opened {
     pub item: String,
     /// The record's bytes.
     pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("scope", &self.scope)
+            .field("item", &self.item)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a row did not open.
@@ -66,8 +75,9 @@ pub fn hashed(key: &SecretKey, session_id: &str, space: &str, part: &str) -> Str
     key.keyed_hash(&[session_id, space, part])
 }
 
-/// What a row's value is sealed for: its full address as the row holds it.
-fn sealed_for(session_id: &str, space: &str, scope: &str, item: &str) -> String {
+/// What a row's value is sealed for: its full address as the row holds it (in the first
+/// layout, the clear one).
+pub fn sealed_for(session_id: &str, space: &str, scope: &str, item: &str) -> String {
     [session_id, space, scope, item].join("\u{1f}")
 }
 

@@ -76,6 +76,13 @@ const UPSERT: &str = "INSERT INTO whatsapp_store
      DO UPDATE SET value = excluded.value, num = excluded.num, flag = excluded.flag,
         layout = excluded.layout";
 
+/// The columns a read takes into a [`Row`], for `concat!` into each statement.
+macro_rules! row_columns {
+    () => {
+        "scope, item, value, num, flag, layout"
+    };
+}
+
 /// One record of a batch write.
 struct Write<'a> {
     scope: &'a str,
@@ -336,10 +343,11 @@ impl SqlStore {
         }
         let (scope, items) = (self.hashed(space, scope), self.hashed_all(space, items));
         let rows = on_pool!(&self.db, pool => {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT scope, item, value, num, flag, layout FROM whatsapp_store
-                 WHERE session_id = ",
-            );
+            let mut query = sqlx::QueryBuilder::new(concat!(
+                "SELECT ",
+                row_columns!(),
+                " FROM whatsapp_store WHERE session_id = "
+            ));
             query.push_bind(&self.session_id).push(" AND space = ").push_bind(space);
             query.push(" AND scope = ").push_bind(&scope).push(" AND item IN (");
             let mut list = query.separated(", ");
@@ -426,8 +434,11 @@ impl SqlStore {
     }
 
     async fn record(&self, space: &str, scope: &str, item: &str) -> Result<Option<Record>> {
-        let sql = "SELECT scope, item, value, num, flag, layout FROM whatsapp_store
-             WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4";
+        let sql = concat!(
+            "SELECT ",
+            row_columns!(),
+            " FROM whatsapp_store WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4"
+        );
         self.one(sql, space, scope, item).await
     }
 
@@ -450,10 +461,11 @@ impl SqlStore {
     /// Every record of `space`, or of one scope in it, in the order of their clear scope
     /// and item (the rows' own order, by hash, means nothing).
     async fn records(&self, space: &str, scope: Option<&str>) -> Result<Vec<Record>> {
-        let rows = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(
-            "SELECT scope, item, value, num, flag, layout FROM whatsapp_store
-             WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3)"
-        )
+        let rows = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            row_columns!(),
+            " FROM whatsapp_store WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3)"
+        ))
         .bind(&self.session_id)
         .bind(space)
         .bind(scope.map(|scope| self.hashed(space, scope)))
@@ -519,9 +531,12 @@ impl SqlStore {
     /// Reads and deletes one record in one statement, so two takers never both get it.
     async fn take(&self, space: &str, scope: &str, item: &str) -> Result<Option<Vec<u8>>> {
         let _leave = self.writable().await?;
-        let sql = "DELETE FROM whatsapp_store
+        let sql = concat!(
+            "DELETE FROM whatsapp_store
              WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4
-             RETURNING scope, item, value, num, flag, layout";
+             RETURNING ",
+            row_columns!()
+        );
         Ok(self.one(sql, space, scope, item).await?.map(|record| record.value))
     }
 

@@ -9,7 +9,8 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use super::{Db, DbError, api_keys::KeyRow, on_pool};
+use super::{Db, DbError, api_keys::KeyRow, on_pool, sessions::SessionRow};
+use crate::connector::whatsapp::sealed_row::WholeRow;
 
 /// What was copied.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,28 +57,6 @@ impl From<sqlx::Error> for CopyError {
 }
 
 #[derive(sqlx::FromRow)]
-struct Session {
-    id: String,
-    name: String,
-    connector: String,
-    is_primary: bool,
-    phone_number: Option<String>,
-    auth_state: Option<Vec<u8>>,
-    is_active: bool,
-    auto_connect: bool,
-    desired: String,
-    status: String,
-    reason: Option<String>,
-    last_error: Option<String>,
-    attempt: i64,
-    next_retry_at: Option<DateTime<Utc>>,
-    last_connected_at: Option<DateTime<Utc>>,
-    last_message_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-#[derive(sqlx::FromRow)]
 struct SessionEvent {
     session_id: String,
     at: DateTime<Utc>,
@@ -99,18 +78,6 @@ struct Recovery {
 }
 
 #[derive(sqlx::FromRow)]
-struct KeyRecord {
-    session_id: String,
-    space: String,
-    scope: String,
-    item: String,
-    value: Vec<u8>,
-    num: i64,
-    flag: bool,
-    layout: i16,
-}
-
-#[derive(sqlx::FromRow)]
 struct User {
     id: String,
     username: String,
@@ -121,10 +88,10 @@ struct User {
 
 /// Everything read from the source.
 struct Contents {
-    sessions: Vec<Session>,
+    sessions: Vec<SessionRow>,
     events: Vec<SessionEvent>,
     recoveries: Vec<Recovery>,
-    keys: Vec<KeyRecord>,
+    keys: Vec<WholeRow>,
     users: Vec<User>,
     api_keys: Vec<KeyRow>,
 }
@@ -134,12 +101,10 @@ async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
         // One snapshot: rows added while reading do not half-appear.
         let mut tx = pool.begin().await?;
         let contents = Contents {
-            sessions: sqlx::query_as(
-                "SELECT id, name, connector, is_primary, phone_number, auth_state, is_active,
-                        auto_connect, desired, status, reason, last_error, attempt, next_retry_at,
-                        last_connected_at, last_message_at, created_at, updated_at
-                 FROM sessions ORDER BY created_at, id",
-            )
+            sessions: sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM sessions ORDER BY created_at, id",
+                SessionRow::COLUMNS
+            )))
             .fetch_all(&mut *tx)
             .await?,
             events: sqlx::query_as(
@@ -154,9 +119,10 @@ async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
             )
             .fetch_all(&mut *tx)
             .await?,
-            keys: sqlx::query_as(
-                "SELECT session_id, space, scope, item, value, num, flag, layout FROM whatsapp_store",
-            )
+            keys: sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM whatsapp_store",
+                WholeRow::COLUMNS
+            )))
             .fetch_all(&mut *tx)
             .await?,
             users: sqlx::query_as(
@@ -229,16 +195,15 @@ pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
         }
         for s in &c.sessions {
             sqlx::query(
-                "INSERT INTO sessions (id, name, connector, is_primary, phone_number, auth_state,
+                "INSERT INTO sessions (id, name, connector, phone_number, auth_state,
                         is_active, auto_connect, desired, status, reason, last_error, attempt,
                         next_retry_at, last_connected_at, last_message_at, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                         $17, $18)",
+                         $17)",
             )
             .bind(&s.id)
             .bind(&s.name)
             .bind(&s.connector)
-            .bind(s.is_primary)
             .bind(&s.phone_number)
             .bind(&s.auth_state)
             .bind(s.is_active)

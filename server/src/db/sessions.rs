@@ -17,25 +17,33 @@ pub struct StoredSession {
     pub is_active: bool,
 }
 
+/// A row of `sessions` as stored (the `is_primary` column is unused).
 #[derive(Debug, sqlx::FromRow)]
-struct SessionRow {
-    id: String,
-    name: String,
-    connector: String,
-    phone_number: Option<String>,
-    auth_state: Option<Vec<u8>>,
-    is_active: bool,
-    status: String,
-    reason: Option<String>,
-    last_error: Option<String>,
-    attempt: i64,
-    next_retry_at: Option<DateTime<Utc>>,
-    last_connected_at: Option<DateTime<Utc>>,
-    last_message_at: Option<DateTime<Utc>>,
-    auto_connect: bool,
-    desired: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(super) struct SessionRow {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) connector: String,
+    pub(super) phone_number: Option<String>,
+    pub(super) auth_state: Option<Vec<u8>>,
+    pub(super) is_active: bool,
+    pub(super) status: String,
+    pub(super) reason: Option<String>,
+    pub(super) last_error: Option<String>,
+    pub(super) attempt: i64,
+    pub(super) next_retry_at: Option<DateTime<Utc>>,
+    pub(super) last_connected_at: Option<DateTime<Utc>>,
+    pub(super) last_message_at: Option<DateTime<Utc>>,
+    pub(super) auto_connect: bool,
+    pub(super) desired: String,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+}
+
+impl SessionRow {
+    /// The columns it is read from, in its order.
+    pub(super) const COLUMNS: &str = "id, name, connector, phone_number, auth_state, is_active, \
+         status, reason, last_error, attempt, next_retry_at, last_connected_at, last_message_at, \
+         auto_connect, desired, created_at, updated_at";
 }
 
 impl TryFrom<SessionRow> for StoredSession {
@@ -70,14 +78,10 @@ impl TryFrom<SessionRow> for StoredSession {
 
 /// Every session, newest first.
 pub async fn load_all(db: &Db) -> Result<Vec<StoredSession>, DbError> {
-    let rows: Vec<SessionRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT id, name, connector, phone_number, auth_state, is_active, status, reason,
-                last_error, attempt, next_retry_at, last_connected_at, last_message_at,
-                auto_connect, desired, created_at, updated_at
-         FROM sessions ORDER BY created_at DESC, id"
-    )
-    .fetch_all(pool)
-    .await)?;
+    let sql = format!("SELECT {} FROM sessions ORDER BY created_at DESC, id", SessionRow::COLUMNS);
+    let rows: Vec<SessionRow> = on_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await)?;
     rows.into_iter().map(StoredSession::try_from).collect()
 }
 

@@ -118,7 +118,8 @@ pub struct StoredRow<'a> {
     pub layout: i16,
 }
 
-/// A stored row read with its session and space, as re-sealing every row reads them.
+/// A stored row read whole, with its session and space, as re-sealing and copying every
+/// row read them.
 #[derive(sqlx::FromRow)]
 pub struct WholeRow {
     /// The session it belongs to.
@@ -131,13 +132,17 @@ pub struct WholeRow {
     pub item: String,
     /// Its value column.
     pub value: Vec<u8>,
+    /// What the store orders or filters by without opening the value.
+    pub num: i64,
+    /// A flag the store filters by ("uploaded", "has key").
+    pub flag: bool,
     /// Its layout column.
     pub layout: i16,
 }
 
 impl WholeRow {
     /// The columns it is read from.
-    pub const COLUMNS: &str = "session_id, space, scope, item, value, layout";
+    pub const COLUMNS: &str = "session_id, space, scope, item, value, num, flag, layout";
 
     /// The row, to open.
     pub fn stored(&self) -> StoredRow<'_> {

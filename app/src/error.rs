@@ -81,6 +81,10 @@ pub enum AppError {
     /// The server is at its bound for expensive work (password checks): try again shortly.
     #[error("{0}")]
     Busy(String),
+    /// The request took longer than any request should; what it asked for may still be
+    /// carried out.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The dashboard could not reach the server.
     #[error("could not reach the Lifeline server: {0}")]
     Unreachable(String),
@@ -117,6 +121,7 @@ impl AppError {
             | AppError::ShuttingDown(_)
             | AppError::DatabaseError(_)
             | AppError::Busy(_)
+            | AppError::RequestTimeout(_)
             | AppError::Unreachable(_) => 503,
             AppError::UpstreamTimeout(_) => 504,
         }
@@ -177,6 +182,7 @@ mod tests {
             AppError::UnknownHost("x".into()),
             AppError::TooManyAttempts("x".into()),
             AppError::Busy("x".into()),
+            AppError::RequestTimeout("x".into()),
             AppError::Unreachable("x".into()),
             AppError::Internal("x".into()),
         ];

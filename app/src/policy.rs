@@ -263,6 +263,14 @@ impl SupervisorPolicy {
     pub fn first_attempt_wait(&self) -> Duration {
         self.handshake_timeout + Duration::from_secs(5)
     }
+
+    /// How long one request may take before its answer is a timeout. No request waits on
+    /// sessions longer than a send (waiting for a restore, then for the upstream), a
+    /// reconnect's first attempt and a close together; one still running after that is
+    /// stuck (a database statement that never returns).
+    pub fn request_deadline(&self) -> Duration {
+        self.send_wait + self.send_timeout + self.first_attempt_wait() + self.close_timeout
+    }
 }
 
 /// How the browser keeps its `/ws` event channel up: reconnect waits and the heartbeat.
@@ -372,6 +380,12 @@ mod tests {
         assert_eq!(capped.delay_before(40), Some(secs(10)));
         let nothing = Backoff::Steps { delays: vec![], repeat_last: true };
         assert_eq!((nothing.retries(), nothing.delay_before(1)), (Some(0), None));
+    }
+
+    #[test]
+    fn a_request_may_take_as_long_as_every_wait_it_can_make_together() {
+        // A send's wait for a restore and for the upstream, a first attempt, a close.
+        assert_eq!(SupervisorPolicy::default().request_deadline(), secs(20 + 30 + 35 + 20));
     }
 
     #[test]

@@ -234,6 +234,7 @@ impl Application {
         let bus = EventBus::default();
         let board = Arc::new(StatusBoard::new());
         let metrics = Arc::new(Metrics::default());
+        let request_deadline = policy.request_deadline();
         let supervisor = Supervisor::start(SupervisorParts {
             db: db.clone(),
             bus: bus.clone(),
@@ -260,6 +261,7 @@ impl Application {
             ws_admission: Arc::default(),
             shutdown: CancellationToken::new(),
             dashboard: settings.dashboard_policy(),
+            request_deadline,
         });
         Ok(Application {
             listener,
@@ -278,6 +280,14 @@ impl Application {
     /// Probes the database this often instead of every [`db_probe::PROBE_EVERY`].
     pub fn with_probe_every(mut self, every: Duration) -> Self {
         self.probe_every = every;
+        self
+    }
+
+    /// Answers requests still running after `deadline` with a timeout, instead of after the
+    /// policy's request deadline.
+    pub fn with_request_deadline(mut self, deadline: Duration) -> Self {
+        let shared = Arc::get_mut(&mut self.state.0).expect("the state is not shared before run");
+        shared.request_deadline = deadline;
         self
     }
 

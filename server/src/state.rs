@@ -1,7 +1,7 @@
 //! What every request handler and server function shares: the running server's parts,
 //! behind one pointer.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use app::policy::DashboardPolicy;
 use axum::extract::FromRef;
@@ -74,6 +74,9 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// The browser's schedules, rendered into every page.
     pub dashboard: DashboardPolicy,
+    /// How long a request may take before the answer is a timeout (see
+    /// `SupervisorPolicy::request_deadline`).
+    pub request_deadline: Duration,
 }
 
 impl FromRef<AppState> for LeptosOptions {

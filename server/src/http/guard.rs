@@ -1,6 +1,7 @@
 //! The one middleware around every route: refuses hosts the server does not answer to and
-//! cross-site writes, gates the dashboard's pages, adds the security headers, and times the
-//! request for `/metrics`.
+//! cross-site writes, gates the dashboard's pages, answers a request that takes too long
+//! with a timeout (health for machines excepted: it is answered from memory), adds the
+//! security headers, and times the request for `/metrics`.
 //!
 //! One layer rather than four: each layer costs an allocation and a clone of the state per
 //! request, and `/health` is meant to be answered as cheaply as axum allows.
@@ -15,11 +16,46 @@ use axum::{
     response::Response,
 };
 
-use super::{auth, security};
+use app::error::AppError;
+use axum::response::IntoResponse;
+
+use super::{ApiFailure, auth, security};
 use crate::{
     client_addr::{self as client, ClientAddr, ViaHttps},
     state::AppState,
 };
+
+/// Runs the rest of the stack, answering a timeout if it takes longer than the request
+/// deadline. The work runs as a task of its own, so a request that times out is not cut
+/// off half-way (a session stored but never started): it finishes; only nobody waits.
+async fn within_deadline(state: &AppState, next: Next, request: Request) -> Response {
+    let deadline = state.request_deadline;
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let mut work = tokio::spawn(next.run(request));
+    match tokio::time::timeout(deadline, &mut work).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(failed)) => {
+            tracing::error!(%method, path, error = %failed, "a request's handler failed");
+            let failure =
+                AppError::Internal("the server failed while answering; see its log".into());
+            ApiFailure(failure).into_response()
+        }
+        Err(_) => {
+            tracing::warn!(
+                %method,
+                path,
+                seconds = deadline.as_secs(),
+                "a request is taking longer than any should; answered with a timeout"
+            );
+            ApiFailure(AppError::RequestTimeout(format!(
+                "no answer within {} s; what was asked may still be carried out: check before \
+                 asking again",
+                deadline.as_secs()
+            )))
+            .into_response()
+        }
+    }
+}
 
 /// See the module documentation.
 pub async fn around(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -35,18 +71,21 @@ pub async fn around(State(state): State<AppState>, mut request: Request, next: N
     let https = state.access.always_secure() || ViaHttps::of(request.extensions());
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
+    let at_once = super::answered_at_once(route.as_ref().map(MatchedPath::as_str));
     let mut response = if let Some(refused) = auth::unknown_host(&request, &state.allowed_hosts) {
         refused
     } else if let Some(refused) = auth::cross_site(&request, &state.allowed_origins) {
         refused
+    } else if at_once {
+        next.run(request).await
     } else if auth::is_dashboard_page(&request) {
         let (uri, headers) = (request.uri().clone(), request.headers().clone());
         match auth::dashboard_gate(&state, &uri, &headers).await {
             Some(elsewhere) => elsewhere,
-            None => next.run(request).await,
+            None => within_deadline(&state, next, request).await,
         }
     } else {
-        next.run(request).await
+        within_deadline(&state, next, request).await
     };
     security::add_headers(response.headers_mut(), https);
     let took = start.elapsed();

@@ -213,6 +213,8 @@ pub struct TestOptions {
     pub whatsapp: Option<Reach>,
     /// A database (and secret key) the test prepared, instead of a fresh one.
     pub prepared: Option<Prepared>,
+    /// How long a request may take, instead of the policy's deadline.
+    pub request_deadline: Option<Duration>,
 }
 
 /// A database a test fills before the server starts on it, with the secret key the server
@@ -272,6 +274,7 @@ impl Default for TestOptions {
             dashboard_time_scale: 1.0,
             whatsapp: None,
             prepared: None,
+            request_deadline: None,
         }
     }
 }
@@ -319,8 +322,12 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     if options.whatsapp.is_some() {
         settings.secret_key = Some(key.unwrap_or_else(SecretKey::generate));
     }
-    let launch =
-        Launch { probe_every: options.probe_every, ws: options.ws, whatsapp: options.whatsapp };
+    let launch = Launch {
+        probe_every: options.probe_every,
+        ws: options.ws,
+        whatsapp: options.whatsapp,
+        request_deadline: options.request_deadline,
+    };
     launch_with(dir, settings, options.policy, database_url, launch).await
 }
 
@@ -359,11 +366,17 @@ struct Launch {
     probe_every: Duration,
     ws: WsLimits,
     whatsapp: Option<Reach>,
+    request_deadline: Option<Duration>,
 }
 
 impl Default for Launch {
     fn default() -> Self {
-        Launch { probe_every: Duration::from_secs(10), ws: WsLimits::default(), whatsapp: None }
+        Launch {
+            probe_every: Duration::from_secs(10),
+            ws: WsLimits::default(),
+            whatsapp: None,
+            request_deadline: None,
+        }
     }
 }
 
@@ -383,11 +396,14 @@ async fn launch_with(
         // Tests never reach the real WhatsApp: without a test's own, every attempt fails.
         whatsapp: launch.whatsapp.clone().unwrap_or_else(|| unreachable_whatsapp("offline test")),
     };
-    let app = Application::build_with(&settings, site, policy.clone(), upstreams)
+    let mut app = Application::build_with(&settings, site, policy.clone(), upstreams)
         .await
         .expect("server did not build")
         .with_probe_every(launch.probe_every)
         .with_ws_limits(launch.ws.clone());
+    if let Some(deadline) = launch.request_deadline {
+        app = app.with_request_deadline(deadline);
+    }
     let addr = app.local_addr();
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -5,6 +5,7 @@ mod access;
 mod copy_db;
 mod dashboard;
 mod dashboard_functions;
+mod deadline;
 mod events;
 mod health;
 mod helpers;

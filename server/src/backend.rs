@@ -30,8 +30,7 @@ fn client_of(request: &Parts) -> IpAddr {
 impl Backend for AppState {
     async fn authorize(&self, headers: &HeaderMap, needs: Needs) -> Result<(), AppError> {
         match self.access.authenticate(headers).await {
-            Some(caller) if caller.may(needs) => Ok(()),
-            Some(caller) => Err(AppError::Forbidden(caller.refusal(needs))),
+            Some(caller) => caller.permit(needs),
             None => Err(AppError::Unauthorized("log in to the dashboard first".into())),
         }
     }

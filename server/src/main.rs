@@ -70,16 +70,8 @@ async fn copy_db(args: &CopyDbArgs) -> anyhow::Result<copy::Copied> {
     if from.redacted() == to.redacted() {
         anyhow::bail!("--from and --to name the same database");
     }
-    if let DatabaseUrl::Sqlite(options) = &from
-        && !options.get_filename().exists()
-    {
-        anyhow::bail!(
-            "--from: there is no SQLite database at {}",
-            options.get_filename().display()
-        );
-    }
     // Both are brought to the current schema first, so the copy is table for table.
-    let source = Db::open(&from).await?;
+    let source = open_existing(&from).await.context("--from")?;
     let target = Db::open(&to).await?;
     let copied = copy::copy(&source, &target).await?;
     source.close().await;
@@ -87,14 +79,20 @@ async fn copy_db(args: &CopyDbArgs) -> anyhow::Result<copy::Copied> {
     Ok(copied)
 }
 
-async fn rekey(args: &RekeyArgs) -> anyhow::Result<u64> {
-    let url: DatabaseUrl = args.database_url.parse().context("--database-url")?;
-    if let DatabaseUrl::Sqlite(options) = &url
+/// Opens a database that must exist already: a SQLite path that names nothing is a
+/// mistake to report, not a new empty database to create.
+async fn open_existing(url: &DatabaseUrl) -> anyhow::Result<Db> {
+    if let DatabaseUrl::Sqlite(options) = url
         && !options.get_filename().exists()
     {
         anyhow::bail!("there is no SQLite database at {}", options.get_filename().display());
     }
-    let db = Db::open(&url).await?;
+    Ok(Db::open(url).await?)
+}
+
+async fn rekey(args: &RekeyArgs) -> anyhow::Result<u64> {
+    let url: DatabaseUrl = args.database_url.parse().context("--database-url")?;
+    let db = open_existing(&url).await?;
     let count = rekey::rekey(&db, &args.from, &args.to).await?;
     db.close().await;
     Ok(count)

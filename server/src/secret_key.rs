@@ -34,8 +34,19 @@ pub struct KeyId([u8; KEY_ID_LEN]);
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        f.write_str(&hex(&self.0))
     }
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 impl fmt::Debug for KeyId {
@@ -44,9 +55,14 @@ impl fmt::Debug for KeyId {
     }
 }
 
-/// The key credentials are sealed with. Its `Debug` never shows the bytes.
+/// The key credentials are sealed with. Its `Debug` never shows the bytes. What is derived
+/// from it (its id, the keyed-hash key) is worked out once, not on every seal and hash.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SecretKey([u8; KEY_LEN]);
+pub struct SecretKey {
+    bytes: [u8; KEY_LEN],
+    id: KeyId,
+    hash_key: [u8; 32],
+}
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,23 +122,34 @@ impl FromStr for SecretKey {
         };
         let bytes: [u8; KEY_LEN] =
             bytes.try_into().map_err(|b: Vec<u8>| KeyError(format!("got {} bytes", b.len())))?;
-        Ok(SecretKey(bytes))
+        Ok(SecretKey::from_bytes(bytes))
     }
 }
 
 impl SecretKey {
     /// A fresh random key.
     pub fn generate() -> SecretKey {
-        SecretKey(rand::random())
+        SecretKey::from_bytes(rand::random())
+    }
+
+    fn from_bytes(bytes: [u8; KEY_LEN]) -> SecretKey {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("HMAC takes a key of any length");
+        mac.update(b"lifeline sealed-value key id");
+        let tag = mac.finalize().into_bytes();
+        let mut id = [0; KEY_ID_LEN];
+        id.copy_from_slice(&tag[..KEY_ID_LEN]);
+        let hash_key = SecretKey::mac(&bytes, &[b"lifeline keyed-hash key"]);
+        SecretKey { bytes, id: KeyId(id), hash_key }
     }
 
     /// The key in standard base64, as `LIFELINE_SECRET_KEY` takes it.
     pub fn to_base64(&self) -> String {
-        general_purpose::STANDARD.encode(self.0)
+        general_purpose::STANDARD.encode(self.bytes)
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new((&self.0).into())
+        XChaCha20Poly1305::new((&self.bytes).into())
     }
 
     /// An HMAC-SHA256 under `key` of `parts`, each preceded by its length so that no two
@@ -137,15 +164,10 @@ impl SecretKey {
         mac.finalize().into_bytes().into()
     }
 
-    /// This key's id, as sealed values name it.
+    /// This key's id, as sealed values name it: the first bytes of an HMAC of a fixed label
+    /// under the key.
     pub fn id(&self) -> KeyId {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(b"lifeline sealed-value key id");
-        let tag = mac.finalize().into_bytes();
-        let mut id = [0; KEY_ID_LEN];
-        id.copy_from_slice(&tag[..KEY_ID_LEN]);
-        KeyId(id)
+        self.id
     }
 
     /// A keyed hash of `parts`, 128 bits in hex: the same parts give the same hash under
@@ -153,10 +175,8 @@ impl SecretKey {
     /// trying every phone number, which a plain hash would allow. It uses a key derived
     /// from this one, never the sealing key itself.
     pub fn keyed_hash(&self, parts: &[&str]) -> String {
-        let derived = SecretKey::mac(&self.0, &[b"lifeline keyed-hash key"]);
         let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
-        let tag = SecretKey::mac(&derived, &parts);
-        tag[..HASH_LEN].iter().map(|b| format!("{b:02x}")).collect()
+        hex(&SecretKey::mac(&self.hash_key, &parts)[..HASH_LEN])
     }
 
     /// The id of the key that sealed `sealed`; `None` for the first format, which named none.
@@ -181,7 +201,7 @@ impl SecretKey {
             .expect("sealing credentials cannot fail");
         let mut out = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN + sealed.len());
         out.push(VERSION);
-        out.extend_from_slice(&self.id().0);
+        out.extend_from_slice(&self.id.0);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         out
@@ -193,8 +213,8 @@ impl SecretKey {
         let rest = match version {
             VERSION => {
                 let sealed_with = SecretKey::sealed_with(sealed).ok_or(SealError::Malformed)?;
-                if sealed_with != self.id() {
-                    return Err(SealError::OtherKey { sealed_with, this: self.id() });
+                if sealed_with != self.id {
+                    return Err(SealError::OtherKey { sealed_with, this: self.id });
                 }
                 &rest[KEY_ID_LEN..]
             }
@@ -286,7 +306,7 @@ mod tests {
     fn keys_are_read_as_hex_or_base64_and_never_printed() {
         let key = SecretKey::generate();
         assert_eq!(key.to_base64().parse::<SecretKey>(), Ok(key.clone()));
-        let hex: String = key.0.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex(&key.bytes);
         assert_eq!(hex.parse::<SecretKey>(), Ok(key.clone()));
         assert_eq!(format!("{key:?}"), "SecretKey(…)");
         let short = "c2hvcnQ=".parse::<SecretKey>().unwrap_err();

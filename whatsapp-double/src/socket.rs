@@ -5,7 +5,7 @@
 use futures_util::{SinkExt, StreamExt};
 use tokio::{net::TcpListener, sync::mpsc};
 use tokio_tungstenite::tungstenite::Message;
-use whatsapp_rust::{async_channel, bytes::Bytes, transport::TransportEvent};
+use whatsapp_rust::{async_channel, transport::TransportEvent};
 
 use crate::{WhatsAppDouble, connection, pipe::DoubleEnd};
 
@@ -24,11 +24,8 @@ pub async fn serve(double: WhatsAppDouble, listener: TcpListener) -> std::io::Re
             let reading = async {
                 while let Some(Ok(message)) = source.next().await {
                     match message {
-                        Message::Binary(data)
-                            if to_double.send(Bytes::from(data.to_vec())).is_err() =>
-                        {
-                            break;
-                        }
+                        // A clone of `Bytes` shares the frame; nothing is copied.
+                        Message::Binary(data) if to_double.send(data.clone()).is_err() => break,
                         Message::Close(_) => break,
                         _ => {}
                     }
@@ -39,7 +36,7 @@ pub async fn serve(double: WhatsAppDouble, listener: TcpListener) -> std::io::Re
                 while let Ok(event) = events.recv().await {
                     match event {
                         TransportEvent::DataReceived(data) => {
-                            if sink.send(Message::Binary(data.to_vec().into())).await.is_err() {
+                            if sink.send(Message::Binary(data)).await.is_err() {
                                 break;
                             }
                         }

@@ -106,8 +106,17 @@ impl Caller {
         }
     }
 
+    /// `Ok` when this caller may do what `needs` says, else the 403 it gets.
+    pub fn permit(&self, needs: Needs) -> Result<(), app::error::AppError> {
+        if self.may(needs) {
+            Ok(())
+        } else {
+            Err(app::error::AppError::Forbidden(self.refusal(needs)))
+        }
+    }
+
     /// Why this caller may not do what `needs` says, for the 403 it gets.
-    pub fn refusal(&self, needs: Needs) -> String {
+    fn refusal(&self, needs: Needs) -> String {
         match needs {
             Needs::Login => "only a dashboard login may do this, not an API key".to_owned(),
             Needs::Key(scope) => format!(

@@ -67,6 +67,7 @@ impl Watch {
     }
 
     /// Whether the credential was revoked.
+    #[cfg(test)]
     pub fn is_revoked(&self) -> bool {
         self.revoked.is_cancelled()
     }
@@ -126,6 +127,7 @@ impl Revocations {
     }
 
     /// How many credentials have something open (for tests of the bookkeeping).
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.open().entries.len()
     }

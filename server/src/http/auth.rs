@@ -55,13 +55,13 @@ pub async fn require_caller(
         return ApiFailure(AppError::TooManyAttempts(message)).into_response();
     }
     match state.access.authenticate(request.headers()).await {
-        Some(caller) if !caller.may(Needs::Key(needs)) => {
-            ApiFailure(AppError::Forbidden(caller.refusal(Needs::Key(needs)))).into_response()
-        }
-        Some(caller) => {
-            request.extensions_mut().insert::<Caller>(caller);
-            next.run(request).await
-        }
+        Some(caller) => match caller.permit(Needs::Key(needs)) {
+            Ok(()) => {
+                request.extensions_mut().insert::<Caller>(caller);
+                next.run(request).await
+            }
+            Err(refused) => ApiFailure(refused).into_response(),
+        },
         None => {
             // Only credentials that were presented and wrong count: a missing key is a
             // misconfigured client, not a guess.

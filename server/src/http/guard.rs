@@ -28,22 +28,26 @@ use crate::{
 /// Runs the rest of the stack, answering a timeout if it takes longer than the request
 /// deadline. The work runs as a task of its own, so a request that times out is not cut
 /// off half-way (a session stored but never started): it finishes; only nobody waits.
-async fn within_deadline(state: &AppState, next: Next, request: Request) -> Response {
+async fn within_deadline(
+    state: &AppState,
+    route: Option<&MatchedPath>,
+    next: Next,
+    request: Request,
+) -> Response {
     let deadline = state.request_deadline;
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let mut work = tokio::spawn(next.run(request));
     match tokio::time::timeout(deadline, &mut work).await {
         Ok(Ok(response)) => response,
         Ok(Err(failed)) => {
-            tracing::error!(%method, path, error = %failed, "a request's handler failed");
+            let route = route.map(MatchedPath::as_str);
+            tracing::error!(route, error = %failed, "a request's handler failed");
             let failure =
                 AppError::Internal("the server failed while answering; see its log".into());
             ApiFailure(failure).into_response()
         }
         Err(_) => {
             tracing::warn!(
-                %method,
-                path,
+                route = route.map(MatchedPath::as_str),
                 seconds = deadline.as_secs(),
                 "a request is taking longer than any should; answered with a timeout"
             );
@@ -82,16 +86,16 @@ pub async fn around(State(state): State<AppState>, mut request: Request, next: N
         let (uri, headers) = (request.uri().clone(), request.headers().clone());
         match auth::dashboard_gate(&state, &uri, &headers).await {
             Some(elsewhere) => elsewhere,
-            None => within_deadline(&state, next, request).await,
+            None => within_deadline(&state, route.as_ref(), next, request).await,
         }
     } else {
-        within_deadline(&state, next, request).await
+        within_deadline(&state, route.as_ref(), next, request).await
     };
     security::add_headers(response.headers_mut(), https);
     let took = start.elapsed();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let status = response.status().as_u16();
+    let status = response.status();
     state.metrics.http_request(&method, route, status, took);
-    tracing::debug!(%method, route, status, micros = took.as_micros() as u64, "request");
+    tracing::debug!(%method, route, status = status.as_u16(), micros = took.as_micros() as u64, "request");
     response
 }

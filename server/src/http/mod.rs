@@ -18,14 +18,16 @@ use std::sync::Arc;
 use app::{App, functions::SharedBackend, model::Scope, shell};
 use axum::{
     Router,
+    body::Body,
     extract::{DefaultBodyLimit, Request, State},
-    http::{StatusCode, Uri},
+    http::{StatusCode, Uri, header},
     middleware::from_fn_with_state,
     response::{IntoResponse, Redirect},
     routing::{delete, get, patch, post},
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use tower::ServiceExt;
 
 pub use auth::origin_allowed;
 pub use error::ApiFailure;
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos.clone();
     let dashboard = state.dashboard.clone();
     let pages = file_and_error_handler::<AppState, _>(shell);
+    let files = leptos_axum::site_pkg_dir_service(&options);
 
     // Each route's scope is where the route is: what only looks needs `read`, what acts on
     // sessions `operate`, what manages keys `admin` (a login may do all).
@@ -106,16 +109,25 @@ pub fn router(state: AppState) -> Router {
         // After every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(move |uri: Uri, state: State<AppState>, request: Request| {
-            let pages = pages.clone();
+            let (pages, files) = (pages.clone(), files.clone());
             async move {
-                // Static files, and the dashboard's own "not found" page for people; a
-                // machine asking for a path that does not exist gets the JSON error.
-                let dashboard = uri.path().starts_with("/dashboard");
-                let response = pages(uri.clone(), state, request).await;
-                if response.status() == StatusCode::NOT_FOUND && !dashboard {
-                    return error::no_such_route(&uri).into_response();
+                // Under /dashboard: static files, else the dashboard's own "not found" page
+                // for people. Elsewhere only a static file is looked for, and a path that
+                // does not exist gets the JSON error, without rendering a page to discard.
+                if uri.path().starts_with("/dashboard") {
+                    return pages(uri, state, request).await;
                 }
-                response
+                // The file is asked for as the dashboard's handler asks: a plain GET that
+                // keeps only the accepted encodings.
+                let mut probe = Request::builder().uri(uri.clone());
+                if let Some(encodings) = request.headers().get(header::ACCEPT_ENCODING) {
+                    probe = probe.header(header::ACCEPT_ENCODING, encodings);
+                }
+                let probe = probe.body(Body::empty()).expect("a URI from a request is valid");
+                match files.oneshot(probe).await {
+                    Ok(found) if found.status() == StatusCode::OK => found.into_response(),
+                    _ => error::no_such_route(&uri).into_response(),
+                }
             }
         })
         // Router layers wrap each route, so the route template is known to the timer.

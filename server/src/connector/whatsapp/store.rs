@@ -41,7 +41,7 @@ use whatsapp_rust::{
 use super::sealed_row::{self, HASHED, StoredRow};
 use crate::{
     db::{Db, on_pool},
-    secret_key::SecretKey,
+    secret_key::{SecretKey, hex},
 };
 
 /// The kinds of record, as stored in `space`.
@@ -164,10 +164,6 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Serialization(Box::new(e)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn two(first: &str, second: &str) -> String {

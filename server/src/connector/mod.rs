@@ -3,8 +3,11 @@
 //! A connector opens one connection attempt at a time for a session and reports what
 //! happens on it. It never retries and never decides policy: the supervisor does.
 
+mod ending;
 pub mod simulator;
 pub mod whatsapp;
+
+pub use ending::{Ending, Refusal, ShownCode};
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -50,20 +53,10 @@ impl Progress {
 /// News from the upstream about one attempt or link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upstream {
-    /// A QR code to show for scanning; it replaces the previous one.
-    Qr {
-        /// The code's payload.
-        code: String,
-        /// When it stops being valid.
-        expires_at: DateTime<Utc>,
-    },
-    /// A code to type on the phone instead of scanning; it replaces the previous one.
-    PairCode {
-        /// Eight characters.
-        code: String,
-        /// When it stops being valid.
-        expires_at: DateTime<Utc>,
-    },
+    /// A QR code to show for scanning.
+    Qr(ShownCode),
+    /// A code to type on the phone instead of scanning.
+    PairCode(ShownCode),
     /// Pairing hit a problem the person at the phone must know about; it goes on.
     PairingProblem {
         /// What to tell them.
@@ -76,30 +69,8 @@ pub enum Upstream {
         /// Opaque credentials to store.
         credentials: Vec<u8>,
     },
-    /// The upstream ended the link and asks for a fresh login at once (routine, not a
-    /// failure).
-    Restart,
-    /// The link was lost.
-    Disconnected {
-        /// What the upstream or transport said.
-        error: String,
-    },
-    /// The phone unlinked this device: the credentials are dead.
-    LoggedOut,
-    /// Another client logged in with the same credentials.
-    Replaced,
-    /// The number is banned until the given time.
-    Banned {
-        /// When the ban ends, if known.
-        until: Option<DateTime<Utc>>,
-    },
-    /// The upstream refused the session for good (see [`ConnectError::Refused`]).
-    Refused {
-        /// What kind of refusal.
-        refusal: Refusal,
-        /// What the upstream said, and what to do.
-        error: String,
-    },
+    /// The link ended.
+    Ended(Ending),
     /// A message arrived.
     Message {
         /// When.
@@ -175,15 +146,6 @@ pub enum ConnectError {
         /// What the upstream said, and what to do.
         error: String,
     },
-}
-
-/// Refusals that no retry can overcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The upstream no longer accepts this client version.
-    ClientOutdated,
-    /// Any other refusal the upstream marks as final.
-    Other,
 }
 
 /// Why a send or a probe failed.

@@ -22,7 +22,8 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use super::{
-    ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Refusal, Upstream,
+    ConnectError, ConnectRequest, Connector, Ending, EventSink, Link, LinkError, Refusal,
+    ShownCode, Upstream,
 };
 use crate::db::sessions::StoredSession;
 
@@ -213,9 +214,8 @@ impl Simulator {
                 let link = live()?;
                 link.alive.store(false, Ordering::SeqCst);
                 for i in 0..count {
-                    link.sink.send(Upstream::Disconnected {
-                        error: format!("stream closed by upstream (simulated drop {})", i + 1),
-                    });
+                    let error = format!("stream closed by upstream (simulated drop {})", i + 1);
+                    link.sink.send(Upstream::Ended(Ending::Dropped { error }));
                 }
                 format!("dropped the link ({count} notices)")
             }
@@ -227,7 +227,7 @@ impl Simulator {
                 let link = live()?;
                 link.alive.store(false, Ordering::SeqCst);
                 let credentials = link.credentials.clone();
-                link.sink.send(Upstream::LoggedOut);
+                link.sink.send(Upstream::Ended(Ending::LoggedOut));
                 world.revoked.insert(credentials);
                 "logged the session out from the phone".to_owned()
             }
@@ -242,25 +242,25 @@ impl Simulator {
             Fault::Replaced => {
                 let link = live()?;
                 link.alive.store(false, Ordering::SeqCst);
-                link.sink.send(Upstream::Replaced);
+                link.sink.send(Upstream::Ended(Ending::Replaced));
                 "another client took the session over".to_owned()
             }
             Fault::Outdated => {
                 let link = live()?;
                 link.alive.store(false, Ordering::SeqCst);
-                link.sink.send(Upstream::Refused {
+                link.sink.send(Upstream::Ended(Ending::Refused {
                     refusal: Refusal::ClientOutdated,
                     error: "the simulated WhatsApp no longer accepts this client version (405): \
                             update Lifeline, then reconnect"
                         .into(),
-                });
+                }));
                 "WhatsApp refuses this client version".to_owned()
             }
             Fault::Ban { seconds } => {
                 let link = live()?;
                 link.alive.store(false, Ordering::SeqCst);
                 let until = Utc::now() + chrono::Duration::seconds(seconds as i64);
-                link.sink.send(Upstream::Banned { until: Some(until) });
+                link.sink.send(Upstream::Ended(Ending::Banned { until: Some(until) }));
                 format!("banned for {seconds} s")
             }
             Fault::Refuse { count } => {
@@ -336,19 +336,17 @@ impl Simulator {
                     char::from(PAIR_CODE_ALPHABET[rand::random_range(0..PAIR_CODE_ALPHABET.len())])
                 })
                 .collect();
-            request.events.send(Upstream::PairCode {
-                code,
-                expires_at: Utc::now() + chrono::Duration::from_std(lasts).unwrap_or_default(),
-            });
+            let expires_at = Utc::now() + chrono::Duration::from_std(lasts).unwrap_or_default();
+            request.events.send(Upstream::PairCode(ShownCode { code, expires_at }));
         }
         for n in 1..=self.config.qr_codes {
             let (scanned, scan) = oneshot::channel();
             self.world().sessions.entry(id.clone()).or_default().scan = Some(scanned);
             let expires = chrono::Duration::from_std(self.config.qr_every).unwrap_or_default();
-            request.events.send(Upstream::Qr {
+            request.events.send(Upstream::Qr(ShownCode {
                 code: format!("lifeline-sim:{id}:{n}:{:08x}", rand::random::<u32>()),
                 expires_at: Utc::now() + expires,
-            });
+            }));
             tokio::select! {
                 phone = scan => {
                     let phone = phone.ok().flatten().unwrap_or_else(|| made_up_number(id));
@@ -452,9 +450,8 @@ impl Connector for Simulator {
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
                 if link.alive.swap(false, Ordering::SeqCst) {
-                    link.sink.send(Upstream::Disconnected {
-                        error: "stream closed by upstream (simulated flap)".into(),
-                    });
+                    let error = "stream closed by upstream (simulated flap)".into();
+                    link.sink.send(Upstream::Ended(Ending::Dropped { error }));
                 }
             });
         }

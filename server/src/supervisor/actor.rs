@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use app::{
-    model::{Desired, Event, Reason, SessionStatus, SessionView},
+    model::{Desired, Event, SessionStatus, SessionView},
     policy::SupervisorPolicy,
 };
 use chrono::{DateTime, Utc};
@@ -24,8 +24,8 @@ use super::{
 };
 use crate::{
     connector::{
-        ConnectError, ConnectRequest, Connector, EventSink, Link, LinkError, Progress, Refusal,
-        Report, Upstream,
+        ConnectError, ConnectRequest, Connector, Ending, EventSink, Link, LinkError, Progress,
+        Report, ShownCode, Upstream,
     },
     events::EventBus,
     metrics::Metrics,
@@ -348,7 +348,11 @@ impl Actor {
                         }
                     }
                 }
-                self.apply(Input::LoggedOut, Some("logged out by an operator".into())).await;
+                self.apply(
+                    Input::Ended(Ending::LoggedOut),
+                    Some("logged out by an operator".into()),
+                )
+                .await;
                 let _ = reply.send(());
             }
             Command::Send { to, text, reply } => match self.live_link() {
@@ -418,11 +422,13 @@ impl Actor {
                 Input::AttemptSucceeded
             }
             Err(ConnectError::Transient(error)) => Input::AttemptFailed { error },
-            Err(ConnectError::LoggedOut) => Input::LoggedOut,
-            Err(ConnectError::Replaced) => Input::Replaced,
-            Err(ConnectError::Banned { until }) => Input::Banned { until },
+            Err(ConnectError::LoggedOut) => Input::Ended(Ending::LoggedOut),
+            Err(ConnectError::Replaced) => Input::Ended(Ending::Replaced),
+            Err(ConnectError::Banned { until }) => Input::Ended(Ending::Banned { until }),
             Err(ConnectError::QrTimeout) => Input::QrExhausted,
-            Err(ConnectError::Refused { refusal, error }) => refused(refusal, error),
+            Err(ConnectError::Refused { refusal, error }) => {
+                Input::Ended(Ending::Refused { refusal, error })
+            }
         };
         self.apply(input, None).await;
         if self.state.status != SessionStatus::Connected {
@@ -436,21 +442,15 @@ impl Actor {
 
     async fn upstream(&mut self, news: Upstream) {
         match news {
-            Upstream::Qr { code, expires_at } => {
+            Upstream::Qr(ShownCode { code, expires_at }) => {
                 self.apply(Input::QrShown, None).await;
-                self.deps.bus.publish(Event::Qr {
-                    session_id: self.view.id.clone(),
-                    code,
-                    expires_at,
-                });
+                let session_id = self.view.id.clone();
+                self.deps.bus.publish(Event::Qr { session_id, code, expires_at });
             }
-            Upstream::PairCode { code, expires_at } => {
+            Upstream::PairCode(ShownCode { code, expires_at }) => {
                 self.apply(Input::QrShown, None).await;
-                self.deps.bus.publish(Event::PairCode {
-                    session_id: self.view.id.clone(),
-                    code,
-                    expires_at,
-                });
+                let session_id = self.view.id.clone();
+                self.deps.bus.publish(Event::PairCode { session_id, code, expires_at });
             }
             Upstream::Paired { phone_number, credentials } => {
                 let at = Utc::now();
@@ -469,17 +469,14 @@ impl Actor {
                     .await;
                 self.apply(Input::Paired, Some("paired by QR code".into())).await;
             }
-            Upstream::Disconnected { error } => self.apply(Input::Dropped { error }, None).await,
-            Upstream::Restart => {
-                let detail = "WhatsApp asked for a fresh login".to_owned();
-                self.apply(Input::Restart, Some(detail)).await
+            Upstream::Ended(ending) => {
+                let detail = match ending {
+                    Ending::Restart => Some("WhatsApp asked for a fresh login".into()),
+                    Ending::LoggedOut => Some("the phone unlinked this session".into()),
+                    _ => None,
+                };
+                self.apply(Input::Ended(ending), detail).await
             }
-            Upstream::LoggedOut => {
-                self.apply(Input::LoggedOut, Some("the phone unlinked this session".into())).await
-            }
-            Upstream::Replaced => self.apply(Input::Replaced, None).await,
-            Upstream::Banned { until } => self.apply(Input::Banned { until }, None).await,
-            Upstream::Refused { refusal, error } => self.apply(refused(refusal, error), None).await,
             Upstream::PairingProblem { message } => {
                 // Shown with the pairing, which goes on: the person can act on it.
                 tracing::warn!(session = %self.view.id, problem = %message, "pairing problem");
@@ -672,14 +669,6 @@ async fn close(link: Arc<dyn Link>, budget: Duration) {
 }
 
 /// A final refusal, as the state machine takes it.
-fn refused(refusal: Refusal, error: String) -> Input {
-    let reason = match refusal {
-        Refusal::ClientOutdated => Reason::ClientOutdated,
-        Refusal::Other => Reason::Refused,
-    };
-    Input::Refused { reason, error }
-}
-
 /// Runs one login attempt within its two budgets: `handshake` until the upstream accepts
 /// the login, then `login` until the session is live. The handshake permit is given back
 /// at the line, so a long sync does not hold up other sessions' handshakes.

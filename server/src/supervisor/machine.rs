@@ -12,6 +12,8 @@ use app::{
 };
 use chrono::{DateTime, Utc};
 
+use crate::connector::Ending;
+
 /// A session's observed state: what is persisted and shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
@@ -81,30 +83,9 @@ pub enum Input {
     QrExhausted,
     /// The phone scanned the code; credentials are now stored.
     Paired,
-    /// The upstream ended the live link and asks for a fresh login now: routine, so it is
-    /// neither a failure nor counted against the retries.
-    Restart,
-    /// The live link was lost.
-    Dropped {
-        /// What the upstream said.
-        error: String,
-    },
-    /// The phone unlinked the session, or an operator logged it out.
-    LoggedOut,
-    /// Another client took the session over.
-    Replaced,
-    /// WhatsApp banned the number until the given time.
-    Banned {
-        /// When the ban ends, if known.
-        until: Option<DateTime<Utc>>,
-    },
-    /// The upstream refused the session for good: no retry can help until a person acts.
-    Refused {
-        /// [`Reason::ClientOutdated`] or [`Reason::Refused`].
-        reason: Reason,
-        /// What the upstream said, and what to do.
-        error: String,
-    },
+    /// The link ended (a drop, a logout by the phone or an operator, a takeover, a ban, a
+    /// refusal, or a routine restart).
+    Ended(Ending),
     /// The scheduled retry is due.
     RetryDue,
     /// The link has been up for the policy's `stable_after`.
@@ -190,7 +171,7 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
         }
 
         (S::Connecting | S::QrPending, Input::AttemptFailed { error })
-        | (S::Connecting | S::QrPending, Input::Dropped { error }) => {
+        | (S::Connecting | S::QrPending, Input::Ended(Ending::Dropped { error })) => {
             // A drop can arrive while the attempt is still in flight: end it either way.
             actions.push(Action::CloseLink);
             retry_or_give_up(&mut next, &mut actions, error, Reason::AttemptFailed, ctx);
@@ -207,7 +188,7 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
 
         (_, Input::Paired) => next.has_credentials = true,
 
-        (S::Connected, Input::Dropped { error }) => {
+        (S::Connected, Input::Ended(Ending::Dropped { error })) => {
             actions.push(Action::CloseLink);
             if next.schedule != Schedule::Reconnect {
                 next.schedule = Schedule::Reconnect;
@@ -216,14 +197,14 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
             retry_or_give_up(&mut next, &mut actions, error, Reason::ConnectionLost, ctx);
         }
 
-        (S::Connected, Input::Restart) => {
+        (S::Connected, Input::Ended(Ending::Restart)) => {
             next.status = S::Connecting;
             next.next_retry_at = None;
             actions.extend([Action::CloseLink, Action::Connect]);
         }
 
-        (S::LoggedOut, Input::LoggedOut) => {}
-        (_, Input::LoggedOut) => {
+        (S::LoggedOut, Input::Ended(Ending::LoggedOut)) => {}
+        (_, Input::Ended(Ending::LoggedOut)) => {
             next.status = S::LoggedOut;
             next.reason = None;
             next.attempt = 0;
@@ -232,14 +213,17 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
             actions.extend([Action::CloseLink, Action::CancelRetry, Action::WipeCredentials]);
         }
 
-        (S::Connecting | S::QrPending | S::Connected | S::Reconnecting, Input::Replaced) => {
+        (
+            S::Connecting | S::QrPending | S::Connected | S::Reconnecting,
+            Input::Ended(Ending::Replaced),
+        ) => {
             stop_as(&mut next, &mut actions, Reason::Replaced);
             next.last_error = Some("another client took over this session".into());
         }
 
         (
             S::Connecting | S::QrPending | S::Connected | S::Reconnecting,
-            Input::Banned { until },
+            Input::Ended(Ending::Banned { until }),
         ) => {
             stop_as(&mut next, &mut actions, Reason::Banned);
             next.next_retry_at = *until;
@@ -248,9 +232,9 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
 
         (
             S::Connecting | S::QrPending | S::Connected | S::Reconnecting,
-            Input::Refused { reason, error },
+            Input::Ended(Ending::Refused { refusal, error }),
         ) => {
-            stop_as(&mut next, &mut actions, *reason);
+            stop_as(&mut next, &mut actions, refusal.reason());
             next.last_error = Some(error.clone());
         }
 
@@ -285,14 +269,18 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
             S::Disconnected | S::QrPending | S::Connected | S::Reconnecting | S::LoggedOut,
             Input::QrShown,
         )
-        | (S::Disconnected | S::Reconnecting | S::LoggedOut, Input::Dropped { .. })
+        | (
+            S::Disconnected | S::Reconnecting | S::LoggedOut,
+            Input::Ended(Ending::Dropped { .. }),
+        )
         | (
             S::Disconnected | S::QrPending | S::Connecting | S::Reconnecting | S::LoggedOut,
-            Input::Restart | Input::Stable,
+            Input::Ended(Ending::Restart) | Input::Stable,
         )
         | (
             S::Disconnected | S::LoggedOut,
-            Input::Replaced | Input::Banned { .. } | Input::Refused { .. } | Input::Shutdown,
+            Input::Ended(Ending::Replaced | Ending::Banned { .. } | Ending::Refused { .. })
+            | Input::Shutdown,
         )
         | (
             S::Disconnected | S::QrPending | S::Connecting | S::Connected | S::LoggedOut,
@@ -356,6 +344,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::connector::Refusal;
 
     fn policy() -> SupervisorPolicy {
         SupervisorPolicy { jitter: 0.0, ..SupervisorPolicy::default() }
@@ -388,7 +377,7 @@ mod tests {
     }
 
     fn dropped() -> Input {
-        Input::Dropped { error: "stream closed".into() }
+        Input::Ended(Ending::Dropped { error: "stream closed".into() })
     }
 
     fn secs(n: u64) -> Duration {
@@ -409,14 +398,14 @@ mod tests {
     #[test]
     fn a_restart_asked_by_the_upstream_reconnects_at_once_without_counting() {
         let live = State { attempt: 2, schedule: Schedule::Reconnect, ..paired(S::Connected) };
-        let s = step(&live, Input::Restart);
+        let s = step(&live, Input::Ended(Ending::Restart));
         assert_eq!((s.state.status, s.state.reason), (S::Connecting, None));
         assert_eq!((s.state.attempt, s.state.schedule), (2, Schedule::Reconnect));
         assert_eq!(s.actions, [Action::CloseLink, Action::Connect]);
         // Only a live link can be restarted; anywhere else the news is stale.
         for status in [S::Connecting, S::Reconnecting, S::Disconnected, S::LoggedOut, S::QrPending]
         {
-            let s = step(&paired(status), Input::Restart);
+            let s = step(&paired(status), Input::Ended(Ending::Restart));
             assert_eq!((s.state, s.actions), (paired(status), vec![]), "{status}");
         }
     }
@@ -424,8 +413,10 @@ mod tests {
     #[test]
     fn a_final_refusal_stops_the_session_with_its_reason_and_no_retry() {
         for status in [S::Connecting, S::QrPending, S::Connected, S::Reconnecting] {
-            let refused =
-                Input::Refused { reason: Reason::ClientOutdated, error: "update Lifeline".into() };
+            let refused = Input::Ended(Ending::Refused {
+                refusal: Refusal::ClientOutdated,
+                error: "update Lifeline".into(),
+            });
             let s = step(&paired(status), refused);
             assert_eq!(s.state.status, S::Disconnected, "{status}");
             assert_eq!(s.state.reason, Some(Reason::ClientOutdated));
@@ -437,7 +428,7 @@ mod tests {
         // A stopped session ignores a late refusal.
         let stopped = step(
             &paired(S::Disconnected),
-            Input::Refused { reason: Reason::Refused, error: "late".into() },
+            Input::Ended(Ending::Refused { refusal: Refusal::Other, error: "late".into() }),
         );
         assert!(stopped.actions.is_empty());
     }
@@ -522,7 +513,7 @@ mod tests {
     #[test]
     fn logout_wipes_credentials_and_never_reconnects_by_itself() {
         let up = run(paired(S::Disconnected), [Input::Start, Input::AttemptSucceeded]).0;
-        let s = step(&up, Input::LoggedOut);
+        let s = step(&up, Input::Ended(Ending::LoggedOut));
         assert_eq!(s.state.status, S::LoggedOut);
         assert!(!s.state.has_credentials);
         assert_eq!(s.actions, [Action::CloseLink, Action::CancelRetry, Action::WipeCredentials]);
@@ -540,8 +531,8 @@ mod tests {
         let up = run(paired(S::Disconnected), [Input::Start, Input::AttemptSucceeded]).0;
         let until = now() + chrono::Duration::hours(1);
         for (input, reason) in [
-            (Input::Replaced, Reason::Replaced),
-            (Input::Banned { until: Some(until) }, Reason::Banned),
+            (Input::Ended(Ending::Replaced), Reason::Replaced),
+            (Input::Ended(Ending::Banned { until: Some(until) }), Reason::Banned),
         ] {
             let s = step(&up, input);
             assert_eq!((s.state.status, s.state.reason), (S::Disconnected, Some(reason)));
@@ -551,7 +542,7 @@ mod tests {
             assert!(actions.is_empty());
         }
         assert_eq!(
-            step(&up, Input::Banned { until: Some(until) }).state.next_retry_at,
+            step(&up, Input::Ended(Ending::Banned { until: Some(until) })).state.next_retry_at,
             Some(until)
         );
     }
@@ -615,7 +606,7 @@ mod tests {
 
     fn any_input() -> impl Strategy<Value = Input> {
         let error = "[a-z ]{0,12}";
-        let refusal = proptest::sample::select(vec![Reason::ClientOutdated, Reason::Refused]);
+        let refusal = proptest::sample::select(vec![Refusal::ClientOutdated, Refusal::Other]);
         prop_oneof![
             Just(Input::Start),
             Just(Input::Reconnect),
@@ -624,12 +615,13 @@ mod tests {
             Just(Input::QrShown),
             Just(Input::QrExhausted),
             Just(Input::Paired),
-            error.prop_map(|error| Input::Dropped { error }),
-            Just(Input::LoggedOut),
-            Just(Input::Replaced),
-            any_time().prop_map(|until| Input::Banned { until }),
-            Just(Input::Restart),
-            (refusal, error).prop_map(|(reason, error)| Input::Refused { reason, error }),
+            error.prop_map(|error| Input::Ended(Ending::Dropped { error })),
+            Just(Input::Ended(Ending::LoggedOut)),
+            Just(Input::Ended(Ending::Replaced)),
+            any_time().prop_map(|until| Input::Ended(Ending::Banned { until })),
+            Just(Input::Ended(Ending::Restart)),
+            (refusal, error)
+                .prop_map(|(refusal, error)| Input::Ended(Ending::Refused { refusal, error })),
             Just(Input::RetryDue),
             Just(Input::Stable),
             Just(Input::Stop),
@@ -682,7 +674,7 @@ mod tests {
                     // Nothing connects a session unless asked to, its retry fell due, or the
                     // upstream itself asked for a fresh login.
                     prop_assert!(
-                        is_request(&input) || matches!(input, Input::RetryDue | Input::Restart)
+                        is_request(&input) || matches!(input, Input::RetryDue | Input::Ended(Ending::Restart))
                     );
                 }
                 if s.state.status == S::Reconnecting && state.status != S::Reconnecting {

@@ -24,7 +24,7 @@ use super::{
     store::SqlStore,
 };
 use crate::{
-    connector::{ConnectError, ConnectRequest, Connector, Link, Refusal, Upstream},
+    connector::{ConnectError, ConnectRequest, Connector, Link, Refusal, ShownCode, Upstream},
     db::Db,
     secret_key::SecretKey,
 };
@@ -150,10 +150,8 @@ pub(super) const OUTDATED: &str = "WhatsApp no longer accepts this client versio
 
 fn during_attempt(signal: Signal) -> Meaning {
     match signal {
-        Signal::Qr { code, expires_at } => Meaning::Tell(Upstream::Qr { code, expires_at }),
-        Signal::PairCode { code, expires_at } => {
-            Meaning::Tell(Upstream::PairCode { code, expires_at })
-        }
+        Signal::Qr(code) => Meaning::Tell(Upstream::Qr(code)),
+        Signal::PairCode(code) => Meaning::Tell(Upstream::PairCode(code)),
         Signal::PairCodeRefresh => Meaning::NewPairCode,
         Signal::ScannedWithoutMultidevice => {
             Meaning::Tell(Upstream::PairingProblem { message: SCANNED_WITHOUT_MULTIDEVICE.into() })
@@ -239,7 +237,7 @@ impl Attempt<'_> {
         let Some(signal) = map(event, Utc::now()) else { return Step::Continue };
         match during_attempt(signal) {
             Meaning::Tell(news) => {
-                if let Upstream::PairCode { expires_at, .. } = &news {
+                if let Upstream::PairCode(ShownCode { expires_at, .. }) = &news {
                     self.pair_code_until = Some(*expires_at);
                 }
                 self.request.events.send(news);
@@ -494,8 +492,8 @@ mod tests {
 
     #[test]
     fn pairing_news_reaches_the_supervisor_and_a_live_phone_code_outlasts_the_qr_codes() {
-        let qr = Signal::Qr { code: "2@x".into(), expires_at: Utc::now() };
-        assert!(matches!(during_attempt(qr), Meaning::Tell(Upstream::Qr { .. })));
+        let qr = Signal::Qr(ShownCode { code: "2@x".into(), expires_at: Utc::now() });
+        assert!(matches!(during_attempt(qr), Meaning::Tell(Upstream::Qr(_))));
         let paired = during_attempt(Signal::Paired { phone_number: "+27821231234".into() });
         assert_eq!(paired, Meaning::Paired("+27821231234".into()));
         assert_eq!(credentials_for("+27821231234"), b"whatsapp-store:+27821231234".to_vec());

@@ -26,7 +26,7 @@ use super::{
     saver::DeviceSaver,
     store::SqlStore,
 };
-use crate::connector::{EventSink, Link, LinkError, Refusal, Upstream};
+use crate::connector::{Ending, EventSink, Link, LinkError, Refusal, Upstream};
 
 /// A client with its run loop going: what an attempt builds and a link keeps.
 pub(super) struct Running {
@@ -86,28 +86,31 @@ async fn watch(
         match map(event, Utc::now()) {
             Some(Signal::Message { at }) => sink.send(Upstream::Message { at }),
             Some(Signal::LoggedOut { .. }) => {
-                sink.send(Upstream::LoggedOut);
+                sink.send(Upstream::Ended(Ending::LoggedOut));
                 return true;
             }
             Some(Signal::Replaced) => {
-                sink.send(Upstream::Replaced);
+                sink.send(Upstream::Ended(Ending::Replaced));
                 return true;
             }
             Some(Signal::Restart) => {
-                sink.send(Upstream::Restart);
+                sink.send(Upstream::Ended(Ending::Restart));
                 return true;
             }
             Some(Signal::Banned { until, .. }) => {
-                sink.send(Upstream::Banned { until });
+                sink.send(Upstream::Ended(Ending::Banned { until }));
                 return true;
             }
             Some(Signal::Outdated) => {
                 let error = super::connector::OUTDATED.to_owned();
-                sink.send(Upstream::Refused { refusal: Refusal::ClientOutdated, error });
+                sink.send(Upstream::Ended(Ending::Refused {
+                    refusal: Refusal::ClientOutdated,
+                    error,
+                }));
                 return true;
             }
             Some(Signal::Failed { error, retry: false }) => {
-                sink.send(Upstream::Refused { refusal: Refusal::Other, error });
+                sink.send(Upstream::Ended(Ending::Refused { refusal: Refusal::Other, error }));
                 return true;
             }
             Some(Signal::Dropped { error } | Signal::Failed { error, .. }) => {
@@ -135,7 +138,7 @@ async fn watch(
         let error = last_drop
             .or_else(|| failure.take())
             .unwrap_or_else(|| "the connection to WhatsApp closed".into());
-        sink.send(Upstream::Disconnected { error });
+        sink.send(Upstream::Ended(Ending::Dropped { error }));
     }
 }
 
@@ -246,7 +249,7 @@ mod tests {
         let out =
             LoggedOut::builder().on_connect(false).reason(ConnectFailureReason::LoggedOut).build();
         let told = watched(vec![Event::LoggedOut(out)], LastFailure::default(), false).await;
-        assert_eq!(told, vec![Upstream::LoggedOut]);
+        assert_eq!(told, vec![Upstream::Ended(Ending::LoggedOut)]);
     }
 
     #[tokio::test]
@@ -256,7 +259,9 @@ mod tests {
         let told = watched(vec![Event::Disconnected(dropped)], LastFailure::default(), false).await;
         assert_eq!(
             told,
-            vec![Upstream::Disconnected { error: "disconnected: read error: reset".into() }]
+            vec![Upstream::Ended(Ending::Dropped {
+                error: "disconnected: read error: reset".into()
+            })]
         );
 
         // Without an event, the transport's own error explains the end.
@@ -265,9 +270,9 @@ mod tests {
         let told = watched(Vec::new(), failure, false).await;
         assert_eq!(
             told,
-            vec![Upstream::Disconnected {
+            vec![Upstream::Ended(Ending::Dropped {
                 error: "cannot reach WhatsApp: connection refused".into()
-            }]
+            })]
         );
     }
 

@@ -8,23 +8,15 @@
 use chrono::{DateTime, Utc};
 use whatsapp_rust::wacore::types::events::{ConnectFailureReason, Event};
 
+use crate::connector::ShownCode;
+
 /// An event, in Lifeline's terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Signal {
-    /// A QR code to show until `expires_at`.
-    Qr {
-        /// The payload to draw.
-        code: String,
-        /// When the next code replaces it.
-        expires_at: DateTime<Utc>,
-    },
-    /// A code to type on the phone (pairing by phone number) until `expires_at`.
-    PairCode {
-        /// Eight characters.
-        code: String,
-        /// When it stops being valid.
-        expires_at: DateTime<Utc>,
-    },
+    /// A QR code to show.
+    Qr(ShownCode),
+    /// A code to type on the phone (pairing by phone number).
+    PairCode(ShownCode),
     /// The phone code on show is dead (WhatsApp asked for a new one, or the phone never
     /// confirmed it): a new one must be requested.
     PairCodeRefresh,
@@ -86,14 +78,8 @@ pub enum Signal {
 /// presence, history sync…).
 pub fn map(event: &Event, now: DateTime<Utc>) -> Option<Signal> {
     Some(match event {
-        Event::PairingQrCode(qr) => Signal::Qr {
-            code: qr.code.clone(),
-            expires_at: now + chrono::Duration::from_std(qr.timeout).unwrap_or_default(),
-        },
-        Event::PairingCode(pair) => Signal::PairCode {
-            code: pair.code.clone(),
-            expires_at: now + chrono::Duration::from_std(pair.timeout).unwrap_or_default(),
-        },
+        Event::PairingQrCode(qr) => Signal::Qr(shown(&qr.code, qr.timeout, now)),
+        Event::PairingCode(pair) => Signal::PairCode(shown(&pair.code, pair.timeout, now)),
         // The QR codes still work: a refused phone code only explains a later failure.
         Event::PairingCodeError(e) => {
             Signal::Failed { error: format!("no pairing code: {}", e.error), retry: true }
@@ -156,6 +142,12 @@ pub fn map(event: &Event, now: DateTime<Utc>) -> Option<Signal> {
     })
 }
 
+/// A code valid for `timeout` from `now`.
+fn shown(code: &str, timeout: std::time::Duration, now: DateTime<Utc>) -> ShownCode {
+    let expires_at = now + chrono::Duration::from_std(timeout).unwrap_or_default();
+    ShownCode { code: code.to_owned(), expires_at }
+}
+
 fn logout_reason(reason: ConnectFailureReason) -> String {
     match reason {
         ConnectFailureReason::AccountLocked => "WhatsApp locked the account".into(),
@@ -201,7 +193,10 @@ mod tests {
             PairingQrCode::builder().code("2@abc".into()).timeout(Duration::from_secs(20)).build();
         assert_eq!(
             one(Event::PairingQrCode(qr)),
-            Signal::Qr { code: "2@abc".into(), expires_at: now() + chrono::Duration::seconds(20) }
+            Signal::Qr(ShownCode {
+                code: "2@abc".into(),
+                expires_at: now() + chrono::Duration::seconds(20)
+            })
         );
         let typed = PairingCode::builder()
             .code("ABCD2345".into())
@@ -209,10 +204,10 @@ mod tests {
             .build();
         assert_eq!(
             one(Event::PairingCode(typed)),
-            Signal::PairCode {
+            Signal::PairCode(ShownCode {
                 code: "ABCD2345".into(),
                 expires_at: now() + chrono::Duration::seconds(180)
-            }
+            })
         );
         let refused = PairingCodeError::builder().error("rate limited".into()).build();
         assert_eq!(

@@ -57,14 +57,22 @@ impl TryFrom<Row> for RecoveryRow {
     }
 }
 
+/// A recovery about to begin.
+#[derive(Clone, Copy, Debug)]
+pub struct NewRecovery<'a> {
+    /// The session recovered.
+    pub session_id: &'a str,
+    /// When it began.
+    pub at: DateTime<Utc>,
+    /// What set it off (automatic triggers count against the session's budget).
+    pub trigger: Trigger,
+    /// What was done.
+    pub action: Action,
+}
+
 /// Records that a recovery began; returns its row id for [`finish`].
-pub async fn start(
-    db: &Db,
-    session_id: &str,
-    at: DateTime<Utc>,
-    trigger: Trigger,
-    action: Action,
-) -> Result<i64, DbError> {
+pub async fn start(db: &Db, recovery: NewRecovery<'_>) -> Result<i64, DbError> {
+    let NewRecovery { session_id, at, trigger, action } = recovery;
     let (id,): (i64,) = on_pool!(db, pool => sqlx::query_as(
         "INSERT INTO recoveries (session_id, at, cause, action, automatic, outcome)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"

@@ -27,7 +27,10 @@ use super::{
     restore::RestoreState,
 };
 use crate::{
-    db::{Db, DbError, recoveries},
+    db::{
+        Db, DbError,
+        recoveries::{self, NewRecovery},
+    },
     events::EventBus,
     metrics::Metrics,
 };
@@ -38,13 +41,7 @@ pub trait RecoveryLog: Send + Sync + 'static {
     /// Automatic recoveries per session since `since`.
     async fn automatic_since(&self, since: DateTime<Utc>) -> Result<HashMap<String, u32>, DbError>;
     /// Records a recovery's start; returns its id.
-    async fn start(
-        &self,
-        session_id: &str,
-        at: DateTime<Utc>,
-        trigger: Trigger,
-        action: Action,
-    ) -> Result<i64, DbError>;
+    async fn start(&self, recovery: NewRecovery<'_>) -> Result<i64, DbError>;
     /// Records how it went.
     async fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), DbError>;
 }
@@ -55,14 +52,8 @@ impl RecoveryLog for Db {
         recoveries::automatic_since(self, since).await
     }
 
-    async fn start(
-        &self,
-        session_id: &str,
-        at: DateTime<Utc>,
-        trigger: Trigger,
-        action: Action,
-    ) -> Result<i64, DbError> {
-        recoveries::start(self, session_id, at, trigger, action).await
+    async fn start(&self, recovery: NewRecovery<'_>) -> Result<i64, DbError> {
+        recoveries::start(self, recovery).await
     }
 
     async fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), DbError> {
@@ -114,7 +105,8 @@ impl Recoverer {
         let id = handle.view().id;
         self.metrics.recovery(trigger);
         tracing::info!(session = %id, trigger = trigger.as_str(), action = action.as_str(), "recovery");
-        match self.log.start(&id, (self.clock)(), trigger, action).await {
+        let recovery = NewRecovery { session_id: &id, at: (self.clock)(), trigger, action };
+        match self.log.start(recovery).await {
             Ok(row) => Some(row),
             Err(e) => {
                 tracing::warn!(session = %id, error = %e, "could not write the recovery log");

@@ -23,7 +23,10 @@ use super::{
     tests::{Harness, is, policy, until},
     watchdog::{Clock, Recoverer, RecoveryLog, Watchdog},
 };
-use crate::{connector::simulator::Fault, db::DbError};
+use crate::{
+    connector::simulator::Fault,
+    db::{DbError, recoveries::NewRecovery},
+};
 
 #[derive(Clone, Debug, PartialEq)]
 struct Row {
@@ -50,13 +53,8 @@ impl RecoveryLog for MemoryLog {
         Ok(used)
     }
 
-    async fn start(
-        &self,
-        session_id: &str,
-        at: DateTime<Utc>,
-        trigger: Trigger,
-        action: Action,
-    ) -> Result<i64, DbError> {
+    async fn start(&self, recovery: NewRecovery<'_>) -> Result<i64, DbError> {
+        let NewRecovery { session_id, at, trigger, action } = recovery;
         let mut rows = self.0.lock().unwrap();
         let row =
             Row { session: session_id.into(), at, trigger, action, outcome: Outcome::Started };
@@ -236,7 +234,13 @@ async fn a_restart_mid_hour_keeps_the_count() {
     let log = Arc::new(MemoryLog::default());
     let twenty_minutes_ago = Utc::now() - chrono::Duration::minutes(20);
     for _ in 0..3 {
-        log.start("s", twenty_minutes_ago, Trigger::Disconnected, Action::Start).await.unwrap();
+        let recovery = NewRecovery {
+            session_id: "s",
+            at: twenty_minutes_ago,
+            trigger: Trigger::Disconnected,
+            action: Action::Start,
+        };
+        log.start(recovery).await.unwrap();
     }
     let mut dog = watchdog(&h, vec![session.clone()], log, true);
     dog.passes(35).await;

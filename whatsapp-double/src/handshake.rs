@@ -103,12 +103,7 @@ async fn full(
 ) -> Result<Established, HandshakeError> {
     let mut noise = NoiseHandshake::new(NOISE_PATTERN_XX, &WA_CONN_HEADER).map_err(invalid)?;
     noise.authenticate(&client_ephemeral);
-    let ephemeral = KeyPair::generate(&mut rand::rng());
-    let ephemeral_public = public(&ephemeral);
-    noise.authenticate(&ephemeral_public);
-    noise
-        .mix_shared_secret(ephemeral.private_key.serialize(), &client_ephemeral)
-        .map_err(invalid)?;
+    let (ephemeral, ephemeral_public) = send_ephemeral(&mut noise, &client_ephemeral)?;
     let sealed_static = noise.encrypt(&public(&identity.keys)).map_err(invalid)?;
     noise
         .mix_shared_secret(identity.keys.private_key.serialize(), &client_ephemeral)
@@ -131,6 +126,20 @@ async fn full(
         payload,
         pattern: Pattern::Xx,
     })
+}
+
+/// The server's `e, ee` tokens: a fresh ephemeral key, mixed with the client's.
+fn send_ephemeral(
+    noise: &mut NoiseHandshake,
+    client_ephemeral: &[u8; 32],
+) -> Result<(KeyPair, [u8; 32]), HandshakeError> {
+    let ephemeral = KeyPair::generate(&mut rand::rng());
+    let ephemeral_public = public(&ephemeral);
+    noise.authenticate(&ephemeral_public);
+    noise
+        .mix_shared_secret(ephemeral.private_key.serialize(), client_ephemeral)
+        .map_err(invalid)?;
+    Ok((ephemeral, ephemeral_public))
 }
 
 /// `<- s` known; `-> e, es, s, ss` (with the login), `<- e, ee, se`.
@@ -156,12 +165,7 @@ async fn resume(
     let payload = noise.decrypt(sealed_payload).map_err(invalid)?;
     let payload = wa::ClientPayload::decode_from_slice(&payload).map_err(invalid)?;
 
-    let ephemeral = KeyPair::generate(&mut rand::rng());
-    let ephemeral_public = public(&ephemeral);
-    noise.authenticate(&ephemeral_public);
-    noise
-        .mix_shared_secret(ephemeral.private_key.serialize(), &client_ephemeral)
-        .map_err(invalid)?;
+    let (ephemeral, ephemeral_public) = send_ephemeral(&mut noise, &client_ephemeral)?;
     noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_static).map_err(invalid)?;
     let sealed_chain = noise.encrypt(&identity.cert_chain).map_err(invalid)?;
     send_server_hello(frames, ephemeral_public, None, sealed_chain).await?;

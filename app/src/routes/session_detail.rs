@@ -68,56 +68,61 @@ fn Detail(history: SessionHistory) -> impl IntoView {
                 {format!("The watchdog may recover this session on its own {} more time{} this hour; a person always may.",
                     history.recovery_budget_left, if history.recovery_budget_left == 1 { "" } else { "s" })}
             </p>
-            {if history.recoveries.is_empty() {
-                view! { <p class="muted">"No recoveries in the last 24 hours."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="events" data-testid="session-recoveries">
-                        <thead><tr>
-                            <th scope="col">"When"</th><th scope="col">"Why"</th><th scope="col">"Action"</th>
-                            <th scope="col">"Outcome"</th><th scope="col">"Error"</th>
-                        </tr></thead>
-                        <tbody>
-                            {history.recoveries.iter().rev().map(|r| view! {
-                                <tr data-outcome=r.outcome.as_str()>
-                                    <td>{clock(r.at)}</td>
-                                    <td>{r.trigger.label()}</td>
-                                    <td>{r.action.as_str()}</td>
-                                    <td>{r.outcome.as_str().replace('_', " ")}</td>
-                                    <td>{r.error.clone()}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
+            <EventTable
+                testid="session-recoveries"
+                columns=&["When", "Why", "Action", "Outcome", "Error"]
+                empty="No recoveries in the last 24 hours."
+                rows=history.recoveries.iter().rev().map(|r| view! {
+                    <tr data-outcome=r.outcome.as_str()>
+                        <td>{clock(r.at)}</td>
+                        <td>{r.trigger.label()}</td>
+                        <td>{r.action.as_str()}</td>
+                        <td>{r.outcome.as_str().replace('_', " ")}</td>
+                        <td>{r.error.clone()}</td>
+                    </tr>
+                }.into_any()).collect()
+            />
         </section>
         <section aria-labelledby="events">
             <h2 id="events">"Changes"</h2>
-            {if history.changes.is_empty() {
-                view! { <p class="muted">"No changes in the last 24 hours."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="events" data-testid="session-events">
-                        <thead><tr>
-                            <th scope="col">"When"</th><th scope="col">"From"</th>
-                            <th scope="col">"To"</th><th scope="col">"Reason"</th><th scope="col">"What happened"</th>
-                        </tr></thead>
-                        <tbody>
-                            {history.changes.iter().zip(history.attempts()).rev().map(|(c, attempt)| view! {
-                                <tr data-attempt=attempt.to_string()>
-                                    <td>{clock(c.at)}</td>
-                                    <td>{c.from.label()}</td>
-                                    <td>{c.to.label()}</td>
-                                    <td>{c.reason.map(|r| r.label())}</td>
-                                    <td>{c.detail.clone()}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
+            <EventTable
+                testid="session-events"
+                columns=&["When", "From", "To", "Reason", "What happened"]
+                empty="No changes in the last 24 hours."
+                rows=history.changes.iter().zip(history.attempts()).rev().map(|(c, attempt)| view! {
+                    <tr data-attempt=attempt.to_string()>
+                        <td>{clock(c.at)}</td>
+                        <td>{c.from.label()}</td>
+                        <td>{c.to.label()}</td>
+                        <td>{c.reason.map(|r| r.label())}</td>
+                        <td>{c.detail.clone()}</td>
+                    </tr>
+                }.into_any()).collect()
+            />
         </section>
+    }
+    .into_any()
+}
+
+/// Past events as a table, newest first (`rows` in that order), or a line saying there
+/// were none.
+#[component]
+fn EventTable(
+    testid: &'static str,
+    columns: &'static [&'static str],
+    empty: &'static str,
+    rows: Vec<AnyView>,
+) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="muted">{empty}</p> }.into_any();
+    }
+    view! {
+        <table class="events" data-testid=testid>
+            <thead><tr>
+                {columns.iter().map(|c| view! { <th scope="col">{*c}</th> }).collect_view()}
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
     }
     .into_any()
 }

@@ -1,14 +1,14 @@
 //! The one middleware around every route: refuses hosts the server does not answer to and
 //! cross-site writes, gates the dashboard's pages, answers a request that takes too long
 //! with a timeout (health for machines excepted: it is answered from memory), adds the
-//! security headers, and times the request for `/metrics`.
+//! security headers, and times the request for `/metrics`. What a request's handler logs
+//! is inside a `request` span naming its method and route, so an operator reading "session
+//! created" or "failed login" sees which call did it.
 //!
 //! One layer rather than four: each layer costs an allocation and a clone of the state per
 //! request, and `/health` is meant to be answered as cheaply as axum allows.
 
-use std::time::Instant;
-
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Instant};
 
 use axum::{
     extract::{ConnectInfo, MatchedPath, Request, State},
@@ -18,6 +18,7 @@ use axum::{
 
 use app::error::AppError;
 use axum::response::IntoResponse;
+use tracing::Instrument;
 
 use super::{ApiFailure, auth, security};
 use crate::{
@@ -27,7 +28,8 @@ use crate::{
 
 /// Runs the rest of the stack, answering a timeout if it takes longer than the request
 /// deadline. The work runs as a task of its own, so a request that times out is not cut
-/// off half-way (a session stored but never started): it finishes; only nobody waits.
+/// off half-way (a session stored but never started): it finishes; only nobody waits. The
+/// task carries the caller's span along.
 async fn within_deadline(
     state: &AppState,
     route: Option<&MatchedPath>,
@@ -35,7 +37,7 @@ async fn within_deadline(
     request: Request,
 ) -> Response {
     let deadline = state.request_deadline;
-    let mut work = tokio::spawn(next.run(request));
+    let mut work = tokio::spawn(next.run(request).in_current_span());
     match tokio::time::timeout(deadline, &mut work).await {
         Ok(Ok(response)) => response,
         Ok(Err(failed)) => {
@@ -75,7 +77,14 @@ pub async fn around(State(state): State<AppState>, mut request: Request, next: N
     let https = state.access.always_secure() || ViaHttps::of(request.extensions());
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
+    let route_name = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let at_once = super::answered_at_once(route.as_ref().map(MatchedPath::as_str));
+    // Not for health checks: they log nothing, and they are answered as cheaply as can be.
+    let span = if at_once {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!("request", %method, route = %route_name)
+    };
     let mut response = if let Some(refused) = auth::unknown_host(&request, &state.allowed_hosts) {
         refused
     } else if let Some(refused) = auth::cross_site(&request, &state.allowed_origins) {
@@ -84,18 +93,17 @@ pub async fn around(State(state): State<AppState>, mut request: Request, next: N
         next.run(request).await
     } else if auth::is_dashboard_page(&request) {
         let (uri, headers) = (request.uri().clone(), request.headers().clone());
-        match auth::dashboard_gate(&state, &uri, &headers).await {
+        match auth::dashboard_gate(&state, &uri, &headers).instrument(span.clone()).await {
             Some(elsewhere) => elsewhere,
-            None => within_deadline(&state, route.as_ref(), next, request).await,
+            None => within_deadline(&state, route.as_ref(), next, request).instrument(span).await,
         }
     } else {
-        within_deadline(&state, route.as_ref(), next, request).await
+        within_deadline(&state, route.as_ref(), next, request).instrument(span).await
     };
     security::add_headers(response.headers_mut(), https);
     let took = start.elapsed();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let status = response.status();
-    state.metrics.http_request(&method, route, status, took);
-    tracing::debug!(%method, route, status = status.as_u16(), micros = took.as_micros() as u64, "request");
+    state.metrics.http_request(&method, route_name, status, took);
+    tracing::debug!(%method, route = route_name, status = status.as_u16(), micros = took.as_micros() as u64, "request");
     response
 }

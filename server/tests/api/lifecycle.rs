@@ -162,7 +162,7 @@ impl Lifeline {
         Lifeline { child, lines, url }
     }
 
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         wait_for_line(&mut self.lines, needle)
     }
 }

@@ -220,3 +220,22 @@ async fn every_response_carries_the_security_headers() {
     );
     app.stop().await;
 }
+
+/// What a handler logs sits inside a span naming the request that caused it, so an operator
+/// can tell which call created a session or failed a login.
+#[tokio::test]
+async fn what_a_handler_logs_names_its_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::fresh_database(crate::helpers::Backend::Sqlite, &dir).await;
+    let mut server = crate::lifecycle::Lifeline::start(&url, dir.path());
+    let r = reqwest::Client::new()
+        .post(format!("{}/sessions", server.url))
+        .header("x-api-key", crate::helpers::API_KEY)
+        .json(&json!({"name": "Shop", "connector": "simulator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let line = server.wait_for("session created");
+    assert!(line.contains("request{method=POST route=/sessions}"), "{line}");
+}

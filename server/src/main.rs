@@ -8,7 +8,7 @@ use server::{
     config::{Cli, CopyDbArgs, RekeyArgs, Settings, Task},
     connector::whatsapp::rekey,
     dashboard_files,
-    db::{DatabaseUrl, Db, copy},
+    db::{DatabaseUrl, Db, InstanceLock, copy},
     monitor,
     secret_key::SecretKey,
     shutdown,
@@ -71,7 +71,8 @@ async fn copy_db(args: &CopyDbArgs) -> anyhow::Result<copy::Copied> {
         anyhow::bail!("--from and --to name the same database");
     }
     // Both are brought to the current schema first, so the copy is table for table.
-    let source = open_existing(&from).await.context("--from")?;
+    let (source, _claim) = open_existing(&from).await.context("--from")?;
+    let _target_claim = InstanceLock::claim(&to)?;
     let target = Db::open(&to).await?;
     let copied = copy::copy(&source, &target).await?;
     source.close().await;
@@ -79,20 +80,23 @@ async fn copy_db(args: &CopyDbArgs) -> anyhow::Result<copy::Copied> {
     Ok(copied)
 }
 
-/// Opens a database that must exist already: a SQLite path that names nothing is a
-/// mistake to report, not a new empty database to create.
-async fn open_existing(url: &DatabaseUrl) -> anyhow::Result<Db> {
+/// Opens a database that must exist already (a SQLite path that names nothing is a
+/// mistake to report, not a new empty database to create) and that no server is using: a
+/// copy is read table by table and a rekey rewrites every key, so a server writing
+/// meanwhile would leave a copy that never existed, or go on sealing with the old key.
+async fn open_existing(url: &DatabaseUrl) -> anyhow::Result<(Db, Option<InstanceLock>)> {
     if let DatabaseUrl::Sqlite(options) = url
         && !options.get_filename().exists()
     {
         anyhow::bail!("there is no SQLite database at {}", options.get_filename().display());
     }
-    Ok(Db::open(url).await?)
+    let claim = InstanceLock::claim(url)?;
+    Ok((Db::open(url).await?, claim))
 }
 
 async fn rekey(args: &RekeyArgs) -> anyhow::Result<u64> {
     let url: DatabaseUrl = args.database_url.parse().context("--database-url")?;
-    let db = open_existing(&url).await?;
+    let (db, _claim) = open_existing(&url).await?;
     let count = rekey::rekey(&db, &args.from, &args.to).await?;
     db.close().await;
     Ok(count)

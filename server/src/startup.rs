@@ -24,7 +24,7 @@ use crate::{
         simulator::{SimConfig, Simulator},
         whatsapp::{Reach, WhatsApp, rekey},
     },
-    db::{DatabaseUrl, Db, DbError, UrlError},
+    db::{DatabaseUrl, Db, DbError, InstanceLock, LockError, UrlError},
     db_probe, demo,
     events::{EventBus, WsLimits},
     http,
@@ -54,6 +54,9 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// Another process already serves this SQLite database.
+    #[error(transparent)]
+    AlreadyServed(#[from] LockError),
     /// Access control could not start (keys not loadable, admin not creatable).
     #[error("cannot set up access control: {0}")]
     Access(#[from] AccessError),
@@ -116,6 +119,8 @@ pub enum StartupError {
 /// A server that has bound its address, opened its database and started supervising its
 /// sessions, ready to serve.
 pub struct Application {
+    /// Held while serving: no second instance runs the same SQLite database's sessions.
+    _instance: Option<InstanceLock>,
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
@@ -175,6 +180,7 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|source| StartupError::Bind { addr: settings.addr, source })?;
+        let instance = InstanceLock::claim(&url)?;
         let db = Db::open(&url).await?;
         tracing::info!(database = %url.redacted(), "database ready");
         if settings.secret_key.is_none() {
@@ -264,6 +270,7 @@ impl Application {
             request_deadline,
         });
         Ok(Application {
+            _instance: instance,
             listener,
             addr,
             state,
@@ -309,7 +316,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), io::Error> {
-        let Application { listener, addr, state, demo, probe_every } = self;
+        let Application { _instance: instance, listener, addr, state, demo, probe_every } = self;
         let cancel = state.shutdown.clone();
         let tasks = TaskTracker::new();
         tasks.spawn(db_probe::run(
@@ -346,6 +353,8 @@ impl Application {
         tasks.close();
         tasks.wait().await;
         state.db.close().await;
+        // Only now may another instance take the database over.
+        drop(instance);
         tracing::info!("Lifeline stopped");
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod copy;
 pub mod recoveries;
 pub mod sessions;
+mod single_instance;
 mod url;
 
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use sqlx::{
 };
 use thiserror::Error;
 
+pub use single_instance::{InstanceLock, LockError};
 pub use url::{DatabaseUrl, UrlError};
 
 /// How long SQLite waits on a lock before giving up: long enough that a burst of writers

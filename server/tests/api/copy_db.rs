@@ -25,7 +25,7 @@ async fn copy_db(from: &str, to: &str) -> std::process::Output {
 #[tokio::test]
 async fn a_sqlite_database_moves_into_an_empty_postgresql_one() {
     // A SQLite Lifeline with something of everything.
-    let app = spawn_app_with(TestOptions::default()).await;
+    let mut app = spawn_app_with(TestOptions::default()).await;
     let id = app.paired_session("Shop").await;
     app.post_empty(&format!("/sessions/{id}/reconnect")).await;
     let key = SecretKey::generate();
@@ -35,9 +35,8 @@ async fn a_sqlite_database_moves_into_an_empty_postgresql_one() {
         .put_session("peer@s.whatsapp.net", b"ratchet")
         .await
         .unwrap();
-    // Copied from a consistent snapshot; stopping Lifeline first (as the docs say) only
-    // keeps the copy from missing what happens during it.
-    app.state.supervisor.flush_journal().await;
+    // Copied with Lifeline stopped, as the docs say (copy-db refuses a database in use).
+    app.shutdown().await;
     let history_before = sessions::events(&source, &id, 1000).await.unwrap().len();
     let since = chrono::Utc::now() - chrono::Duration::hours(1);
     let recoveries_before = recoveries::for_session(&source, &id, since).await.unwrap().len();

@@ -620,7 +620,8 @@ impl TestApp {
         self.shutdown().await;
     }
 
-    async fn shutdown(&mut self) {
+    /// Stops the server and waits for it, keeping its data directory (and so its database).
+    pub async fn shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -673,7 +674,11 @@ impl Killable {
     /// Kills the server, then starts a new one (on the test's runtime) on the same database.
     pub async fn kill_and_restart(self) -> TestApp {
         let Killable { app, runtime } = self;
-        runtime.shutdown_background();
+        // Its tasks stop where they are; waiting until they are gone stands for the system
+        // releasing a dead process's file locks (the SQLite instance claim among them).
+        tokio::task::spawn_blocking(move || runtime.shutdown_timeout(Duration::from_secs(10)))
+            .await
+            .unwrap();
         let TestApp { dir, settings, policy, database_url, launch, .. } = app;
         launch_with(dir, settings, policy, database_url, launch).await
     }

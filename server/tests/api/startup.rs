@@ -215,3 +215,26 @@ fn gen_key_prints_a_usable_key() {
     assert!(key.trim().parse::<server::secret_key::SecretKey>().is_ok(), "{key}");
     assert_ne!(key, String::from_utf8(lifeline(&["gen-key"]).stdout).unwrap());
 }
+
+#[test]
+fn a_second_server_on_one_sqlite_file_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lifeline.db");
+    let url = format!("sqlite://{}", db.display());
+    let data_dir = dir.path().to_str().unwrap();
+    let first = crate::lifecycle::Lifeline::start(&url, dir.path());
+    let serve = ["serve", "--addr", "127.0.0.1:0", "--data-dir", data_dir, "--database-url", &url];
+    let refused = lifeline(&serve);
+    assert_one_clear_line(&refused, &["already using the SQLite database", "PostgreSQL"]);
+    // A rekey underneath a running server would leave it sealing with the old key.
+    let key = server::secret_key::SecretKey::generate().to_base64();
+    let rekey = lifeline(&["rekey", "--database-url", &url, "--from", &key, "--to", &key]);
+    assert_one_clear_line(&rekey, &["already using the SQLite database"]);
+    // And a copy taken meanwhile could hold a state that never existed.
+    let copy_to = format!("sqlite://{}", dir.path().join("copy.db").display());
+    let copy = lifeline(&["copy-db", "--from", &url, "--to", &copy_to]);
+    assert_one_clear_line(&copy, &["already using the SQLite database"]);
+    drop(first); // kill -9: the system lets the claim go with the process.
+    let second = crate::lifecycle::Lifeline::start(&url, dir.path());
+    drop(second);
+}

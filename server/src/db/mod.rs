@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod copy;
+pub mod leases;
 pub mod recoveries;
 pub mod sessions;
 mod single_instance;

@@ -1,12 +1,15 @@
 //! Session supervision: the pure state machine, one actor per session, the journal that
-//! stores their changes, start-up restore, the manager that owns them all, and what it
-//! reports (the deep health report, a session's history).
+//! stores their changes, start-up restore, the manager that owns them all, what it reports
+//! (the deep health report, a session's history), and the rules by which several
+//! instances share sessions (lease timing, placement).
 
 pub mod actor;
 pub mod error;
 pub mod journal;
+pub mod lease_clock;
 pub mod machine;
 pub mod manager;
+pub mod placement;
 pub mod recovery;
 mod report;
 pub mod restore;

@@ -138,6 +138,7 @@ async fn supervised_memory(n: usize) -> String {
             ..SupervisorPolicy::default()
         },
         connectors: Connectors::default().with("simulator", Arc::new(simulator)),
+        instance: server::supervisor::InstanceSettings::default(),
         metrics: Arc::new(Metrics::default()),
     })
     .await
@@ -213,6 +214,7 @@ fn restore_time(policy: SupervisorPolicy) -> (Duration, Duration) {
                         credentials: seed.credentials,
                         connector: Ok(simulator.clone()),
                         pair_phone: None,
+                        token: server::db::leases::Token(1),
                     },
                     deps.clone(),
                     &tasks,

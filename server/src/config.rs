@@ -9,7 +9,12 @@ use std::{
 use app::policy::{DashboardPolicy, SupervisorPolicy};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{connector::simulator::SimConfig, events::WsLimits, secret_key::SecretKey};
+use crate::{
+    connector::simulator::SimConfig,
+    events::WsLimits,
+    secret_key::SecretKey,
+    supervisor::{InstanceSettings, lease_clock::LeaseTiming},
+};
 
 /// Lifeline keeps WhatsApp sessions alive and shows, live, that they are.
 #[derive(Debug, Parser)]
@@ -196,6 +201,25 @@ pub struct Settings {
     #[arg(long, env = "LIFELINE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<SecretKey>,
 
+    /// This instance's name among those sharing one PostgreSQL database (shown with the
+    /// sessions it holds; `lifeline drain NAME` names it). Default: the host's name.
+    #[arg(long, env = "LIFELINE_INSTANCE_NAME")]
+    pub instance_name: Option<String>,
+
+    /// The most sessions this instance holds when several share one PostgreSQL database.
+    #[arg(long, env = "LIFELINE_INSTANCE_CAPACITY",
+          default_value_t = InstanceSettings::DEFAULT_CAPACITY,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub instance_capacity: u32,
+
+    /// How long a session lease lasts on PostgreSQL, in seconds: a dead instance's sessions
+    /// wait this long for another to take them over; an instance that cannot renew closes
+    /// its links a fifth of it before the end.
+    #[arg(long, env = "LIFELINE_LEASE_TTL_SECS",
+          default_value_t = LeaseTiming::DEFAULT_TTL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(3..=600))]
+    pub lease_ttl_secs: u64,
+
     /// Multiply every dashboard timing (polls, reconnects, heartbeat) by this factor, from
     /// 0.01 to 10: tests run the real schedule faster, a slow network may want it slower.
     #[arg(long, env = "LIFELINE_DASHBOARD_TIME_SCALE", default_value_t = UNSCALED,
@@ -255,6 +279,18 @@ impl Settings {
             dashboard_time_scale: UNSCALED,
             simulator_qr_every: SimConfig::default().qr_every.as_secs(),
             secret_key: None,
+            instance_name: None,
+            instance_capacity: InstanceSettings::DEFAULT_CAPACITY,
+            lease_ttl_secs: LeaseTiming::DEFAULT_TTL.as_secs(),
+        }
+    }
+
+    /// How this instance presents itself to the others sharing its database.
+    pub fn instance(&self) -> InstanceSettings {
+        InstanceSettings {
+            name: self.instance_name.clone().unwrap_or_else(InstanceSettings::default_name),
+            capacity: self.instance_capacity,
+            timing: LeaseTiming { ttl: Duration::from_secs(self.lease_ttl_secs) },
         }
     }
 

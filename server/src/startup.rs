@@ -248,6 +248,7 @@ impl Application {
             policy,
             connectors,
             metrics: metrics.clone(),
+            instance: settings.instance(),
         })
         .await?;
         let state = AppState::new(Shared {

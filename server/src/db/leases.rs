@@ -44,6 +44,11 @@ pub struct InstanceRow {
     pub held: i64,
 }
 
+/// How a lease row changes hands: to the new holder, one token up, the move (if any) done.
+const GRANT: &str = "ON CONFLICT (session_id) DO UPDATE
+             SET holder = excluded.holder, token = session_leases.token + 1,
+                 expires_ms = excluded.expires_ms, moving_to = NULL";
+
 /// The database's clock, in milliseconds since 1970: the one clock all instances share.
 fn now_ms(db: &Db) -> &'static str {
     match db {
@@ -144,9 +149,7 @@ pub async fn claim(
     let sql = format!(
         "INSERT INTO session_leases (session_id, holder, token, expires_ms)
          SELECT $1, $2, 1, {now} + $3 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)
-         ON CONFLICT (session_id) DO UPDATE
-             SET holder = excluded.holder, token = session_leases.token + 1,
-                 expires_ms = excluded.expires_ms, moving_to = NULL
+         {GRANT}
              WHERE (session_leases.holder IS NULL OR session_leases.expires_ms <= {now})
                AND (session_leases.moving_to IS NULL OR session_leases.moving_to = excluded.holder)
          RETURNING token"
@@ -160,6 +163,20 @@ pub async fn claim(
     Ok(token.map(|(t,)| Token(t)))
 }
 
+/// Grants `holder` every session for `ttl`, whoever held them (each under a new token):
+/// for a database no other process can open (SQLite, claimed by the instance lock), where
+/// the leases of a dead predecessor need not be waited out.
+pub async fn seize_all(db: &Db, holder: &str, ttl: Duration) -> Result<Vec<Held>, DbError> {
+    let now = now_ms(db);
+    let sql = format!(
+        "INSERT INTO session_leases (session_id, holder, token, expires_ms)
+         SELECT id, $1, 1, {now} + $2 FROM sessions WHERE true
+         {GRANT}
+         RETURNING session_id, token"
+    );
+    granted(db, sql, holder, ttl).await
+}
+
 /// Extends every lease `holder` still holds to `ttl` from now; returns them. A lease that
 /// ran out is not among them even if nobody took it: it must be claimed again, under a new
 /// token.
@@ -170,6 +187,12 @@ pub async fn renew(db: &Db, holder: &str, ttl: Duration) -> Result<Vec<Held>, Db
          WHERE holder = $1 AND expires_ms > {now}
          RETURNING session_id, token"
     );
+    granted(db, sql, holder, ttl).await
+}
+
+/// Runs `sql` (`$1` the holder, `$2` the lease's time to live in milliseconds), which
+/// returns the leases it granted or extended.
+async fn granted(db: &Db, sql: String, holder: &str, ttl: Duration) -> Result<Vec<Held>, DbError> {
     let rows: Vec<(String, i64)> = on_pool!(db, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
         .bind(holder)
         .bind(millis(ttl))

@@ -85,6 +85,16 @@ pub async fn load_all(db: &Db) -> Result<Vec<StoredSession>, DbError> {
     rows.into_iter().map(StoredSession::try_from).collect()
 }
 
+/// One session; `None` when there is no such session.
+pub async fn load(db: &Db, id: &str) -> Result<Option<StoredSession>, DbError> {
+    let sql = format!("SELECT {} FROM sessions WHERE id = $1", SessionRow::COLUMNS);
+    let row: Option<SessionRow> = on_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.map(StoredSession::try_from).transpose()
+}
+
 /// Stores a new session (with credentials, when it arrives already paired).
 pub async fn insert(db: &Db, session: &StoredSession) -> Result<(), DbError> {
     write(db, session, "").await
@@ -186,19 +196,26 @@ pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
 pub const UNCLEAN_DETAIL: &str =
     "the previous run ended without a clean shutdown (crash or kill -9); corrected at start";
 
-/// Rows left live by a run that died without shutting down: no process holds their links
-/// any more, so they become `disconnected / server_shutdown` (desired state untouched, so
-/// restore picks them up). Returns the corrected ids with their stale status.
+/// Rows left live by a run that died without shutting down, among the sessions `holder`
+/// has just been granted (all of them, or `only` the one named): no process holds their
+/// links any more, so they become `disconnected / server_shutdown` (desired state
+/// untouched, so restore picks them up). Returns the corrected ids with their stale status.
 pub async fn correct_unclean(
     db: &Db,
+    holder: &str,
+    only: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<Vec<(String, SessionStatus)>, DbError> {
     const LIVE: &str = "('qr_pending', 'connecting', 'connected', 'reconnecting')";
+    const HELD: &str = "id IN (SELECT session_id FROM session_leases WHERE holder = $1)
+                        AND (CAST($2 AS TEXT) IS NULL OR id = $2)";
     let rows: Vec<(String, String)> = on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, status FROM sessions WHERE status IN {LIVE}"
+            "SELECT id, status FROM sessions WHERE status IN {LIVE} AND {HELD}"
         )))
+        .bind(holder)
+        .bind(only)
         .fetch_all(&mut *tx)
         .await?;
         for (id, status) in &rows {
@@ -215,9 +232,11 @@ pub async fn correct_unclean(
         }
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE sessions SET status = 'disconnected', reason = 'server_shutdown',
-                    next_retry_at = NULL, updated_at = $1
-             WHERE status IN {LIVE}"
+                    next_retry_at = NULL, updated_at = $3
+             WHERE status IN {LIVE} AND {HELD}"
         )))
+        .bind(holder)
+        .bind(only)
         .bind(at)
         .execute(&mut *tx)
         .await?;

@@ -27,6 +27,7 @@ use crate::{
         ConnectError, ConnectRequest, Connector, Ending, EventSink, Link, LinkError, Progress,
         Report, ShownCode, Upstream,
     },
+    db::leases::Token,
     events::EventBus,
     metrics::Metrics,
     status_board::StatusBoard,
@@ -62,6 +63,8 @@ pub struct Seed {
     pub connector: Result<Arc<dyn Connector>, String>,
     /// The phone's number, when pairing may also go by a code typed on the phone.
     pub pair_phone: Option<String>,
+    /// The lease this instance holds the session under: every write carries it.
+    pub token: Token,
 }
 
 /// Why a send through the actor failed.
@@ -85,6 +88,7 @@ enum Command {
     Sync(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
     Remove(oneshot::Sender<()>),
+    Fence(Duration, oneshot::Sender<()>),
 }
 
 /// The session is gone (deleted, or the server is shutting down).
@@ -97,6 +101,7 @@ pub struct SessionHandle {
     tx: mpsc::Sender<Command>,
     view: watch::Receiver<SessionView>,
     link: watch::Receiver<Option<Arc<dyn Link>>>,
+    token: Token,
 }
 
 impl std::fmt::Debug for SessionHandle {
@@ -106,6 +111,11 @@ impl std::fmt::Debug for SessionHandle {
 }
 
 impl SessionHandle {
+    /// The lease this instance holds the session under.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
     /// The session as of its last change.
     pub fn view(&self) -> SessionView {
         self.view.borrow().clone()
@@ -214,6 +224,16 @@ impl SessionHandle {
             let _ = rx.await;
         }
     }
+
+    /// This instance may no longer hold the session: the link is dropped within `budget`
+    /// (however far a polite close got) and the actor ends without storing anything, as
+    /// another instance may own the session's rows by now.
+    pub async fn fence(&self, budget: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.command(Command::Fence(budget, tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
 }
 
 type AttemptResult = Result<Arc<dyn Link>, ConnectError>;
@@ -225,6 +245,7 @@ struct Actor {
     view: SessionView,
     credentials: Option<Vec<u8>>,
     pair_phone: Option<String>,
+    token: Token,
     link: Option<Arc<dyn Link>>,
     /// Bumped with every attempt and every close: news tagged with an older number is stale.
     generation: u64,
@@ -243,6 +264,7 @@ pub fn spawn(seed: Seed, deps: Deps, tasks: &tokio_util::task::TaskTracker) -> S
     let (view_tx, view_rx) = watch::channel(seed.view.clone());
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (link_tx, link_rx) = watch::channel(None);
+    let token = seed.token;
     let mut state = State::new(seed.view.status, seed.credentials.is_some());
     state.reason = seed.view.reason;
     state.last_error = seed.view.last_error.clone();
@@ -255,6 +277,7 @@ pub fn spawn(seed: Seed, deps: Deps, tasks: &tokio_util::task::TaskTracker) -> S
         view: seed.view,
         credentials: seed.credentials,
         pair_phone: seed.pair_phone,
+        token: seed.token,
         link: None,
         generation: 0,
         attempt: None,
@@ -266,7 +289,7 @@ pub fn spawn(seed: Seed, deps: Deps, tasks: &tokio_util::task::TaskTracker) -> S
         reports_tx,
     };
     tasks.spawn(actor.run(rx, reports_rx));
-    SessionHandle { tx, view: view_rx, link: link_rx }
+    SessionHandle { tx, view: view_rx, link: link_rx, token }
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -406,6 +429,16 @@ impl Actor {
                 let _ = reply.send(());
                 return false;
             }
+            Command::Fence(budget, reply) => {
+                tracing::warn!(
+                    session = %self.view.id,
+                    "closing the session's link: this instance may no longer hold it"
+                );
+                self.retry_at = None;
+                self.close_link_within(budget).await;
+                let _ = reply.send(());
+                return false;
+            }
         }
         true
     }
@@ -458,15 +491,13 @@ impl Actor {
                 self.view.phone_number = Some(phone_number.clone());
                 // Written through, not behind: a pairing lost to a crash means a person has
                 // to scan a QR code again.
-                self.deps
-                    .journal
-                    .store(Entry::Credentials {
-                        session_id: self.view.id.clone(),
-                        phone_number: Some(phone_number),
-                        credentials: Some(credentials),
-                        at,
-                    })
-                    .await;
+                let entry = Entry::Credentials {
+                    session_id: self.view.id.clone(),
+                    phone_number: Some(phone_number),
+                    credentials: Some(credentials),
+                    at,
+                };
+                self.deps.journal.store(self.token, entry).await;
                 self.apply(Input::Paired, Some("paired by QR code".into())).await;
             }
             Upstream::Ended(ending) => {
@@ -491,7 +522,10 @@ impl Actor {
                 if due {
                     self.last_message_written = Some(at);
                     let session_id = self.view.id.clone();
-                    self.deps.journal.record(Entry::LastMessage { session_id, at }).await;
+                    self.deps
+                        .journal
+                        .record(self.token, Entry::LastMessage { session_id, at })
+                        .await;
                 }
             }
         }
@@ -527,7 +561,7 @@ impl Actor {
                     at: Utc::now(),
                 };
                 // Written through: dead credentials must not outlive a crash.
-                self.deps.journal.store(entry).await;
+                self.deps.journal.store(self.token, entry).await;
             }
             Action::ArmRetry(after) => self.retry_at = Some(Instant::now() + after),
             Action::CancelRetry => self.retry_at = None,
@@ -575,6 +609,10 @@ impl Actor {
     }
 
     async fn close_link(&mut self) {
+        self.close_link_within(self.deps.policy.close_timeout).await;
+    }
+
+    async fn close_link_within(&mut self, budget: Duration) {
         // Whatever was in flight belongs to the past now.
         self.generation += 1;
         self.stable_at = None;
@@ -583,7 +621,7 @@ impl Actor {
         }
         if let Some(link) = self.link.take() {
             self.link_tx.send_replace(None);
-            close(link, self.deps.policy.close_timeout).await;
+            close(link, budget).await;
         }
     }
 
@@ -634,15 +672,13 @@ impl Actor {
                 .then(|| self.state.last_error.clone())
                 .flatten()
         });
-        self.deps
-            .journal
-            .record(Entry::State {
-                view: self.view.clone(),
-                from: before.status,
-                transition,
-                detail: detail.clone(),
-            })
-            .await;
+        let entry = Entry::State {
+            view: self.view.clone(),
+            from: before.status,
+            transition,
+            detail: detail.clone(),
+        };
+        self.deps.journal.record(self.token, entry).await;
         // Shown only once journalled: whoever sees this state and then flushes the journal
         // (the session's history) finds the change in it.
         self.publish_view();
@@ -668,7 +704,6 @@ async fn close(link: Arc<dyn Link>, budget: Duration) {
     }
 }
 
-/// A final refusal, as the state machine takes it.
 /// Runs one login attempt within its two budgets: `handshake` until the upstream accepts
 /// the login, then `login` until the session is live. The handshake permit is given back
 /// at the line, so a long sync does not hold up other sessions' handshakes.

@@ -5,13 +5,13 @@
 //! thousands of sessions costs a few transactions instead of thousands, and a slow disk
 //! never stalls a reconnect. Shutdown drains it before the pool closes.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use app::model::{Reason, SessionStatus, SessionView};
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Db, on_pool};
+use crate::db::{Db, leases::Token, on_pool};
 
 /// How many changes may wait for the writer before actors are made to wait (backpressure).
 pub const CAPACITY: usize = 8192;
@@ -57,8 +57,14 @@ pub enum Entry {
 /// What travels to the writer: changes, and requests to confirm they are stored.
 #[derive(Debug)]
 pub enum Record {
-    /// A change.
-    Entry(Box<Entry>),
+    /// A change, made under the lease granted with `token`: the database refuses it once
+    /// another grant replaced that one.
+    Entry {
+        /// The writer's lease on the session.
+        token: Token,
+        /// The change.
+        entry: Box<Entry>,
+    },
     /// Answered once everything sent before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -76,17 +82,17 @@ impl Journal {
         (Journal { tx }, rx)
     }
 
-    /// Queues `entry` for writing.
-    pub async fn record(&self, entry: Entry) {
-        if self.tx.send(Record::Entry(Box::new(entry))).await.is_err() {
+    /// Queues `entry`, made under the lease granted with `token`, for writing.
+    pub async fn record(&self, token: Token, entry: Entry) {
+        if self.tx.send(Record::Entry { token, entry: Box::new(entry) }).await.is_err() {
             tracing::error!("journal writer is gone; a session change was not stored");
         }
     }
 
     /// Queues `entry` and waits until it is written: for what must survive a crash the
     /// moment after (credentials).
-    pub async fn store(&self, entry: Entry) {
-        self.record(entry).await;
+    pub async fn store(&self, token: Token, entry: Entry) {
+        self.record(token, entry).await;
         self.flush().await;
     }
 
@@ -99,15 +105,26 @@ impl Journal {
     }
 }
 
+/// The journal writer's place: the database, the instance it writes for, and where it
+/// reports sessions whose writes the database refused (their lease went to another grant).
+pub struct Writer {
+    /// The database.
+    pub db: Db,
+    /// This instance's id: writes carry it with their token.
+    pub holder: Arc<str>,
+    /// Told the id of each session a write was refused for.
+    pub refused: mpsc::UnboundedSender<String>,
+}
+
 /// Writes everything the journal receives until every [`Journal`] is dropped.
-pub async fn run_writer(db: Db, mut rx: mpsc::Receiver<Record>) {
+pub async fn run_writer(writer: Writer, mut rx: mpsc::Receiver<Record>) {
     let mut records = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
     let mut flushes = Vec::new();
     while rx.recv_many(&mut records, BATCH).await > 0 {
         for record in records.drain(..) {
             match record {
-                Record::Entry(entry) => batch.push(*entry),
+                Record::Entry { token, entry } => batch.push((token, *entry)),
                 Record::Flush(done) => flushes.push(done),
             }
         }
@@ -120,8 +137,18 @@ pub async fn run_writer(db: Db, mut rx: mpsc::Receiver<Record>) {
         let mut tries = 0;
         loop {
             tries += 1;
-            match write(&db, &batch).await {
-                Ok(()) => break,
+            match write(&writer.db, &writer.holder, &batch).await {
+                Ok(refused) => {
+                    for session_id in refused {
+                        tracing::warn!(
+                            session = %session_id,
+                            "a write for this session was refused: this instance no longer holds \
+                             it (another instance took it over, or it was deleted)"
+                        );
+                        let _ = writer.refused.send(session_id);
+                    }
+                    break;
+                }
                 Err(e) if tries < TRIES => {
                     tracing::warn!(error = %e, tries, "writing session changes failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
@@ -141,19 +168,37 @@ pub async fn run_writer(db: Db, mut rx: mpsc::Receiver<Record>) {
     }
 }
 
-async fn write(db: &Db, batch: &[Entry]) -> Result<(), sqlx::Error> {
+/// The condition every write carries: the writer still holds the session's lease under the
+/// token it wrote with (`$1` the session, `$2` the holder, `$3` the token). A session
+/// deleted meanwhile fails it too: its lease went with it.
+const FENCE: &str = "EXISTS (SELECT 1 FROM session_leases
+                             WHERE session_id = $1 AND holder = $2 AND token = $3)";
+
+/// Writes `batch` in one transaction; returns the sessions whose writes were refused.
+async fn write(
+    db: &Db,
+    holder: &str,
+    batch: &[(Token, Entry)],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut refused: Vec<String> = Vec::new();
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        for entry in batch {
-            match entry {
+        for (token, entry) in batch {
+            let session_id = entry.session_id();
+            if refused.iter().any(|r| r == session_id) {
+                continue;
+            }
+            let stored = match entry {
                 Entry::State { view: v, from, transition, detail } => {
-                    sqlx::query(
-                        "UPDATE sessions SET status = $2, reason = $3, last_error = $4,
-                                attempt = $5, next_retry_at = $6, last_connected_at = $7,
-                                updated_at = $8
-                         WHERE id = $1",
-                    )
+                    let n = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE sessions SET status = $4, reason = $5, last_error = $6,
+                                attempt = $7, next_retry_at = $8, last_connected_at = $9,
+                                updated_at = $10
+                         WHERE id = $1 AND {FENCE}"
+                    )))
                     .bind(&v.id)
+                    .bind(holder)
+                    .bind(token.0)
                     .bind(v.status.as_str())
                     .bind(v.reason.map(Reason::as_str))
                     .bind(&v.last_error)
@@ -162,14 +207,13 @@ async fn write(db: &Db, batch: &[Entry]) -> Result<(), sqlx::Error> {
                     .bind(v.last_connected_at)
                     .bind(v.updated_at)
                     .execute(&mut *tx)
-                    .await?;
-                    if *transition {
-                        // A session deleted meanwhile has no row to hang history on.
+                    .await?
+                    .rows_affected();
+                    if n == 1 && *transition {
                         sqlx::query(
                             "INSERT INTO session_events
                                  (session_id, at, from_status, to_status, reason, detail)
-                             SELECT $1, $2, $3, $4, $5, $6
-                             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)",
+                             VALUES ($1, $2, $3, $4, $5, $6)",
                         )
                         .bind(&v.id)
                         .bind(v.updated_at)
@@ -180,20 +224,24 @@ async fn write(db: &Db, batch: &[Entry]) -> Result<(), sqlx::Error> {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    n == 1
                 }
                 Entry::Credentials { session_id, phone_number, credentials, at } => {
-                    sqlx::query(
-                        "UPDATE sessions SET auth_state = $2,
-                                phone_number = COALESCE($3, phone_number), updated_at = $4
-                         WHERE id = $1",
-                    )
+                    let n = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE sessions SET auth_state = $4,
+                                phone_number = COALESCE($5, phone_number), updated_at = $6
+                         WHERE id = $1 AND {FENCE}"
+                    )))
                     .bind(session_id)
+                    .bind(holder)
+                    .bind(token.0)
                     .bind(credentials)
                     .bind(phone_number)
                     .bind(at)
                     .execute(&mut *tx)
-                    .await?;
-                    if credentials.is_none() {
+                    .await?
+                    .rows_affected();
+                    if n == 1 && credentials.is_none() {
                         // Wiped credentials include the keys a connector keeps beside the
                         // row: a logged-out device must never come back.
                         sqlx::query("DELETE FROM whatsapp_store WHERE session_id = $1")
@@ -201,16 +249,39 @@ async fn write(db: &Db, batch: &[Entry]) -> Result<(), sqlx::Error> {
                             .execute(&mut *tx)
                             .await?;
                     }
+                    n == 1
                 }
                 Entry::LastMessage { session_id, at } => {
-                    sqlx::query("UPDATE sessions SET last_message_at = $2 WHERE id = $1")
-                        .bind(session_id)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE sessions SET last_message_at = $4 WHERE id = $1 AND {FENCE}"
+                    )))
+                    .bind(session_id)
+                    .bind(holder)
+                    .bind(token.0)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
                 }
+            };
+            if !stored {
+                refused.push(session_id.to_owned());
             }
         }
         tx.commit().await
-    })
+    })?;
+    Ok(refused)
+}
+
+impl Entry {
+    /// The session the change is about.
+    pub fn session_id(&self) -> &str {
+        match self {
+            Entry::State { view, .. } => &view.id,
+            Entry::Credentials { session_id, .. } | Entry::LastMessage { session_id, .. } => {
+                session_id
+            }
+        }
+    }
 }

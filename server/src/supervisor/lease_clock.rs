@@ -90,6 +90,11 @@ impl LeaseClock {
         self.safe_until = None;
     }
 
+    /// When links must be closed unless a renewal lands first; `None` while nothing is held.
+    pub fn fence_at(&self) -> Option<Instant> {
+        self.safe_until
+    }
+
     /// Whether links may be kept up at `now`.
     pub fn holds(&self, now: Instant) -> bool {
         self.safe_until.is_some_and(|until| now < until)

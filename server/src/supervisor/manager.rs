@@ -15,14 +15,19 @@ use app::{
     policy::SupervisorPolicy,
 };
 use chrono::Utc;
-use tokio::sync::{Semaphore, watch};
+use tokio::{
+    sync::{Semaphore, mpsc, watch},
+    time::Instant,
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     actor::{self, Deps, Seed, SendFailure, SessionHandle},
     error::SupervisorError,
-    journal::{self, Journal},
+    journal::{self, Journal, Writer},
+    lease_clock::{Due, LeaseClock},
     machine::Input,
+    ownership::{InstanceSettings, Ownership},
     restore::{self, RestoreState},
     watchdog::{Recoverer, Watchdog},
 };
@@ -30,6 +35,7 @@ use crate::{
     connector::{Connector, Connectors, LinkError},
     db::{
         Db, DbError,
+        leases::{Held, Token},
         sessions::{self, StoredSession},
     },
     events::EventBus,
@@ -51,10 +57,13 @@ pub struct SupervisorParts {
     pub connectors: Connectors,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// How this instance presents itself to the others sharing the database.
+    pub instance: InstanceSettings,
 }
 
 struct Inner {
     db: Db,
+    ownership: Ownership,
     deps: Deps,
     connectors: Connectors,
     handles: RwLock<HashMap<String, SessionHandle>>,
@@ -84,8 +93,11 @@ impl Supervisor {
     /// Loads every session, corrects rows a crashed run left behind, starts one actor per
     /// session and begins restoring the ones that should run.
     pub async fn start(parts: SupervisorParts) -> Result<Supervisor, DbError> {
-        let SupervisorParts { db, bus, board, policy, connectors, metrics } = parts;
-        let corrected = sessions::correct_unclean(&db, Utc::now()).await?;
+        let SupervisorParts { db, bus, board, policy, connectors, metrics, instance } = parts;
+        let ownership = Ownership::join(db.clone(), instance).await?;
+        let joined = Instant::now();
+        let held = ownership.take_at_start().await?;
+        let corrected = sessions::correct_unclean(&db, ownership.id(), None, Utc::now()).await?;
         if !corrected.is_empty() {
             tracing::warn!(
                 sessions = corrected.len(),
@@ -96,7 +108,9 @@ impl Supervisor {
 
         let (journal, records) = Journal::new();
         let background = TaskTracker::new();
-        background.spawn(journal::run_writer(db.clone(), records));
+        let (refused_tx, refused) = mpsc::unbounded_channel();
+        let writer = Writer { db: db.clone(), holder: ownership.id().clone(), refused: refused_tx };
+        background.spawn(journal::run_writer(writer, records));
         let policy = Arc::new(policy);
         let deps = Deps {
             handshakes: Arc::new(Semaphore::new(policy.max_concurrent_handshakes.max(1) as usize)),
@@ -118,6 +132,7 @@ impl Supervisor {
         let supervisor = Supervisor {
             inner: Arc::new(Inner {
                 db,
+                ownership,
                 deps,
                 connectors,
                 handles: RwLock::default(),
@@ -132,13 +147,23 @@ impl Supervisor {
 
         let mut to_restore = Vec::new();
         for session in stored {
+            let Some(token) = held.get(&session.view.id).copied() else {
+                // Held by another instance: shown, not run.
+                supervisor.inner.deps.board.upsert(session.view);
+                continue;
+            };
             let restorable = supervisor.restorable(&session);
-            let handle = supervisor.spawn_actor(session, None);
+            let handle = supervisor.spawn_actor(session, None, token);
             if restorable {
                 to_restore.push(handle);
             }
         }
         let inner = &supervisor.inner;
+        inner.background.spawn(supervisor.clone().fence_refused(refused));
+        if !inner.ownership.exclusive() {
+            let cancel = inner.cancel.child_token();
+            inner.background.spawn(supervisor.clone().keep_leases(joined, cancel));
+        }
         let sessions = supervisor.clone();
         inner.background.spawn(watchdog.run(
             move || sessions.handles(),
@@ -173,7 +198,12 @@ impl Supervisor {
             .ok_or_else(|| unavailable_hint(name, &self.inner.connectors))
     }
 
-    fn spawn_actor(&self, session: StoredSession, pair_phone: Option<String>) -> SessionHandle {
+    fn spawn_actor(
+        &self,
+        session: StoredSession,
+        pair_phone: Option<String>,
+        token: Token,
+    ) -> SessionHandle {
         let id = session.view.id.clone();
         self.inner.deps.board.upsert(session.view.clone());
         let seed = Seed {
@@ -181,6 +211,7 @@ impl Supervisor {
             view: session.view,
             credentials: session.credentials,
             pair_phone,
+            token,
         };
         let handle = actor::spawn(seed, self.inner.deps.clone(), &self.inner.actors);
         self.inner
@@ -271,7 +302,11 @@ impl Supervisor {
         );
         let stored = StoredSession { view, credentials: None, is_active: true };
         sessions::insert(&self.inner.db, &stored).await?;
-        let handle = self.spawn_actor(stored, request.pair_phone.clone());
+        let Some(token) = self.inner.ownership.claim_new(&stored.view.id).await? else {
+            // Deleted in the instant since: nothing to run.
+            return Err(SupervisorError::NotFound(stored.view.id));
+        };
+        let handle = self.spawn_actor(stored, request.pair_phone.clone(), token);
         let mut watch = handle.watch();
         handle
             .input(Input::Start, Some("created; pairing by QR code".into()))
@@ -448,6 +483,125 @@ impl Supervisor {
         self.handle(id).is_ok_and(|h| h.link_alive())
     }
 
+    /// Fences each session whose writes the database refused.
+    async fn fence_refused(self, mut refused: mpsc::UnboundedReceiver<String>) {
+        while let Some(id) = refused.recv().await {
+            self.fence(&id).await;
+        }
+    }
+
+    /// Drops session `id`'s link at once and forgets its actor: this instance may have lost
+    /// the session to another.
+    async fn fence(&self, id: &str) {
+        let handle = self.inner.handles.write().unwrap_or_else(PoisonError::into_inner).remove(id);
+        if let Some(handle) = handle {
+            handle.fence(self.inner.ownership.settings().timing.fence_margin() / 2).await;
+        }
+    }
+
+    async fn fence_all(&self) {
+        let ids: Vec<String> = self.handles().iter().map(|h| h.view().id).collect();
+        let mut fencing = tokio::task::JoinSet::new();
+        for id in ids {
+            let supervisor = self.clone();
+            fencing.spawn(async move { supervisor.fence(&id).await });
+        }
+        fencing.join_all().await;
+    }
+
+    /// On a shared database: renews this instance's leases in time, fences every session
+    /// it may have lost before another instance can be granted it, and claims its share of
+    /// the sessions nobody holds (those of a dead instance once their leases ran out).
+    async fn keep_leases(self, since: Instant, cancel: CancellationToken) {
+        let ownership = &self.inner.ownership;
+        let mut clock = LeaseClock::new(ownership.settings().timing, since);
+        clock.renewed(since);
+        loop {
+            match clock.due(Instant::now()) {
+                Due::Fence => {
+                    tracing::error!(
+                        sessions = self.handles().len(),
+                        "cannot renew the session leases in time: closing every link, so that \
+                         no number is ever held by two instances; they come back once the \
+                         database answers"
+                    );
+                    self.fence_all().await;
+                    clock.fenced();
+                }
+                Due::Renew => {
+                    let began = Instant::now();
+                    let fence_at = clock.fence_at();
+                    let renewed = tokio::select! {
+                        renewed = ownership.renew() => renewed,
+                        // Still waiting at the fence: the next round fences.
+                        () = sleep_until(fence_at) => continue,
+                        () = cancel.cancelled() => return,
+                    };
+                    match renewed {
+                        Ok(held) => {
+                            clock.renewed(began);
+                            self.settle(held).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "renewing the session leases failed; retrying");
+                            clock.failed(Instant::now());
+                        }
+                    }
+                }
+                Due::Wait(at) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = cancel.cancelled() => return,
+                },
+            }
+        }
+    }
+
+    /// After a renewal: fences the sessions run here whose lease is gone or granted anew,
+    /// then claims and runs this instance's share of the free ones.
+    async fn settle(&self, held: Vec<Held>) {
+        let held: HashMap<String, Token> =
+            held.into_iter().map(|h| (h.session_id, h.token)).collect();
+        for handle in self.handles() {
+            let id = handle.view().id;
+            if held.get(&id) != Some(&handle.token()) {
+                tracing::warn!(session = %id, "this instance no longer holds the session");
+                self.fence(&id).await;
+            }
+        }
+        let count = u32::try_from(self.handles().len()).unwrap_or(u32::MAX);
+        match self.inner.ownership.claim_share(count).await {
+            Ok(granted) => {
+                for (id, token) in granted {
+                    self.adopt(&id, token).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not claim free sessions"),
+        }
+    }
+
+    /// Runs a session this instance was just granted, restoring it when it should run.
+    async fn adopt(&self, id: &str, token: Token) {
+        let (db, me) = (&self.inner.db, self.inner.ownership.id());
+        if let Err(e) = sessions::correct_unclean(db, me, Some(id), Utc::now()).await {
+            tracing::warn!(session = %id, error = %e, "could not correct the session's stale row");
+        }
+        let session = match sessions::load(db, id).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "could not load a session taken over");
+                return;
+            }
+        };
+        let restorable = self.restorable(&session);
+        let handle = self.spawn_actor(session, None, token);
+        tracing::info!(session = %id, "took the session over");
+        if restorable {
+            let _ =
+                handle.input(Input::Start, Some("taken over from another instance".into())).await;
+        }
+    }
+
     /// Waits until every session change so far is stored.
     pub async fn flush_journal(&self) {
         self.inner.deps.journal.flush().await;
@@ -469,6 +623,15 @@ impl Supervisor {
         self.inner.actors.wait().await;
         self.inner.deps.journal.flush().await;
         tracing::info!("every session closed and stored");
+        // Only now: another instance may take the sessions over at once.
+        self.inner.ownership.leave().await;
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod journal;
 pub mod lease_clock;
 pub mod machine;
 pub mod manager;
+pub mod ownership;
 pub mod placement;
 pub mod recovery;
 mod report;
@@ -17,6 +18,7 @@ pub mod watchdog;
 
 pub use error::SupervisorError;
 pub use manager::{Supervisor, SupervisorParts};
+pub use ownership::InstanceSettings;
 pub use restore::RestoreState;
 
 #[cfg(test)]

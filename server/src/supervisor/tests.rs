@@ -25,6 +25,7 @@ use super::{
 };
 use crate::{
     connector::simulator::{Fault, SimConfig, Simulator},
+    db::leases::Token,
     events::{EventBus, Published},
     metrics::Metrics,
     status_board::StatusBoard,
@@ -52,7 +53,7 @@ fn collect(mut records: mpsc::Receiver<Record>) -> Arc<Mutex<Vec<Entry>>> {
     tokio::spawn(async move {
         while let Some(record) = records.recv().await {
             match record {
-                Record::Entry(entry) => keep.lock().unwrap().push(*entry),
+                Record::Entry { entry, .. } => keep.lock().unwrap().push(*entry),
                 Record::Flush(done) => {
                     let _ = done.send(());
                 }
@@ -90,6 +91,7 @@ impl Harness {
             credentials: paired.then(|| format!("sim:{id}:test").into_bytes()),
             connector: Ok(Arc::new(self.sim.clone())),
             pair_phone: None,
+            token: Token(1),
         };
         actor::spawn(seed, self.deps.clone(), &self.tasks)
     }

@@ -215,6 +215,8 @@ pub struct TestOptions {
     pub prepared: Option<Prepared>,
     /// How long a request may take, instead of the policy's deadline.
     pub request_deadline: Option<Duration>,
+    /// How long session leases last (on PostgreSQL), instead of the default.
+    pub lease_ttl: Option<Duration>,
 }
 
 /// A database a test fills before the server starts on it, with the secret key the server
@@ -275,6 +277,7 @@ impl Default for TestOptions {
             whatsapp: None,
             prepared: None,
             request_deadline: None,
+            lease_ttl: None,
         }
     }
 }
@@ -319,6 +322,9 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     settings.secure_cookies = options.secure_cookies;
     settings.trusted_proxies = options.trusted_proxies;
     settings.dashboard_time_scale = options.dashboard_time_scale;
+    if let Some(ttl) = options.lease_ttl {
+        settings.lease_ttl_secs = ttl.as_secs();
+    }
     if options.whatsapp.is_some() {
         settings.secret_key = Some(key.unwrap_or_else(SecretKey::generate));
     }
@@ -329,6 +335,17 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         request_deadline: options.request_deadline,
     };
     launch_with(dir, settings, options.policy, database_url, launch).await
+}
+
+/// Starts another instance on `first`'s database (PostgreSQL), named `name`, with the same
+/// settings otherwise.
+pub async fn spawn_instance(first: &TestApp, name: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("no temporary folder");
+    let mut settings = first.settings.clone();
+    settings.data_dir = dir.path().join("data");
+    settings.instance_name = Some(name.into());
+    let url = first.database_url.clone();
+    launch_with(dir, settings, first.policy.clone(), url, first.launch.clone()).await
 }
 
 /// Starts a server on an existing database (one a test prepared, say).
@@ -534,12 +551,32 @@ impl TestApp {
     /// Waits for the session's first view that satisfies `f` (an event, not a poll; the
     /// 10 s bound only turns a hang into a failure).
     pub async fn until(&self, id: &str, f: impl Fn(&SessionView) -> bool) -> SessionView {
-        let handle = self.state.supervisor.handle(id).expect("no such session");
+        let handle = self.held(id, Duration::from_secs(10)).await;
         let mut watch = handle.watch();
         match tokio::time::timeout(Duration::from_secs(10), watch.wait_for(|v| f(v))).await {
             Ok(view) => view.expect("the session's actor ended").clone(),
             Err(_) => panic!("session {id} never got there; it is {:?}", handle.view()),
         }
+    }
+
+    /// The handle of a session this server runs, once it does: after a crash on
+    /// PostgreSQL, a restarted server takes its sessions over only when the dead run's
+    /// leases run out. Each event published is a moment to look again.
+    async fn held(&self, id: &str, limit: Duration) -> server::supervisor::actor::SessionHandle {
+        let (mut events, _) = self.state.bus.subscribe();
+        let wait = async {
+            loop {
+                if let Ok(handle) = self.state.supervisor.handle(id) {
+                    return handle;
+                }
+                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = events.recv().await {
+                    panic!("the server stopped before it ran session {id}");
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait)
+            .await
+            .unwrap_or_else(|_| panic!("this server never ran session {id}"))
     }
 
     /// Like [`Self::until`], for things that take a known long time (a first WhatsApp login
@@ -550,7 +587,7 @@ impl TestApp {
         limit: Duration,
         f: impl Fn(&SessionView) -> bool,
     ) -> SessionView {
-        let handle = self.state.supervisor.handle(id).expect("no such session");
+        let handle = self.held(id, limit).await;
         let mut watch = handle.watch();
         match tokio::time::timeout(limit, watch.wait_for(|v| f(v))).await {
             Ok(view) => view.expect("the session's actor ended").clone(),
@@ -647,6 +684,10 @@ impl TestApp {
     }
 }
 
+/// How long leases last for a server a test kills: the shortest allowed, as the next
+/// server waits that long before it takes the sessions over.
+const KILLED_LEASE_TTL: Duration = Duration::from_secs(3);
+
 /// A server on a runtime of its own, so that it can die as a process does under `kill -9`:
 /// every task stops where it is, nothing is closed, flushed or stored on the way out.
 pub struct Killable {
@@ -656,7 +697,9 @@ pub struct Killable {
 
 impl Killable {
     /// Starts a server as described, on its own runtime.
-    pub async fn start(options: TestOptions) -> Killable {
+    pub async fn start(mut options: TestOptions) -> Killable {
+        // After the kill, the next server waits out the dead one's leases (PostgreSQL).
+        options.lease_ttl = options.lease_ttl.or(Some(KILLED_LEASE_TTL));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

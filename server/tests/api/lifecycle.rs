@@ -148,6 +148,8 @@ impl Lifeline {
     pub(crate) fn start(database_url: &str, data_dir: &std::path::Path) -> Lifeline {
         let mut child = lifeline_command()
             .args(["serve", "--simulator", "--addr", "127.0.0.1:0", "--restore-spacing-ms", "0"])
+            // After a kill -9 on PostgreSQL, the next run waits out the dead one's leases.
+            .args(["--lease-ttl-secs", "3"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--database-url", database_url])
@@ -231,7 +233,8 @@ async fn kill_9_leaves_rows_the_next_start_corrects(backend: Backend) {
     );
 
     let mut second = Lifeline::start(&url, dir.path());
-    second.wait_for("restore finished");
+    // On PostgreSQL once the dead run's lease ran out; on SQLite at once.
+    second.wait_for("session connected");
     let history = sessions::events(&db, &id, 50).await.unwrap();
     assert!(
         history.iter().any(|e| e.detail.as_deref() == Some(UNCLEAN_DETAIL)

@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod helpers;
 mod hostile;
+mod instances;
 mod leases;
 mod lifecycle;
 mod monitor;

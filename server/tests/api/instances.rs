@@ -1,0 +1,92 @@
+//! Several instances on one PostgreSQL database: each session is run by the one instance
+//! holding its lease, a clean stop hands sessions over at once, and an instance that lost a
+//! lease closes the link and writes nothing more about the session.
+
+use std::time::Duration;
+
+use app::model::SessionStatus;
+use serde_json::json;
+use server::db::on_pool;
+
+use crate::helpers::{Backend, TestApp, TestOptions, spawn_app_with, spawn_instance};
+
+/// Short leases, so that takeovers in these tests come within a second or so.
+const TTL: Duration = Duration::from_secs(3);
+
+async fn first_instance(ttl: Duration) -> TestApp {
+    spawn_app_with(TestOptions {
+        backend: Backend::Postgres,
+        lease_ttl: Some(ttl),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+/// Waits until the session's actor on `app` has ended (it was fenced or removed).
+async fn until_not_run(app: &TestApp, id: &str) {
+    let Ok(handle) = app.state.supervisor.handle(id) else { return };
+    let mut view = handle.watch();
+    drop(handle);
+    let ended = async { while view.changed().await.is_ok() {} };
+    tokio::time::timeout(Duration::from_secs(10), ended)
+        .await
+        .unwrap_or_else(|_| panic!("session {id} is still run by this instance"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_session_runs_on_one_instance_and_a_clean_stop_hands_it_over() {
+    let a = first_instance(TTL).await;
+    let id = a.paired_session("Shop").await;
+    let b = spawn_instance(&a, "b").await;
+    // b knows the session but leaves it to its holder.
+    assert!(b.state.supervisor.handle(&id).is_err(), "b runs a session a holds");
+    assert_eq!(b.state.supervisor.get(&id).unwrap().name, "Shop");
+    let simulator_b = b.state.simulator.clone().unwrap();
+    assert!(!simulator_b.has_live_link(&id));
+
+    // A clean stop releases the lease: b takes the session over without waiting it out.
+    a.stop().await;
+    let view = b.until(&id, |v| v.status == SessionStatus::Connected).await;
+    assert!(view.paired);
+    assert!(simulator_b.has_live_link(&id));
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_lease_was_granted_anew_drops_the_link_and_writes_nothing() {
+    // Leases long enough that no renewal comes during the test: the refused write alone
+    // must make the instance let go.
+    let a = first_instance(Duration::from_secs(600)).await;
+    let id = a.paired_session("Shop").await;
+    a.state.supervisor.flush_journal().await;
+    let db = a.db().await;
+    // As if `a` had been paused past its lease: another instance was granted the session
+    // and wrote its state.
+    on_pool!(&db, pool => sqlx::query(
+        "UPDATE session_leases SET holder = 'elsewhere', token = token + 1 WHERE session_id = $1"
+    )
+    .bind(&id)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+    .unwrap();
+    on_pool!(&db, pool => sqlx::query("UPDATE sessions SET status = 'connecting' WHERE id = $1")
+        .bind(&id)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+    .unwrap();
+    let history_before = server::db::sessions::events(&db, &id, 100).await.unwrap().len();
+
+    // `a` wakes up to a dropped link and tries to record it.
+    a.fault(&id, json!({"kind": "drop"})).await;
+    until_not_run(&a, &id).await;
+    let simulator = a.state.simulator.clone().unwrap();
+    assert!(!simulator.has_live_link(&id), "the link outlived the lease");
+    a.state.supervisor.flush_journal().await;
+    let row = server::db::sessions::load(&db, &id).await.unwrap().unwrap();
+    assert_eq!(row.view.status, SessionStatus::Connecting, "a stale holder overwrote the row");
+    let history = server::db::sessions::events(&db, &id, 100).await.unwrap();
+    assert_eq!(history.len(), history_before, "a stale holder wrote history: {history:#?}");
+    a.stop().await;
+}

@@ -17,6 +17,7 @@ use tokio::sync::broadcast;
 
 mod admission;
 mod limits;
+pub mod relay;
 
 pub use admission::{Admission, Ticket};
 pub use limits::WsLimits;
@@ -31,6 +32,8 @@ pub struct Published {
     pub envelope: Envelope,
     /// `envelope` as the JSON text the event channel sends.
     pub json: Utf8Bytes,
+    /// Whether another instance sharing the database told it (so it is not sent back out).
+    pub remote: bool,
 }
 
 struct Inner {
@@ -84,12 +87,21 @@ impl EventBus {
 
     /// Numbers `event`, keeps it for replay and hands it to every listener.
     pub fn publish(&self, event: Event) -> u64 {
+        self.publish_as(event, false)
+    }
+
+    /// [`Self::publish`] for news another instance sharing the database told.
+    pub fn publish_remote(&self, event: Event) -> u64 {
+        self.publish_as(event, true)
+    }
+
+    fn publish_as(&self, event: Event, remote: bool) -> u64 {
         // Numbering and sending under one lock keeps the broadcast in sequence order.
         let mut inner = self.lock();
         let envelope = Envelope { seq: inner.next_seq, at: Utc::now(), event };
         // Serialised once here rather than once per connected client.
         let json = serde_json::to_string(&envelope).unwrap_or_default().into();
-        let published = Arc::new(Published { envelope, json });
+        let published = Arc::new(Published { envelope, json, remote });
         inner.next_seq += 1;
         if inner.ring.len() == self.ring_capacity {
             inner.ring.pop_front();

@@ -7,11 +7,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use app::model::{Reason, SessionStatus, SessionView};
+use app::model::{Event, Reason, SessionStatus, SessionView};
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Db, leases::Token, on_pool};
+use crate::{
+    db::{Db, leases::Token, on_pool},
+    events::relay::{self, Notice},
+};
 
 /// How many changes may wait for the writer before actors are made to wait (backpressure).
 pub const CAPACITY: usize = 8192;
@@ -209,6 +212,15 @@ async fn write(
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                    if n == 1 && matches!(db, Db::Postgres(_)) {
+                        // The other instances hear of the change only once it is stored.
+                        let event = Event::SessionStatus { session: v.clone() };
+                        sqlx::query("SELECT pg_notify($1, $2)")
+                            .bind(relay::CHANNEL)
+                            .bind(Notice::payload(holder, &event))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     if n == 1 && *transition {
                         sqlx::query(
                             "INSERT INTO session_events

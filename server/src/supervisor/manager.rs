@@ -28,6 +28,7 @@ use super::{
     lease_clock::{Due, LeaseClock},
     machine::Input,
     ownership::{InstanceSettings, Ownership},
+    remote::Remote,
     restore::{self, RestoreState},
     watchdog::{Recoverer, Watchdog},
 };
@@ -38,7 +39,7 @@ use crate::{
         leases::{Held, Token},
         sessions::{self, StoredSession},
     },
-    events::EventBus,
+    events::{EventBus, relay},
     metrics::Metrics,
     status_board::StatusBoard,
 };
@@ -163,6 +164,18 @@ impl Supervisor {
         if !inner.ownership.exclusive() {
             let cancel = inner.cancel.child_token();
             inner.background.spawn(supervisor.clone().keep_leases(joined, cancel));
+        }
+        if let Db::Postgres(pool) = &inner.db {
+            let me = inner.ownership.id().clone();
+            let bus = inner.deps.bus.clone();
+            let cancel = inner.cancel.child_token();
+            inner.background.spawn(relay::send_out(pool.clone(), bus, me.clone(), cancel.clone()));
+            inner.background.spawn(relay::receive(
+                pool.clone(),
+                me,
+                Remote(supervisor.clone()),
+                cancel,
+            ));
         }
         let sessions = supervisor.clone();
         inner.background.spawn(watchdog.run(

@@ -12,6 +12,7 @@ pub mod manager;
 pub mod ownership;
 pub mod placement;
 pub mod recovery;
+mod remote;
 mod report;
 pub mod restore;
 pub mod watchdog;

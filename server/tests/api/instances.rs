@@ -90,3 +90,91 @@ async fn an_instance_whose_lease_was_granted_anew_drops_the_link_and_writes_noth
     assert_eq!(history.len(), history_before, "a stale holder wrote history: {history:#?}");
     a.stop().await;
 }
+
+/// Waits on `events` for a status of `id` that satisfies `f`.
+async fn heard(
+    events: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<server::events::Published>>,
+    id: &str,
+    f: impl Fn(&app::model::SessionView) -> bool,
+) -> app::model::SessionView {
+    let wait = async {
+        loop {
+            let published = events.recv().await.expect("the bus closed");
+            if let app::model::Event::SessionStatus { session } = &published.envelope.event
+                && session.id == id
+                && f(session)
+            {
+                assert!(published.remote, "told as this instance's own");
+                return session.clone();
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect("never heard of it")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_session_does_on_one_instance_shows_live_on_the_other() {
+    let a = first_instance(TTL).await;
+    let id = a.paired_session("Shop").await;
+    let b = spawn_instance(&a, "b").await;
+    let (mut events, _) = b.state.bus.subscribe();
+
+    a.fault(&id, json!({"kind": "drop"})).await;
+    heard(&mut events, &id, |v| v.status == SessionStatus::Reconnecting).await;
+    heard(&mut events, &id, |v| v.status == SessionStatus::Connected).await;
+    // The dashboard and the API on b show it as a shows it.
+    let shown: serde_json::Value = b.get(&format!("/sessions/{id}")).await.json().await.unwrap();
+    assert_eq!(shown["status"], "connected", "{shown}");
+
+    // A deletion through a reaches b too.
+    let r = a.client.delete(a.url(&format!("/sessions/{id}"))).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let removed = async {
+        loop {
+            let published = events.recv().await.unwrap();
+            if let app::model::Event::SessionRemoved { session_id } = &published.envelope.event
+                && *session_id == id
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), removed).await.expect("b never heard");
+    assert_eq!(b.get(&format!("/sessions/{id}")).await.status(), 404);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_lost_its_notices_catches_up_from_the_database() {
+    let a = first_instance(TTL).await;
+    let id = a.paired_session("Shop").await;
+    let b = spawn_instance(&a, "b").await;
+    let (mut events, _) = b.state.bus.subscribe();
+    let db = a.db().await;
+    // A change no notice tells of…
+    on_pool!(&db, pool => sqlx::query(
+        "UPDATE sessions SET last_error = 'changed behind every notice' WHERE id = $1"
+    )
+    .bind(&id)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+    .unwrap();
+    // …then the listening connections drop, as in a database restart.
+    on_pool!(&db, pool => sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+    )
+    .execute(pool)
+    .await
+    .map(|_| ()))
+    .unwrap();
+    let caught = heard(&mut events, &id, |v| {
+        v.last_error.as_deref() == Some("changed behind every notice")
+    })
+    .await;
+    assert_eq!(caught.name, "Shop");
+    b.stop().await;
+    a.stop().await;
+}

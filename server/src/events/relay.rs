@@ -1,0 +1,185 @@
+//! Session news between instances sharing one PostgreSQL database, over LISTEN/NOTIFY: what
+//! one instance's sessions do shows on every instance's dashboard and event channel.
+//!
+//! A status change travels with the write that stores it (the journal notifies inside its
+//! transaction), so a change the database refused, from an instance that lost the session,
+//! never reaches anyone. The rest of a session's news (QR and phone codes, recoveries,
+//! deletion) is sent from the bus here. A receiver that lost its connection may have missed
+//! notices; it then reads every session from the database again.
+
+use std::{sync::Arc, time::Duration};
+
+use app::model::Event;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use super::EventBus;
+
+/// The channel every instance listens on.
+pub const CHANNEL: &str = "lifeline_events";
+
+/// One notice: an event and the instance it comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The sending instance's id (a receiver ignores its own).
+    pub from: String,
+    /// What happened.
+    pub event: Event,
+}
+
+/// PostgreSQL refuses a notice longer than 8000 bytes; a view rarely comes near it, but
+/// an upstream's error text is not Lifeline's to bound.
+const MOST_PAYLOAD: usize = 7000;
+
+impl Notice {
+    /// The notice as the payload `pg_notify` sends, shortened to fit: a long error text is
+    /// cut (the full text is in the database).
+    pub fn payload(from: &str, event: &Event) -> String {
+        let mut notice = Notice { from: from.to_owned(), event: event.clone() };
+        let text = |n: &Notice| serde_json::to_string(n).unwrap_or_default();
+        let mut payload = text(&notice);
+        if payload.len() > MOST_PAYLOAD
+            && let Event::SessionStatus { session } = &mut notice.event
+            && let Some(error) = &mut session.last_error
+        {
+            let keep = error.len().saturating_sub(payload.len() - MOST_PAYLOAD);
+            let cut = (0..=keep).rev().find(|i| error.is_char_boundary(*i)).unwrap_or(0);
+            error.truncate(cut);
+            error.push('…');
+            payload = text(&notice);
+        }
+        payload
+    }
+}
+
+/// Whether the bus sends `event` to the other instances (status changes go with their
+/// write, restore progress is this instance's own).
+fn sent_from_bus(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::SessionRemoved { .. }
+            | Event::Qr { .. }
+            | Event::PairCode { .. }
+            | Event::Recovery { .. }
+    )
+}
+
+/// Sends this instance's session news from `bus` to the other instances until `cancel`.
+pub async fn send_out(pool: PgPool, bus: EventBus, me: Arc<str>, cancel: CancellationToken) {
+    let (mut events, _) = bus.subscribe();
+    loop {
+        let published = tokio::select! {
+            () = cancel.cancelled() => return,
+            next = events.recv() => match next {
+                Ok(published) => published,
+                // A code or a recovery notice missed: the next one replaces it.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            },
+        };
+        let event = &published.envelope.event;
+        if published.remote || !sent_from_bus(event) {
+            continue;
+        }
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(Notice::payload(&me, event))
+            .execute(&pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not tell the other instances a session's news");
+        }
+    }
+}
+
+/// What the receiving side hands each notice to, and asks to catch up after a gap.
+#[async_trait::async_trait]
+pub trait Receiver: Send + Sync + 'static {
+    /// Another instance's news.
+    async fn notice(&self, event: Event);
+    /// Notices may have been missed: bring every session up to date from the database.
+    async fn catch_up(&self);
+}
+
+/// How long to wait before listening again after the database refused.
+const RELISTEN_AFTER: Duration = Duration::from_secs(1);
+
+/// Listens for the other instances' notices until `cancel`, handing them to `receiver`.
+pub async fn receive(
+    pool: PgPool,
+    me: Arc<str>,
+    receiver: impl Receiver,
+    cancel: CancellationToken,
+) {
+    loop {
+        let listening = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            // Whatever happened before this connection listened is read from the rows.
+            receiver.catch_up().await;
+            loop {
+                match listener.try_recv().await? {
+                    Some(notification) => {
+                        match serde_json::from_str::<Notice>(notification.payload()) {
+                            Ok(notice) if *notice.from == *me => {}
+                            Ok(notice) => receiver.notice(notice.event).await,
+                            Err(e) => tracing::warn!(error = %e, "an unreadable notice"),
+                        }
+                    }
+                    // The connection dropped and came back: notices may be lost.
+                    None => receiver.catch_up().await,
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            result = listening => if let Err(e) = result {
+                tracing::warn!(error = %e, "not hearing from the other instances; listening again");
+            },
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(RELISTEN_AFTER) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use app::model::SessionView;
+    use chrono::Utc;
+
+    use super::*;
+
+    #[test]
+    fn a_notice_reads_back_as_sent() {
+        let view = SessionView::new("s".into(), "Shop".into(), "simulator".into(), Utc::now());
+        let event = Event::SessionStatus { session: view };
+        let notice: Notice = serde_json::from_str(&Notice::payload("a", &event)).unwrap();
+        assert_eq!(notice, Notice { from: "a".into(), event });
+    }
+
+    #[test]
+    fn a_long_error_is_cut_to_fit_a_notice() {
+        let mut view = SessionView::new("s".into(), "Shop".into(), "simulator".into(), Utc::now());
+        view.last_error = Some("é".repeat(10_000));
+        let payload = Notice::payload("a", &Event::SessionStatus { session: view });
+        assert!(payload.len() <= MOST_PAYLOAD + 8, "{}", payload.len());
+        let notice: Notice = serde_json::from_str(&payload).unwrap();
+        let Event::SessionStatus { session } = notice.event else { panic!() };
+        assert!(session.last_error.unwrap().ends_with('…'));
+    }
+
+    #[test]
+    fn status_changes_travel_with_their_write_and_restore_progress_stays_home() {
+        let view = SessionView::new("s".into(), "Shop".into(), "simulator".into(), Utc::now());
+        assert!(!sent_from_bus(&Event::SessionStatus { session: view }));
+        let restore = Event::RestoreProgress { total: 1, done: 0, connected: 0, failed: 0 };
+        assert!(!sent_from_bus(&restore));
+        assert!(sent_from_bus(&Event::SessionRemoved { session_id: "s".into() }));
+    }
+}

@@ -85,6 +85,9 @@ pub enum AppError {
     /// carried out.
     #[error("{0}")]
     RequestTimeout(String),
+    /// The instance holding the session (several share one database) did not answer.
+    #[error("{0}")]
+    HolderUnavailable(String),
     /// The dashboard could not reach the server.
     #[error("could not reach the Lifeline server: {0}")]
     Unreachable(String),
@@ -122,6 +125,7 @@ impl AppError {
             | AppError::DatabaseError(_)
             | AppError::Busy(_)
             | AppError::RequestTimeout(_)
+            | AppError::HolderUnavailable(_)
             | AppError::Unreachable(_) => 503,
             AppError::UpstreamTimeout(_) => 504,
         }
@@ -183,6 +187,7 @@ mod tests {
             AppError::TooManyAttempts("x".into()),
             AppError::Busy("x".into()),
             AppError::RequestTimeout("x".into()),
+            AppError::HolderUnavailable("x".into()),
             AppError::Unreachable("x".into()),
             AppError::Internal("x".into()),
         ];

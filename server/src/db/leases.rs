@@ -50,7 +50,7 @@ const GRANT: &str = "ON CONFLICT (session_id) DO UPDATE
                  expires_ms = excluded.expires_ms, moving_to = NULL";
 
 /// The database's clock, in milliseconds since 1970: the one clock all instances share.
-fn now_ms(db: &Db) -> &'static str {
+pub(super) fn now_ms(db: &Db) -> &'static str {
     match db {
         Db::Sqlite(_) => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
         Db::Postgres(_) => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
@@ -288,6 +288,21 @@ pub async fn claimable(db: &Db, holder: &str, limit: u32) -> Result<Vec<String>,
         .fetch_all(pool)
         .await)?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// The instance holding `session_id` now (a live lease): its id and name.
+pub async fn holder_of(db: &Db, session_id: &str) -> Result<Option<(String, String)>, DbError> {
+    let sql = format!(
+        "SELECT l.holder, COALESCE(i.name, l.holder) FROM session_leases l
+         LEFT JOIN instances i ON i.id = l.holder
+         WHERE l.session_id = $1 AND l.holder IS NOT NULL AND l.expires_ms > {}",
+        now_ms(db)
+    );
+    let row = on_pool!(db, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row)
 }
 
 /// Who holds each session now (live leases only): session id → instance id and token.

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod commands;
 pub mod copy;
 pub mod leases;
 pub mod recoveries;

@@ -6,6 +6,9 @@
 //! never reaches anyone. The rest of a session's news (QR and phone codes, recoveries,
 //! deletion) is sent from the bus here. A receiver that lost its connection may have missed
 //! notices; it then reads every session from the database again.
+//!
+//! The same channel carries operator actions on a session held elsewhere: a request names
+//! the holder and a row in `session_commands`, a reply names the requester and the row.
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,13 +23,45 @@ use super::EventBus;
 /// The channel every instance listens on.
 pub const CHANNEL: &str = "lifeline_events";
 
-/// One notice: an event and the instance it comes from.
+/// One notice: what it says and the instance it comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     /// The sending instance's id (a receiver ignores its own).
     pub from: String,
-    /// What happened.
-    pub event: Event,
+    /// What it says.
+    pub body: Body,
+}
+
+/// What a notice says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all = "snake_case")]
+pub enum Body {
+    /// A session's news, for everyone.
+    Event(Event),
+    /// An action for instance `to` to carry out: row `id` of `session_commands`.
+    Request {
+        /// The holder's id.
+        to: String,
+        /// The row.
+        id: String,
+    },
+    /// The outcome of row `id` is written, for instance `to` that asked.
+    Reply {
+        /// The requester's id.
+        to: String,
+        /// The row.
+        id: String,
+    },
+}
+
+impl Body {
+    /// Whether the notice is for instance `me` (events are for everyone).
+    fn is_for(&self, me: &str) -> bool {
+        match self {
+            Body::Event(_) => true,
+            Body::Request { to, .. } | Body::Reply { to, .. } => to == me,
+        }
+    }
 }
 
 /// PostgreSQL refuses a notice longer than 8000 bytes; a view rarely comes near it, but
@@ -36,12 +71,12 @@ const MOST_PAYLOAD: usize = 7000;
 impl Notice {
     /// The notice as the payload `pg_notify` sends, shortened to fit: a long error text is
     /// cut (the full text is in the database).
-    pub fn payload(from: &str, event: &Event) -> String {
-        let mut notice = Notice { from: from.to_owned(), event: event.clone() };
+    pub fn payload(from: &str, body: Body) -> String {
+        let mut notice = Notice { from: from.to_owned(), body };
         let text = |n: &Notice| serde_json::to_string(n).unwrap_or_default();
         let mut payload = text(&notice);
         if payload.len() > MOST_PAYLOAD
-            && let Event::SessionStatus { session } = &mut notice.event
+            && let Body::Event(Event::SessionStatus { session }) = &mut notice.body
             && let Some(error) = &mut session.last_error
         {
             let keep = error.len().saturating_sub(payload.len() - MOST_PAYLOAD);
@@ -83,22 +118,27 @@ pub async fn send_out(pool: PgPool, bus: EventBus, me: Arc<str>, cancel: Cancell
         if published.remote || !sent_from_bus(event) {
             continue;
         }
-        let sent = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(Notice::payload(&me, event))
-            .execute(&pool)
-            .await;
-        if let Err(e) = sent {
+        if let Err(e) = send(&pool, &me, Body::Event(event.clone())).await {
             tracing::warn!(error = %e, "could not tell the other instances a session's news");
         }
     }
 }
 
+/// Sends one notice from instance `me`.
+pub async fn send(pool: &PgPool, me: &str, body: Body) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(Notice::payload(me, body))
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
 /// What the receiving side hands each notice to, and asks to catch up after a gap.
 #[async_trait::async_trait]
 pub trait Receiver: Send + Sync + 'static {
-    /// Another instance's news.
-    async fn notice(&self, event: Event);
+    /// A notice from instance `from` for this one (or for everyone).
+    async fn notice(&self, from: String, body: Body);
     /// Notices may have been missed: bring every session up to date from the database.
     async fn catch_up(&self);
 }
@@ -123,8 +163,8 @@ pub async fn receive(
                 match listener.try_recv().await? {
                     Some(notification) => {
                         match serde_json::from_str::<Notice>(notification.payload()) {
-                            Ok(notice) if *notice.from == *me => {}
-                            Ok(notice) => receiver.notice(notice.event).await,
+                            Ok(notice) if *notice.from == *me || !notice.body.is_for(&me) => {}
+                            Ok(notice) => receiver.notice(notice.from, notice.body).await,
                             Err(e) => tracing::warn!(error = %e, "an unreadable notice"),
                         }
                     }
@@ -158,19 +198,21 @@ mod tests {
     #[test]
     fn a_notice_reads_back_as_sent() {
         let view = SessionView::new("s".into(), "Shop".into(), "simulator".into(), Utc::now());
-        let event = Event::SessionStatus { session: view };
-        let notice: Notice = serde_json::from_str(&Notice::payload("a", &event)).unwrap();
-        assert_eq!(notice, Notice { from: "a".into(), event });
+        let body = Body::Event(Event::SessionStatus { session: view });
+        let notice: Notice = serde_json::from_str(&Notice::payload("a", body.clone())).unwrap();
+        assert_eq!(notice, Notice { from: "a".into(), body });
+        let reply = Body::Reply { to: "b".into(), id: "r".into() };
+        assert!(reply.is_for("b") && !reply.is_for("a"));
     }
 
     #[test]
     fn a_long_error_is_cut_to_fit_a_notice() {
         let mut view = SessionView::new("s".into(), "Shop".into(), "simulator".into(), Utc::now());
         view.last_error = Some("é".repeat(10_000));
-        let payload = Notice::payload("a", &Event::SessionStatus { session: view });
+        let payload = Notice::payload("a", Body::Event(Event::SessionStatus { session: view }));
         assert!(payload.len() <= MOST_PAYLOAD + 8, "{}", payload.len());
         let notice: Notice = serde_json::from_str(&payload).unwrap();
-        let Event::SessionStatus { session } = notice.event else { panic!() };
+        let Body::Event(Event::SessionStatus { session }) = notice.body else { panic!() };
         assert!(session.last_error.unwrap().ends_with('…'));
     }
 

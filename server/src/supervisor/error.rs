@@ -51,6 +51,29 @@ pub enum SupervisorError {
     /// The database failed.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The instance holding the session answered with this error.
+    #[error("{0}")]
+    Elsewhere(AppError),
+    /// No instance holds the session at this moment (it is being handed over).
+    #[error(
+        "no Lifeline instance holds session {0:?} at this moment (it is being handed over); \
+         try again in a few seconds"
+    )]
+    Unheld(String),
+    /// The instance holding the session did not answer in time.
+    #[error(
+        "the Lifeline instance {instance:?}, which holds session {id:?}, did not answer within \
+         {waited_secs} s: it may be overloaded or gone (another instance takes the session \
+         over once its lease runs out); try again shortly"
+    )]
+    HolderSilent {
+        /// Which session.
+        id: String,
+        /// The holder's name.
+        instance: String,
+        /// How long was waited.
+        waited_secs: u64,
+    },
 }
 
 impl From<SupervisorError> for AppError {
@@ -69,6 +92,10 @@ impl From<SupervisorError> for AppError {
             SupervisorError::Database(e) => {
                 tracing::error!(error = %e, "database error behind a request");
                 AppError::DatabaseError(message)
+            }
+            SupervisorError::Elsewhere(e) => e,
+            SupervisorError::HolderSilent { .. } | SupervisorError::Unheld(_) => {
+                AppError::HolderUnavailable(message)
             }
         }
     }

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     db::{Db, leases::Token, on_pool},
-    events::relay::{self, Notice},
+    events::relay::{self, Body, Notice},
 };
 
 /// How many changes may wait for the writer before actors are made to wait (backpressure).
@@ -217,7 +217,7 @@ async fn write(
                         let event = Event::SessionStatus { session: v.clone() };
                         sqlx::query("SELECT pg_notify($1, $2)")
                             .bind(relay::CHANNEL)
-                            .bind(Notice::payload(holder, &event))
+                            .bind(Notice::payload(holder, Body::Event(event)))
                             .execute(&mut *tx)
                             .await?;
                     }

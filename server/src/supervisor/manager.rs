@@ -24,6 +24,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{
     actor::{self, Deps, Seed, SendFailure, SessionHandle},
     error::SupervisorError,
+    forward::{Awaiting, Command, FORGET_AFTER, Outcome},
     journal::{self, Journal, Writer},
     lease_clock::{Due, LeaseClock},
     machine::Input,
@@ -35,7 +36,7 @@ use super::{
 use crate::{
     connector::{Connector, Connectors, LinkError},
     db::{
-        Db, DbError,
+        Db, DbError, commands,
         leases::{Held, Token},
         sessions::{self, StoredSession},
     },
@@ -65,6 +66,7 @@ pub struct SupervisorParts {
 struct Inner {
     db: Db,
     ownership: Ownership,
+    awaiting: Awaiting,
     deps: Deps,
     connectors: Connectors,
     handles: RwLock<HashMap<String, SessionHandle>>,
@@ -134,6 +136,7 @@ impl Supervisor {
             inner: Arc::new(Inner {
                 db,
                 ownership,
+                awaiting: Awaiting::default(),
                 deps,
                 connectors,
                 handles: RwLock::default(),
@@ -335,8 +338,8 @@ impl Supervisor {
         Ok(view)
     }
 
-    /// Connects anew (dropping any current link) and waits for the first outcome.
-    pub async fn reconnect(&self, id: &str) -> Result<ActionResult> {
+    /// [`Self::reconnect`] of a session this instance runs.
+    async fn reconnect_here(&self, id: &str) -> Result<ActionResult> {
         let handle = self.handle(id)?;
         let view = handle.view();
         if !view.paired {
@@ -360,24 +363,24 @@ impl Supervisor {
         Ok(describe_outcome(&view))
     }
 
-    /// Starts a session (pairing by QR if it has no credentials) and keeps it running.
-    pub async fn start_session(&self, id: &str) -> Result<SessionView> {
+    /// [`Self::start_session`] of a session this instance runs.
+    async fn start_here(&self, id: &str) -> Result<SessionView> {
         let handle = self.handle(id)?;
         self.set_desired(&handle, id, Desired::Running).await?;
         handle.input(Input::Start, Some("started by an operator".into())).await.map_err(gone)?;
         Ok(self.settled_view(&handle).await)
     }
 
-    /// Stops a session and keeps it stopped until started again.
-    pub async fn stop_session(&self, id: &str) -> Result<SessionView> {
+    /// [`Self::stop_session`] of a session this instance runs.
+    async fn stop_here(&self, id: &str) -> Result<SessionView> {
         let handle = self.handle(id)?;
         self.set_desired(&handle, id, Desired::Stopped).await?;
         handle.input(Input::Stop, Some("stopped by an operator".into())).await.map_err(gone)?;
         Ok(self.settled_view(&handle).await)
     }
 
-    /// Allows or forbids connecting without a person (restore and recovery).
-    pub async fn set_auto_connect(&self, id: &str, on: bool) -> Result<SessionView> {
+    /// [`Self::set_auto_connect`] of a session this instance runs.
+    async fn set_auto_connect_here(&self, id: &str, on: bool) -> Result<SessionView> {
         let handle = self.handle(id)?;
         if !sessions::set_auto_connect(&self.inner.db, id, on, Utc::now()).await? {
             return Err(SupervisorError::NotFound(id.to_owned()));
@@ -386,15 +389,15 @@ impl Supervisor {
         Ok(self.settled_view(&handle).await)
     }
 
-    /// Logs a session out upstream and forgets its credentials.
-    pub async fn logout(&self, id: &str) -> Result<SessionView> {
+    /// [`Self::logout`] of a session this instance runs.
+    async fn logout_here(&self, id: &str) -> Result<SessionView> {
         let handle = self.handle(id)?;
         handle.logout().await.map_err(gone)?;
         Ok(self.settled_view(&handle).await)
     }
 
-    /// Deletes a session: its link is closed, its row and history removed.
-    pub async fn delete(&self, id: &str) -> Result<()> {
+    /// [`Self::delete`] of a session this instance runs.
+    async fn delete_here(&self, id: &str) -> Result<()> {
         let handle = self.handle(id)?;
         handle.remove().await;
         self.inner.handles.write().unwrap_or_else(PoisonError::into_inner).remove(id);
@@ -405,9 +408,8 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Sends a text. A session that should be connected but is not is restored first, and
-    /// the send waits (bounded by the policy's `send_wait`) for it to connect.
-    pub async fn send(&self, id: &str, message: &SendMessage) -> Result<SentMessage> {
+    /// [`Self::send`] through a session this instance runs.
+    async fn send_here(&self, id: &str, message: &SendMessage) -> Result<SentMessage> {
         let message = message.validated().map_err(SupervisorError::Invalid)?;
         let handle = self.handle(id)?;
         let view = handle.view();
@@ -489,6 +491,71 @@ impl Supervisor {
     async fn settled_view(&self, handle: &SessionHandle) -> SessionView {
         let _ = handle.sync().await;
         handle.view()
+    }
+
+    /// Connects anew (dropping any current link) and waits for the first outcome.
+    pub async fn reconnect(&self, id: &str) -> Result<ActionResult> {
+        self.act(id, Command::Reconnect).await?.action()
+    }
+
+    /// Starts a session (pairing by QR if it has no credentials) and keeps it running.
+    pub async fn start_session(&self, id: &str) -> Result<SessionView> {
+        self.act(id, Command::Start).await?.view()
+    }
+
+    /// Stops a session and keeps it stopped until started again.
+    pub async fn stop_session(&self, id: &str) -> Result<SessionView> {
+        self.act(id, Command::Stop).await?.view()
+    }
+
+    /// Allows or forbids connecting without a person (restore and recovery).
+    pub async fn set_auto_connect(&self, id: &str, on: bool) -> Result<SessionView> {
+        self.act(id, Command::SetAutoConnect { on }).await?.view()
+    }
+
+    /// Logs a session out upstream and forgets its credentials.
+    pub async fn logout(&self, id: &str) -> Result<SessionView> {
+        self.act(id, Command::Logout).await?.view()
+    }
+
+    /// Deletes a session: its link is closed, its row and history removed.
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        self.act(id, Command::Delete).await?.done()
+    }
+
+    /// Sends a text. A session that should be connected but is not is restored first, and
+    /// the send waits (bounded by the policy's `send_wait`) for it to connect.
+    pub async fn send(&self, id: &str, message: &SendMessage) -> Result<SentMessage> {
+        let message = message.validated().map_err(SupervisorError::Invalid)?;
+        self.act(id, Command::Send { message }).await?.sent()
+    }
+
+    /// Carries out `command` on session `id` here, where it runs (or, on SQLite, must).
+    pub(super) async fn carry_out(&self, id: &str, command: Command) -> Result<Outcome> {
+        Ok(match command {
+            Command::Reconnect => Outcome::Action(self.reconnect_here(id).await?),
+            Command::Start => Outcome::View(self.start_here(id).await?),
+            Command::Stop => Outcome::View(self.stop_here(id).await?),
+            Command::SetAutoConnect { on } => {
+                Outcome::View(self.set_auto_connect_here(id, on).await?)
+            }
+            Command::Logout => Outcome::View(self.logout_here(id).await?),
+            Command::Delete => {
+                self.delete_here(id).await?;
+                Outcome::Done
+            }
+            Command::Send { message } => Outcome::Sent(self.send_here(id, &message).await?),
+        })
+    }
+
+    /// This instance's place among those sharing the database.
+    pub(super) fn ownership(&self) -> &Ownership {
+        &self.inner.ownership
+    }
+
+    /// Forwarded actions waiting for their holder's reply.
+    pub(super) fn awaiting(&self) -> &Awaiting {
+        &self.inner.awaiting
     }
 
     /// Whether session `id` has a link whose transport says it is up.
@@ -580,6 +647,9 @@ impl Supervisor {
                 tracing::warn!(session = %id, "this instance no longer holds the session");
                 self.fence(&id).await;
             }
+        }
+        if let Err(e) = commands::forget_older_than(&self.inner.db, FORGET_AFTER).await {
+            tracing::warn!(error = %e, "could not remove old forwarded actions");
         }
         let count = u32::try_from(self.handles().len()).unwrap_or(u32::MAX);
         match self.inner.ownership.claim_share(count).await {

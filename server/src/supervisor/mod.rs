@@ -5,6 +5,7 @@
 
 pub mod actor;
 pub mod error;
+mod forward;
 pub mod journal;
 pub mod lease_clock;
 pub mod machine;

@@ -7,7 +7,10 @@ use std::collections::HashSet;
 use app::model::Event;
 
 use super::Supervisor;
-use crate::{db::sessions, events::relay};
+use crate::{
+    db::sessions,
+    events::relay::{self, Body},
+};
 
 /// The receiving end of the relay for `Supervisor`.
 pub(super) struct Remote(pub(super) Supervisor);
@@ -16,11 +19,8 @@ impl Remote {
     fn runs(&self, session_id: &str) -> bool {
         self.0.handle(session_id).is_ok()
     }
-}
 
-#[async_trait::async_trait]
-impl relay::Receiver for Remote {
-    async fn notice(&self, event: Event) {
+    fn event(&self, event: Event) {
         let deps = self.0.deps();
         match &event {
             Event::SessionStatus { session } => {
@@ -50,6 +50,22 @@ impl relay::Receiver for Remote {
             Event::RestoreProgress { .. } => return,
         }
         deps.bus.publish_remote(event);
+    }
+}
+
+#[async_trait::async_trait]
+impl relay::Receiver for Remote {
+    async fn notice(&self, from: String, body: Body) {
+        match body {
+            Body::Event(event) => self.event(event),
+            // Carried out on a task of its own: an action may take a while, and the notices
+            // behind it must not wait.
+            Body::Request { id, .. } => {
+                let supervisor = self.0.clone();
+                tokio::spawn(async move { supervisor.requested(from, id).await });
+            }
+            Body::Reply { id, .. } => self.0.replied(&id),
+        }
     }
 
     async fn catch_up(&self) {

@@ -170,11 +170,54 @@ async fn an_instance_that_lost_its_notices_catches_up_from_the_database() {
     .await
     .map(|_| ()))
     .unwrap();
-    let caught = heard(&mut events, &id, |v| {
-        v.last_error.as_deref() == Some("changed behind every notice")
-    })
-    .await;
+    let caught =
+        heard(&mut events, &id, |v| v.last_error.as_deref() == Some("changed behind every notice"))
+            .await;
     assert_eq!(caught.name, "Shop");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_instance_acts_on_a_session_through_the_one_that_holds_it() {
+    let a = first_instance(TTL).await;
+    let id = a.paired_session("Shop").await;
+    let b = spawn_instance(&a, "b").await;
+
+    // A reconnect asked of b is carried out by a, and b answers with a's outcome.
+    let r = b.client.post(b.url(&format!("/sessions/{id}/reconnect"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let outcome: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(outcome["success"], true, "{outcome}");
+    assert!(b.state.supervisor.handle(&id).is_err(), "b took the session instead");
+
+    // A message sent through b goes out on a's link.
+    let r = b
+        .client
+        .post(b.url(&format!("/sessions/{id}/messages")))
+        .json(&json!({"to": "+27820000001", "text": "through b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // Stopped through b: a's session stops, and a's refusal comes back through b as is.
+    let r = b.client.post(b.url(&format!("/sessions/{id}/stop"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(a.state.supervisor.handle(&id).unwrap().view().desired, app::model::Desired::Stopped);
+    let r = b
+        .client
+        .post(b.url(&format!("/sessions/{id}/messages")))
+        .json(&json!({"to": "+27820000001", "text": "refused"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let error: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(error["error"], "session_stopped", "{error}");
+
+    // Unknown everywhere: not found, as on one instance.
+    assert_eq!(b.client.post(b.url("/sessions/nope/stop")).send().await.unwrap().status(), 404);
     b.stop().await;
     a.stop().await;
 }

@@ -17,6 +17,9 @@ pub enum AppError {
     /// No session with that id.
     #[error("{0}")]
     NoSuchSession(String),
+    /// No live instance with that name.
+    #[error("{0}")]
+    NoSuchInstance(String),
     /// No live API key with that id.
     #[error("{0}")]
     NoSuchKey(String),
@@ -110,7 +113,10 @@ impl AppError {
             AppError::MalformedJson(_) => 400,
             AppError::Unauthorized(_) => 401,
             AppError::Forbidden(_) => 403,
-            AppError::NoSuchSession(_) | AppError::NoSuchKey(_) | AppError::NoSuchRoute(_) => 404,
+            AppError::NoSuchSession(_)
+            | AppError::NoSuchInstance(_)
+            | AppError::NoSuchKey(_)
+            | AppError::NoSuchRoute(_) => 404,
             AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
@@ -166,6 +172,7 @@ mod tests {
         let samples = [
             AppError::NoSuchSession("x".into()),
             AppError::NoSuchKey("x".into()),
+            AppError::NoSuchInstance("x".into()),
             AppError::InvalidRequest("x".into()),
             AppError::MalformedJson("x".into()),
             AppError::PayloadTooLarge("x".into()),

@@ -45,6 +45,22 @@ pub enum Command {
     /// Re-seal the stored WhatsApp keys from one secret key to another, all in one
     /// transaction (stop Lifeline first).
     Rekey(RekeyArgs),
+    /// Hand every session of an instance over to the others before maintenance (several
+    /// instances on one PostgreSQL), or put it back in service with --undo.
+    Drain(DrainArgs),
+}
+
+/// What `lifeline drain` takes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DrainArgs {
+    /// The instance's name (`LIFELINE_INSTANCE_NAME`, by default its host's name).
+    pub instance: String,
+    /// Put the instance back in service: it takes its share of sessions again.
+    #[arg(long)]
+    pub undo: bool,
+    /// The database the instances share: `postgres://…`.
+    #[arg(long, env = "LIFELINE_DATABASE_URL")]
+    pub database_url: String,
 }
 
 /// What `lifeline rekey` takes. The keys may come from the environment, to keep them out
@@ -86,6 +102,8 @@ pub enum Task {
     CopyDb(CopyDbArgs),
     /// Move the WhatsApp keys to another secret key.
     Rekey(RekeyArgs),
+    /// Drain an instance, or put it back in service.
+    Drain(DrainArgs),
 }
 
 impl Cli {
@@ -98,6 +116,7 @@ impl Cli {
             Some(Command::Monitor(args)) => return Task::Monitor(args),
             Some(Command::CopyDb(args)) => return Task::CopyDb(args),
             Some(Command::Rekey(args)) => return Task::Rekey(args),
+            Some(Command::Drain(args)) => return Task::Drain(args),
             None => self.serve,
         };
         if settings.database_url.is_none() {

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use server::{
-    config::{Cli, CopyDbArgs, RekeyArgs, Settings, Task},
+    config::{Cli, CopyDbArgs, DrainArgs, RekeyArgs, Settings, Task},
     connector::whatsapp::rekey,
     dashboard_files,
-    db::{DatabaseUrl, Db, InstanceLock, copy},
+    db::{DatabaseUrl, Db, InstanceLock, copy, leases},
     monitor,
     secret_key::SecretKey,
     shutdown,
@@ -32,6 +32,22 @@ fn main() -> ExitCode {
                      LIFELINE_SECRET_KEY",
                     args.to.id()
                 );
+            });
+        }
+        Task::Drain(ref args) => {
+            return run_async(drain(args), |()| {
+                if args.undo {
+                    println!(
+                        "{} is back in service: it takes its share of sessions again",
+                        args.instance
+                    );
+                } else {
+                    println!(
+                        "{} is draining: it hands its sessions over within one lease renewal \
+                         and takes no new ones (`lifeline drain {} --undo` puts it back)",
+                        args.instance, args.instance
+                    );
+                }
             });
         }
         Task::GenKey => {
@@ -100,6 +116,24 @@ async fn rekey(args: &RekeyArgs) -> anyhow::Result<u64> {
     let count = rekey::rekey(&db, &args.from, &args.to).await?;
     db.close().await;
     Ok(count)
+}
+
+async fn drain(args: &DrainArgs) -> anyhow::Result<()> {
+    let url: DatabaseUrl = args.database_url.parse().context("--database-url")?;
+    if let DatabaseUrl::Sqlite(_) = url {
+        anyhow::bail!("only instances sharing a PostgreSQL database can be drained");
+    }
+    let db = Db::open(&url).await?;
+    let found = leases::set_draining(&db, &args.instance, !args.undo).await?;
+    db.close().await;
+    if !found {
+        anyhow::bail!(
+            "no instance called {:?} has run on this database (LIFELINE_INSTANCE_NAME, by \
+             default the host's name)",
+            args.instance
+        );
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

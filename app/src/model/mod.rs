@@ -5,6 +5,7 @@ pub mod api;
 mod event;
 mod health;
 pub mod history;
+pub mod instances;
 pub mod recovery;
 mod session;
 pub mod ws;

@@ -105,6 +105,18 @@ pub async fn set_draining(db: &Db, instance: &str, draining: bool) -> Result<boo
     Ok(n > 0)
 }
 
+/// Removes the rows of instances not heard from within `silent` (they died long ago);
+/// how many.
+pub async fn forget_silent(db: &Db, silent: Duration) -> Result<u64, DbError> {
+    let sql = format!("DELETE FROM instances WHERE heartbeat_ms < {} - $1", now_ms(db));
+    let n = on_pool!(db, pool => sqlx::query(AssertSqlSafe(sql.clone()))
+        .bind(millis(silent))
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(n)
+}
+
 /// Removes this instance's row at a clean shutdown (after its leases are released).
 pub async fn deregister(db: &Db, id: &str) -> Result<(), DbError> {
     on_pool!(db, pool => sqlx::query("DELETE FROM instances WHERE id = $1")
@@ -135,7 +147,8 @@ pub async fn live_instances(db: &Db, within: Duration) -> Result<Vec<InstanceRow
 }
 
 /// Grants `holder` the lease on `session_id` for `ttl` when nobody holds it (never held,
-/// released, or run out) and no move names another instance; returns the new token.
+/// released, or run out) and no move names another live instance (one heard from within
+/// `ttl`); returns the new token.
 /// `None` when another instance holds it, or the session does not exist.
 pub async fn claim(
     db: &Db,
@@ -151,7 +164,10 @@ pub async fn claim(
          SELECT $1, $2, 1, {now} + $3 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)
          {GRANT}
              WHERE (session_leases.holder IS NULL OR session_leases.expires_ms <= {now})
-               AND (session_leases.moving_to IS NULL OR session_leases.moving_to = excluded.holder)
+               AND (session_leases.moving_to IS NULL OR session_leases.moving_to = excluded.holder
+                    OR NOT EXISTS (SELECT 1 FROM instances
+                                   WHERE id = session_leases.moving_to
+                                     AND heartbeat_ms > {now} - $3))
          RETURNING token"
     );
     let token: Option<(i64,)> = on_pool!(db, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
@@ -271,20 +287,29 @@ pub async fn moving_away(db: &Db, holder: &str) -> Result<Vec<Held>, DbError> {
 }
 
 /// Up to `limit` sessions nobody holds that `holder` may claim (never held, released, run
-/// out, or moving to it), those moving to it first, then the oldest.
-pub async fn claimable(db: &Db, holder: &str, limit: u32) -> Result<Vec<String>, DbError> {
+/// out, or moving to it or to an instance not heard from within `live`), those moving to
+/// it first, then the oldest.
+pub async fn claimable(
+    db: &Db,
+    holder: &str,
+    limit: u32,
+    live: Duration,
+) -> Result<Vec<String>, DbError> {
+    let now = now_ms(db);
     let sql = format!(
         "SELECT s.id FROM sessions s LEFT JOIN session_leases l ON l.session_id = s.id
          WHERE l.session_id IS NULL
-            OR ((l.holder IS NULL OR l.expires_ms <= {})
-                AND (l.moving_to IS NULL OR l.moving_to = $1))
+            OR ((l.holder IS NULL OR l.expires_ms <= {now})
+                AND (l.moving_to IS NULL OR l.moving_to = $1
+                     OR NOT EXISTS (SELECT 1 FROM instances
+                                    WHERE id = l.moving_to AND heartbeat_ms > {now} - $3)))
          ORDER BY CASE WHEN l.moving_to = $1 THEN 0 ELSE 1 END, s.created_at, s.id
-         LIMIT $2",
-        now_ms(db)
+         LIMIT $2"
     );
     let rows: Vec<(String,)> = on_pool!(db, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
         .bind(holder)
         .bind(i64::from(limit))
+        .bind(millis(live))
         .fetch_all(pool)
         .await)?;
     Ok(rows.into_iter().map(|(id,)| id).collect())

@@ -6,6 +6,7 @@ mod dev;
 mod error;
 mod guard;
 mod health;
+mod instances;
 mod keys;
 mod metrics;
 mod security;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/deep", get(health::deep))
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}", get(sessions::get))
+        .route("/instances", get(instances::list))
         .route("/ws", get(ws::upgrade));
     let mut operating = Router::new()
         .route("/sessions", post(sessions::create))
@@ -69,7 +71,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/start", post(sessions::start))
         .route("/sessions/{id}/stop", post(sessions::stop))
         .route("/sessions/{id}/logout", post(sessions::logout))
-        .route("/sessions/{id}/messages", post(sessions::send));
+        .route("/sessions/{id}/messages", post(sessions::send))
+        .route("/sessions/{id}/move", post(instances::move_session))
+        .route("/instances/{name}/drain", post(instances::drain));
     let administering = Router::new()
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", delete(keys::revoke));

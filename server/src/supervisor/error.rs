@@ -54,6 +54,9 @@ pub enum SupervisorError {
     /// The instance holding the session answered with this error.
     #[error("{0}")]
     Elsewhere(AppError),
+    /// No live instance has that name.
+    #[error("no live Lifeline instance is called {0:?} (GET /instances lists them)")]
+    NoInstance(String),
     /// No instance holds the session at this moment (it is being handed over).
     #[error(
         "no Lifeline instance holds session {0:?} at this moment (it is being handed over); \
@@ -81,6 +84,7 @@ impl From<SupervisorError> for AppError {
         let message = e.to_string();
         match e {
             SupervisorError::NotFound(_) => AppError::NoSuchSession(message),
+            SupervisorError::NoInstance(_) => AppError::NoSuchInstance(message),
             SupervisorError::Invalid(_) => AppError::InvalidRequest(message),
             SupervisorError::ConnectorUnavailable { .. } => AppError::ConnectorUnavailable(message),
             SupervisorError::NotPaired(_) => AppError::NotPaired(message),

@@ -10,6 +10,7 @@ use app::{
     model::{
         Desired, Event, SessionStatus, SessionView,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
+        instances::InstanceView,
         recovery::{Action, RecoveryBudgets, Trigger},
     },
     policy::SupervisorPolicy,
@@ -37,7 +38,7 @@ use crate::{
     connector::{Connector, Connectors, LinkError},
     db::{
         Db, DbError, commands,
-        leases::{Held, Token},
+        leases::{self, Held, Token},
         sessions::{self, StoredSession},
     },
     events::{EventBus, relay},
@@ -651,15 +652,83 @@ impl Supervisor {
         if let Err(e) = commands::forget_older_than(&self.inner.db, FORGET_AFTER).await {
             tracing::warn!(error = %e, "could not remove old forwarded actions");
         }
-        let count = u32::try_from(self.handles().len()).unwrap_or(u32::MAX);
-        match self.inner.ownership.claim_share(count).await {
-            Ok(granted) => {
-                for (id, token) in granted {
-                    self.adopt(&id, token).await;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not claim free sessions"),
+        if let Err(e) = leases::forget_silent(&self.inner.db, FORGET_AFTER).await {
+            tracing::warn!(error = %e, "could not remove long-dead instances");
         }
+        let count = u32::try_from(self.handles().len()).unwrap_or(u32::MAX);
+        let round = match self.inner.ownership.round(count).await {
+            Ok(round) => round,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim free sessions");
+                return;
+            }
+        };
+        for (id, token) in round.granted {
+            self.adopt(&id, token).await;
+        }
+        for moving in round.moving_away {
+            self.hand_on(&moving.session_id, None, "an operator moved it").await;
+        }
+        // The newest sessions go first: they have the least to lose.
+        let mut mine: Vec<SessionView> = self.handles().iter().map(SessionHandle::view).collect();
+        mine.sort_by_key(|v| std::cmp::Reverse(v.created_at));
+        for view in mine.into_iter().take(round.shed as usize) {
+            let why = if round.to.is_some() { "spreading the load" } else { "draining" };
+            self.hand_on(&view.id, round.to.as_deref(), why).await;
+        }
+    }
+
+    /// Closes session `id`'s link, stores its last state and gives its lease up, to
+    /// instance `to` when named: a handover without waiting for the lease to run out.
+    async fn hand_on(&self, id: &str, to: Option<&str>, why: &str) {
+        let handle = self.inner.handles.write().unwrap_or_else(PoisonError::into_inner).remove(id);
+        let Some(handle) = handle else { return };
+        handle.shutdown().await;
+        self.inner.deps.journal.flush().await;
+        match self.inner.ownership.hand_on(id, handle.token(), to).await {
+            Ok(()) => tracing::info!(session = %id, reason = why, "handed the session on"),
+            Err(e) => tracing::warn!(
+                session = %id,
+                error = %e,
+                "could not hand the session on; another instance takes it once its lease runs out"
+            ),
+        }
+    }
+
+    /// The instances sharing the database, with their load.
+    pub async fn instances(&self) -> Result<Vec<InstanceView>> {
+        Ok(self.inner.ownership.instances().await?)
+    }
+
+    /// Drains the instance called `name` (it hands every session over and takes none), or
+    /// puts it back in service.
+    pub async fn set_draining(&self, name: &str, draining: bool) -> Result<()> {
+        if self.inner.ownership.exclusive() {
+            return Err(SupervisorError::Invalid(
+                "only instances sharing a PostgreSQL database can be drained".into(),
+            ));
+        }
+        if !self.inner.ownership.set_draining(name, draining).await? {
+            return Err(SupervisorError::NoInstance(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Asks for session `id` to move to the instance called `instance`; its holder hands it
+    /// over at its next renewal.
+    pub async fn move_session(&self, id: &str, instance: &str) -> Result<()> {
+        if self.deps().board.get(id).is_none() {
+            return Err(SupervisorError::NotFound(id.to_owned()));
+        }
+        if self.inner.ownership.exclusive() {
+            return Err(SupervisorError::Invalid(
+                "only instances sharing a PostgreSQL database can move sessions".into(),
+            ));
+        }
+        if !self.inner.ownership.move_session(id, instance).await? {
+            return Err(SupervisorError::NoInstance(instance.to_owned()));
+        }
+        Ok(())
     }
 
     /// Runs a session this instance was just granted, restoring it when it should run.

@@ -8,13 +8,15 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use app::model::instances::InstanceView;
+
 use super::{
     lease_clock::LeaseTiming,
     placement::{self, Load},
 };
 use crate::db::{
     Db, DbError,
-    leases::{self, Held, Token},
+    leases::{self, Held, InstanceRow, Token},
 };
 
 /// How long a lease lasts on a database no other process can open: for as long as this
@@ -50,6 +52,19 @@ impl Default for InstanceSettings {
             timing: LeaseTiming::default(),
         }
     }
+}
+
+/// What one placement round decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Sessions granted to this instance in the round.
+    pub granted: Vec<(String, Token)>,
+    /// How many of its own sessions to hand on.
+    pub shed: u32,
+    /// To which instance (its id); `None`: whoever claims them.
+    pub to: Option<String>,
+    /// Its sessions an operator asked to move elsewhere (the move is recorded).
+    pub moving_away: Vec<Held>,
 }
 
 /// This instance's identity and leases.
@@ -97,32 +112,78 @@ impl Ownership {
             let held = leases::seize_all(&self.db, &self.id, self.ttl()).await?;
             return Ok(held.into_iter().map(|h| (h.session_id, h.token)).collect());
         }
-        let mut held = HashMap::new();
-        for (session_id, token) in self.claim_share(0).await? {
-            held.insert(session_id, token);
-        }
-        Ok(held)
+        Ok(self.round(0).await?.granted.into_iter().collect())
     }
 
-    /// Claims free sessions up to this instance's share, given that it holds `held`;
-    /// returns the ones granted.
-    pub async fn claim_share(&self, held: u32) -> Result<Vec<(String, Token)>, DbError> {
-        let ttl = self.settings.timing.ttl;
-        let live = leases::live_instances(&self.db, ttl).await?;
-        let others: Vec<Load> = live
-            .iter()
-            .filter(|i| *i.id != *self.id)
-            .map(|i| Load {
-                held: u32::try_from(i.held).unwrap_or(u32::MAX),
+    /// Hands session `session_id` (held under `token`) on: to instance `to` when named,
+    /// else to whichever claims it first. Its link is closed and its last state stored
+    /// before this is called.
+    pub async fn hand_on(
+        &self,
+        session_id: &str,
+        token: Token,
+        to: Option<&str>,
+    ) -> Result<(), DbError> {
+        if let Some(to) = to {
+            leases::move_to(&self.db, session_id, to).await?;
+        }
+        leases::release(&self.db, session_id, &self.id, token).await?;
+        Ok(())
+    }
+
+    /// The live instances and their load, this one marked.
+    pub async fn instances(&self) -> Result<Vec<InstanceView>, DbError> {
+        let live = leases::live_instances(&self.db, self.settings.timing.ttl).await?;
+        let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        Ok(live
+            .into_iter()
+            .map(|i| InstanceView {
+                this: *i.id == *self.id,
+                name: i.name,
+                sessions: u32::try_from(i.held).unwrap_or(u32::MAX),
                 capacity: u32::try_from(i.capacity).unwrap_or(u32::MAX),
                 draining: i.draining,
+                started_at: at(i.started_ms),
+                heartbeat_at: at(i.heartbeat_ms),
             })
-            .collect();
-        let me_draining = live.iter().any(|i| *i.id == *self.id && i.draining);
-        let me = Load { held, capacity: self.settings.capacity, draining: me_draining };
-        let free = leases::claimable(&self.db, &self.id, self.settings.capacity).await?;
+            .collect())
+    }
+
+    /// Drains the live instance called `name` (or puts it back in service); `false` when no
+    /// live instance has that name.
+    pub async fn set_draining(&self, name: &str, draining: bool) -> Result<bool, DbError> {
+        let live = leases::live_instances(&self.db, self.settings.timing.ttl).await?;
+        if !live.iter().any(|i| i.name == name) {
+            return Ok(false);
+        }
+        leases::set_draining(&self.db, name, draining).await
+    }
+
+    /// Asks for session `session_id` to move to the live instance called `name`; `false`
+    /// when no live instance has that name.
+    pub async fn move_session(&self, session_id: &str, name: &str) -> Result<bool, DbError> {
+        let live = leases::live_instances(&self.db, self.settings.timing.ttl).await?;
+        let Some(to) = live.iter().find(|i| i.name == name) else { return Ok(false) };
+        leases::move_to(&self.db, session_id, &to.id).await
+    }
+
+    /// One placement round, given that this instance holds `held` sessions: claims free
+    /// sessions up to its share, and says how many of its own to hand on, and to whom.
+    pub async fn round(&self, held: u32) -> Result<Round, DbError> {
+        let ttl = self.settings.timing.ttl;
+        let live = leases::live_instances(&self.db, ttl).await?;
+        let load = |i: &InstanceRow| Load {
+            held: u32::try_from(i.held).unwrap_or(u32::MAX),
+            capacity: u32::try_from(i.capacity).unwrap_or(u32::MAX),
+            draining: i.draining,
+        };
+        let others: Vec<&InstanceRow> = live.iter().filter(|i| *i.id != *self.id).collect();
+        let loads: Vec<Load> = others.iter().map(|i| load(i)).collect();
+        let draining = live.iter().any(|i| *i.id == *self.id && i.draining);
+        let me = Load { held, capacity: self.settings.capacity, draining };
+        let free = leases::claimable(&self.db, &self.id, self.settings.capacity, ttl).await?;
         let unheld = u32::try_from(free.len()).unwrap_or(u32::MAX);
-        let plan = placement::plan(me, &others, unheld, self.settings.capacity);
+        let plan = placement::plan(me, &loads, unheld, self.settings.capacity);
         let mut granted = Vec::new();
         for session_id in free.into_iter().take(plan.claim as usize) {
             // Another instance may have been quicker: then it is simply not ours.
@@ -130,7 +191,18 @@ impl Ownership {
                 granted.push((session_id, token));
             }
         }
-        Ok(granted)
+        // Handed on to the lightest instance with room; when draining, to whoever claims.
+        let to = (!draining)
+            .then(|| {
+                others
+                    .iter()
+                    .filter(|i| !i.draining && i.held < i.capacity)
+                    .min_by_key(|i| i.held)
+                    .map(|i| i.id.clone())
+            })
+            .flatten();
+        let moving_away = leases::moving_away(&self.db, &self.id).await?;
+        Ok(Round { granted, shed: plan.shed, to, moving_away })
     }
 
     /// Claims a session this instance has just created.

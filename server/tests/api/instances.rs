@@ -204,7 +204,10 @@ async fn any_instance_acts_on_a_session_through_the_one_that_holds_it() {
     // Stopped through b: a's session stops, and a's refusal comes back through b as is.
     let r = b.client.post(b.url(&format!("/sessions/{id}/stop"))).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(a.state.supervisor.handle(&id).unwrap().view().desired, app::model::Desired::Stopped);
+    assert_eq!(
+        a.state.supervisor.handle(&id).unwrap().view().desired,
+        app::model::Desired::Stopped
+    );
     let r = b
         .client
         .post(b.url(&format!("/sessions/{id}/messages")))
@@ -218,6 +221,85 @@ async fn any_instance_acts_on_a_session_through_the_one_that_holds_it() {
 
     // Unknown everywhere: not found, as on one instance.
     assert_eq!(b.client.post(b.url("/sessions/nope/stop")).send().await.unwrap().status(), 404);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_moves_a_session_and_drains_an_instance() {
+    let a = first_instance(TTL).await;
+    let id = a.paired_session("Shop").await;
+    let b = spawn_instance(&a, "b").await;
+    let instances: Vec<app::model::instances::InstanceView> =
+        b.get("/instances").await.json().await.unwrap();
+    let load: Vec<_> = instances.iter().map(|i| (i.this, i.sessions)).collect();
+    assert_eq!(load, [(false, 1), (true, 0)], "{instances:#?}");
+
+    // Moved to b, asked of a: a hands it over at its next renewal.
+    let r = a
+        .client
+        .post(a.url(&format!("/sessions/{id}/move")))
+        .json(&json!({"instance": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    b.until(&id, |v| v.status == SessionStatus::Connected).await;
+    until_not_run(&a, &id).await;
+
+    // b drained, asked of a: b hands everything over and a takes it back.
+    let drain = |on: bool| {
+        a.client.post(a.url("/instances/b/drain")).json(&json!({"draining": on})).send()
+    };
+    assert_eq!(drain(true).await.unwrap().status(), 204);
+    a.until(&id, |v| v.status == SessionStatus::Connected).await;
+    until_not_run(&b, &id).await;
+    let instances: Vec<app::model::instances::InstanceView> =
+        a.get("/instances").await.json().await.unwrap();
+    assert!(instances.iter().any(|i| i.name == "b" && i.draining && i.sessions == 0));
+    assert_eq!(drain(false).await.unwrap().status(), 204);
+
+    // Names that are no live instance.
+    let r = a
+        .client
+        .post(a.url(&format!("/sessions/{id}/move")))
+        .json(&json!({"instance": "nowhere"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let error: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(error["error"], "no_such_instance", "{error}");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifeline_drain_marks_an_instance_by_name() {
+    let a = first_instance(TTL).await;
+    let b = spawn_instance(&a, "b").await;
+    let run = |args: Vec<String>| {
+        let mut command = crate::helpers::lifeline_command();
+        command.args(args);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let url = a.database_url.clone();
+    let out = run(vec!["drain".into(), "b".into(), "--database-url".into(), url.clone()])
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("b is draining"), "{said}");
+    let instances: Vec<app::model::instances::InstanceView> =
+        a.get("/instances").await.json().await.unwrap();
+    assert!(instances.iter().any(|i| i.name == "b" && i.draining), "{instances:#?}");
+
+    let out = run(vec!["drain".into(), "nobody".into(), "--database-url".into(), url])
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(error.contains("no instance called \"nobody\""), "{error}");
     b.stop().await;
     a.stop().await;
 }

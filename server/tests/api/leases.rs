@@ -102,6 +102,7 @@ async fn claims_racing_for_one_session_grant_it_once(backend: Backend) {
 async fn a_move_reserves_the_session_for_the_named_instance(backend: Backend) {
     let f = Fixture::new(backend, &["old", "s"]).await;
     let db = &f.db;
+    leases::register(db, "b", "beta", 10).await.unwrap();
     assert_eq!(leases::claim(db, "s", "a", HOUR).await.unwrap(), Some(Token(1)));
     assert!(leases::move_to(db, "s", "b").await.unwrap());
     // The holder keeps it until it lets go, and learns of the move when it looks.
@@ -109,12 +110,26 @@ async fn a_move_reserves_the_session_for_the_named_instance(backend: Backend) {
     assert_eq!(leases::moving_away(db, "a").await.unwrap(), vec![held("s", 1)]);
     assert!(leases::release(db, "s", "a", Token(1)).await.unwrap());
     // Free, but only for b: c neither sees it as claimable nor gets it.
-    assert_eq!(leases::claimable(db, "c", 10).await.unwrap(), vec!["old".to_owned()]);
+    assert_eq!(leases::claimable(db, "c", 10, HOUR).await.unwrap(), vec!["old".to_owned()]);
     assert_eq!(leases::claim(db, "s", "c", HOUR).await.unwrap(), None);
-    assert_eq!(leases::claimable(db, "b", 10).await.unwrap(), vec!["s".to_owned(), "old".into()]);
+    assert_eq!(
+        leases::claimable(db, "b", 10, HOUR).await.unwrap(),
+        vec!["s".to_owned(), "old".into()]
+    );
     assert_eq!(leases::claim(db, "s", "b", HOUR).await.unwrap(), Some(Token(2)));
     assert!(leases::moving_away(db, "b").await.unwrap().is_empty(), "the move is done");
-    assert_eq!(leases::claimable(db, "c", 1).await.unwrap(), vec!["old".to_owned()]);
+    assert_eq!(leases::claimable(db, "c", 1, HOUR).await.unwrap(), vec!["old".to_owned()]);
+}
+
+async fn a_move_to_an_instance_that_went_silent_is_void(backend: Backend) {
+    let f = Fixture::new(backend, &["s"]).await;
+    let db = &f.db;
+    leases::register(db, "b", "beta", 10).await.unwrap();
+    assert!(leases::move_to(db, "s", "b").await.unwrap());
+    assert!(leases::claimable(db, "c", 10, HOUR).await.unwrap().is_empty(), "b is alive");
+    // b has not been heard from within the window: the session is anyone's.
+    assert_eq!(leases::claimable(db, "c", 10, RUN_OUT).await.unwrap(), vec!["s".to_owned()]);
+    assert_eq!(leases::claim(db, "s", "c", RUN_OUT).await.unwrap(), Some(Token(1)));
 }
 
 async fn instances_announce_themselves_and_show_their_load(backend: Backend) {
@@ -152,5 +167,6 @@ on_both_databases!(
     a_missing_session_has_no_lease_and_a_deleted_one_loses_it,
     claims_racing_for_one_session_grant_it_once,
     a_move_reserves_the_session_for_the_named_instance,
+    a_move_to_an_instance_that_went_silent_is_void,
     instances_announce_themselves_and_show_their_load,
 );

@@ -202,6 +202,7 @@ fn restore_time(policy: SupervisorPolicy) -> (Duration, Duration) {
             board: Arc::new(StatusBoard::new()),
             journal,
             metrics: Arc::new(Metrics::default()),
+            holder: "test".into(),
         };
         let simulator = Arc::new(Simulator::new(SimConfig::default()));
         let tasks = TaskTracker::new();

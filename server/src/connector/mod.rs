@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use crate::db::leases::Fence;
+
 /// Everything a connector needs to open a link for one session.
 #[derive(Clone, Debug)]
 pub struct ConnectRequest {
@@ -28,6 +30,9 @@ pub struct ConnectRequest {
     pub events: EventSink,
     /// Where to say that the upstream accepted the login (see [`Progress`]).
     pub progress: Progress,
+    /// The lease the session is held under: what the connector stores about the session
+    /// (its keys) is refused once another instance was granted it.
+    pub fence: Fence,
 }
 
 /// How far an attempt got. Reaching the upstream and the handshake take seconds, but after

@@ -16,6 +16,38 @@ use super::{Db, DbError, on_pool};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token(pub i64);
 
+/// What a write about a session carries so that the database refuses it once another
+/// grant replaced this one: the holder's id and the grant's token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    /// The holding instance's id.
+    pub holder: std::sync::Arc<str>,
+    /// The grant's token.
+    pub token: Token,
+}
+
+impl Fence {
+    /// The SQL condition that holds while the fence does, for a statement whose `$1` is
+    /// the session and whose `$holder` and `$token` parameters carry the fence (a `NULL`
+    /// holder: an unfenced write, by a tool or a test that holds no lease).
+    pub fn condition(holder: usize, token: usize) -> String {
+        format!(
+            "(${holder} IS NULL OR EXISTS (SELECT 1 FROM session_leases
+                 WHERE session_id = $1 AND holder = ${holder} AND token = ${token}))"
+        )
+    }
+
+    /// The holder to bind for `fence` (`None`: unfenced).
+    pub fn holder(fence: Option<&Fence>) -> Option<&str> {
+        fence.map(|f| &*f.holder)
+    }
+
+    /// The token to bind for `fence`.
+    pub fn token(fence: Option<&Fence>) -> Option<i64> {
+        fence.map(|f| f.token.0)
+    }
+}
+
 /// A lease this instance holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Held {

@@ -27,7 +27,7 @@ use crate::{
         ConnectError, ConnectRequest, Connector, Ending, EventSink, Link, LinkError, Progress,
         Report, ShownCode, Upstream,
     },
-    db::leases::Token,
+    db::leases::{Fence, Token},
     events::EventBus,
     metrics::Metrics,
     status_board::StatusBoard,
@@ -51,6 +51,8 @@ pub struct Deps {
     pub handshakes: Arc<Semaphore>,
     /// Counts attempts.
     pub metrics: Arc<Metrics>,
+    /// This instance's id: with a session's token, the lease its writes are made under.
+    pub holder: Arc<str>,
 }
 
 /// What an actor starts from: the stored session.
@@ -587,6 +589,7 @@ impl Actor {
             pair_phone: self.pair_phone.clone(),
             events: sink.clone(),
             progress,
+            fence: Fence { holder: self.deps.holder.clone(), token: self.token },
         };
         let handshakes = self.deps.handshakes.clone();
         let (handshake, login) =

@@ -123,6 +123,7 @@ impl Supervisor {
             board,
             journal,
             metrics,
+            holder: ownership.id().clone(),
         };
         let (restore_tx, restore_rx) = watch::channel(RestoreState::default());
         let recoverer = Recoverer {

@@ -75,6 +75,7 @@ impl Harness {
             board: Arc::new(StatusBoard::new()),
             journal,
             metrics: Arc::new(Metrics::default()),
+            holder: "test".into(),
         };
         let sim = Simulator::new(SimConfig { handshake: HANDSHAKE, ..SimConfig::default() });
         Harness { deps, sim, tasks: TaskTracker::new(), journal: collect(records), events }

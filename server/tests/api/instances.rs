@@ -248,9 +248,8 @@ async fn an_operator_moves_a_session_and_drains_an_instance() {
     until_not_run(&a, &id).await;
 
     // b drained, asked of a: b hands everything over and a takes it back.
-    let drain = |on: bool| {
-        a.client.post(a.url("/instances/b/drain")).json(&json!({"draining": on})).send()
-    };
+    let drain =
+        |on: bool| a.client.post(a.url("/instances/b/drain")).json(&json!({"draining": on})).send();
     assert_eq!(drain(true).await.unwrap().status(), 204);
     a.until(&id, |v| v.status == SessionStatus::Connected).await;
     until_not_run(&b, &id).await;
@@ -284,9 +283,8 @@ async fn lifeline_drain_marks_an_instance_by_name() {
         tokio::task::spawn_blocking(move || command.output().unwrap())
     };
     let url = a.database_url.clone();
-    let out = run(vec!["drain".into(), "b".into(), "--database-url".into(), url.clone()])
-        .await
-        .unwrap();
+    let out =
+        run(vec!["drain".into(), "b".into(), "--database-url".into(), url.clone()]).await.unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
     assert!(said.contains("b is draining"), "{said}");
@@ -294,9 +292,8 @@ async fn lifeline_drain_marks_an_instance_by_name() {
         a.get("/instances").await.json().await.unwrap();
     assert!(instances.iter().any(|i| i.name == "b" && i.draining), "{instances:#?}");
 
-    let out = run(vec!["drain".into(), "nobody".into(), "--database-url".into(), url])
-        .await
-        .unwrap();
+    let out =
+        run(vec!["drain".into(), "nobody".into(), "--database-url".into(), url]).await.unwrap();
     assert_eq!(out.status.code(), Some(1));
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(error.contains("no instance called \"nobody\""), "{error}");

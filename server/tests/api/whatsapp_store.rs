@@ -8,7 +8,12 @@ use app::model::SessionView;
 use chrono::Utc;
 use server::{
     connector::whatsapp::store::SqlStore,
-    db::{Db, sessions, sessions::StoredSession},
+    db::{
+        Db,
+        leases::{self, Fence},
+        sessions,
+        sessions::StoredSession,
+    },
     on_pool,
     secret_key::SecretKey,
 };
@@ -450,7 +455,7 @@ async fn keys_go_with_their_session(backend: Backend) {
     assert_eq!(b.get_session("peer").await.unwrap().as_deref(), Some(&b"of b"[..]));
 
     // A logout wipes one session's keys and nobody else's.
-    assert_eq!(SqlStore::wipe(&f.db, "a").await.unwrap(), 1);
+    assert_eq!(SqlStore::wipe(&f.db, "a", None).await.unwrap(), 1);
     assert_eq!(a.get_session("peer").await.unwrap(), None);
     assert!(b.get_session("peer").await.unwrap().is_some());
 
@@ -469,7 +474,7 @@ async fn a_retired_store_writes_nothing(backend: Backend) {
     old.retire().await;
     // A client winding down behind a logout's wipe writes nothing back, and deletes nothing
     // the next client wrote.
-    assert!(SqlStore::wipe(&f.db, "a").await.unwrap() > 0);
+    assert!(SqlStore::wipe(&f.db, "a", None).await.unwrap() > 0);
     let device = whatsapp_rust::wacore::store::Device::new();
     let refused = old.save(&device).await.unwrap_err().to_string();
     assert!(refused.contains("connection"), "{refused}");
@@ -658,6 +663,34 @@ async fn a_first_logins_batches_land_whole(backend: Backend) {
     );
 }
 
+async fn a_store_whose_lease_was_granted_anew_writes_nothing(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let unfenced = f.session("a").await;
+    let hour = std::time::Duration::from_secs(3600);
+    let token = leases::claim(&f.db, "a", "me", hour).await.unwrap().unwrap();
+    let fence = Fence { holder: "me".into(), token };
+    let store = SqlStore::fenced(f.db.clone(), f.key.clone(), "a", fence.clone());
+    store.put_session("peer@s.whatsapp.net", b"ratchet").await.unwrap();
+    store
+        .put_sessions_batch(&[("other@s.whatsapp.net".into(), Bytes::from_static(b"r2"))])
+        .await
+        .unwrap();
+
+    // Another instance is granted the session: this store's writes are refused, its deletes
+    // remove nothing, and a wipe under the old lease leaves the keys.
+    assert!(leases::release(&f.db, "a", "me", token).await.unwrap());
+    leases::claim(&f.db, "a", "other", hour).await.unwrap().unwrap();
+    assert!(store.put_session("peer@s.whatsapp.net", b"stale").await.is_err());
+    let batch = [("third@s.whatsapp.net".into(), Bytes::from_static(b"r3"))];
+    assert!(store.put_sessions_batch(&batch).await.is_err());
+    store.delete_session("other@s.whatsapp.net").await.unwrap();
+    assert_eq!(SqlStore::wipe(&f.db, "a", Some(&fence)).await.unwrap(), 0);
+    let kept = unfenced.get_session("peer@s.whatsapp.net").await.unwrap().unwrap();
+    assert_eq!(&kept[..], b"ratchet");
+    assert!(unfenced.get_session("other@s.whatsapp.net").await.unwrap().is_some());
+    assert!(unfenced.get_session("third@s.whatsapp.net").await.unwrap().is_none());
+}
+
 crate::on_both_databases!(
     marking_prekeys_uploaded_never_resurrects_a_used_one,
     prekey_watermarks_and_the_server_key_survive_a_reload,
@@ -675,4 +708,5 @@ crate::on_both_databases!(
     the_rows_name_no_contact,
     keys_go_with_their_session,
     a_retired_store_writes_nothing,
+    a_store_whose_lease_was_granted_anew_writes_nothing,
 );

@@ -307,7 +307,13 @@ fn pairing_left(
 impl Connector for WhatsApp {
     async fn connect(&self, request: ConnectRequest) -> Result<Arc<dyn Link>, ConnectError> {
         let session_id = request.session_id.as_str();
-        let store = Arc::new(SqlStore::new(self.db.clone(), self.key.clone(), session_id));
+        let fence = request.fence.clone();
+        let store = Arc::new(SqlStore::fenced(
+            self.db.clone(),
+            self.key.clone(),
+            session_id,
+            fence.clone(),
+        ));
         if request.credentials.is_some() {
             // A paired session must find its device; without it only a new pairing helps.
             match store.load().await {
@@ -317,7 +323,7 @@ impl Connector for WhatsApp {
             }
         } else {
             // Every pairing starts from a fresh identity: nothing half-paired lingers.
-            SqlStore::wipe(&self.db, session_id)
+            SqlStore::wipe(&self.db, session_id, Some(&fence))
                 .await
                 .map_err(|e| transient("cannot reset this session's keys", e))?;
         }

@@ -40,7 +40,7 @@ use whatsapp_rust::{
 
 use super::sealed_row::{self, HASHED, StoredRow};
 use crate::{
-    db::{Db, on_pool},
+    db::{Db, leases::Fence, on_pool},
     secret_key::{SecretKey, hex},
 };
 
@@ -68,13 +68,17 @@ pub(super) mod space {
     pub const MSG_SECRET: &str = "msg_secret";
 }
 
-/// Writes a record, or replaces it.
-const UPSERT: &str = "INSERT INTO whatsapp_store
-     (session_id, space, scope, item, value, num, flag, layout)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (session_id, space, scope, item)
-     DO UPDATE SET value = excluded.value, num = excluded.num, flag = excluded.flag,
-        layout = excluded.layout";
+/// Writes a record, or replaces it, while the fence (`$9`, `$10`) holds.
+fn upsert() -> String {
+    format!(
+        "INSERT INTO whatsapp_store (session_id, space, scope, item, value, num, flag, layout)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE {}
+         ON CONFLICT (session_id, space, scope, item)
+         DO UPDATE SET value = excluded.value, num = excluded.num, flag = excluded.flag,
+            layout = excluded.layout",
+        Fence::condition(9, 10)
+    )
+}
 
 /// The columns a read takes into a [`Row`], for `concat!` into each statement.
 macro_rules! row_columns {
@@ -119,7 +123,14 @@ pub struct SqlStore {
     retired: AtomicBool,
     /// Writes hold it shared; [`SqlStore::retire`] takes it alone to wait for them.
     writes: tokio::sync::RwLock<()>,
+    /// The lease the writes are made under; `None` for tools and tests that hold none.
+    fence: Option<Fence>,
 }
+
+/// A write the database refused: another instance holds the session now.
+#[derive(Debug, thiserror::Error)]
+#[error("the key store of session {0} is fenced: another instance holds the session now")]
+struct Fenced(String);
 
 /// A write that came after the store was retired.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +202,14 @@ impl SqlStore {
             rmw: tokio::sync::Mutex::new(()),
             retired: AtomicBool::new(false),
             writes: tokio::sync::RwLock::new(()),
+            fence: None,
         }
+    }
+
+    /// A store whose writes are made under `fence`: the database refuses them once another
+    /// instance was granted the session.
+    pub fn fenced(db: Db, key: SecretKey, session_id: impl Into<String>, fence: Fence) -> SqlStore {
+        SqlStore { fence: Some(fence), ..SqlStore::new(db, key, session_id) }
     }
 
     /// Refuses every write from now on; one already under way may still land.
@@ -220,16 +238,41 @@ impl SqlStore {
         &self.session_id
     }
 
-    /// Deletes everything stored for the session: a logged-out device must never come back.
-    pub async fn wipe(db: &Db, session_id: &str) -> std::result::Result<u64, sqlx::Error> {
-        let affected = on_pool!(db, pool => sqlx::query(
-            "DELETE FROM whatsapp_store WHERE session_id = $1"
-        )
+    /// Deletes everything stored for the session, while `fence` holds: a logged-out device
+    /// must never come back.
+    pub async fn wipe(
+        db: &Db,
+        session_id: &str,
+        fence: Option<&Fence>,
+    ) -> std::result::Result<u64, sqlx::Error> {
+        let sql = format!(
+            "DELETE FROM whatsapp_store WHERE session_id = $1 AND {}",
+            Fence::condition(2, 3)
+        );
+        let affected = on_pool!(db, pool => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
         .bind(session_id)
+        .bind(Fence::holder(fence))
+        .bind(Fence::token(fence))
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
         Ok(affected)
+    }
+
+    /// Adds the fence to a statement being built whose first parameter is the session.
+    fn push_fence<DB: sqlx::Database>(&self, query: &mut sqlx::QueryBuilder<DB>)
+    where
+        Option<String>: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+        Option<i64>: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+        String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    {
+        let fence = self.fence.as_ref();
+        let holder = || Fence::holder(fence).map(str::to_owned);
+        query.push(" AND (").push_bind(holder()).push(" IS NULL OR EXISTS (");
+        query.push("SELECT 1 FROM session_leases WHERE session_id = ");
+        query.push_bind(self.session_id.clone());
+        query.push(" AND holder = ").push_bind(holder());
+        query.push(" AND token = ").push_bind(Fence::token(fence)).push("))");
     }
 
     /// A scope or item as its row holds it.
@@ -272,7 +315,8 @@ impl SqlStore {
     ) -> Result<()> {
         let sealed = sealed_row::seal(&self.key, &self.session_id, space, scope, item, plain);
         let _leave = self.writable().await?;
-        on_pool!(&self.db, pool => sqlx::query(UPSERT)
+        let fence = self.fence.as_ref();
+        let written = on_pool!(&self.db, pool => sqlx::query(sqlx::AssertSqlSafe(upsert()))
             .bind(&self.session_id)
             .bind(space)
             .bind(sealed.scope)
@@ -281,10 +325,21 @@ impl SqlStore {
             .bind(num)
             .bind(flag)
             .bind(HASHED)
+            .bind(Fence::holder(fence))
+            .bind(Fence::token(fence))
             .execute(pool)
             .await
-            .map(drop))
-        .map_err(database)
+            .map(|done| done.rows_affected()))
+        .map_err(database)?;
+        self.stored(written)
+    }
+
+    /// An upsert that wrote nothing was refused by the fence.
+    fn stored(&self, written: u64) -> Result<()> {
+        if written == 0 {
+            return Err(StoreError::Connection(Box::new(Fenced(self.session_id.clone()))));
+        }
+        Ok(())
     }
 
     /// Writes every record of `space` in one transaction: a batch (the 812 pre-keys of a
@@ -306,10 +361,12 @@ impl SqlStore {
             return Ok(());
         }
         let _leave = self.writable().await?;
-        on_pool!(&self.db, pool => async {
+        let (fence, sql) = (self.fence.as_ref(), upsert());
+        let written = on_pool!(&self.db, pool => async {
             let mut tx = pool.begin().await?;
+            let mut written = 0;
             for (sealed, num, flag) in &sealed {
-                sqlx::query(UPSERT)
+                written = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(&self.session_id)
                     .bind(space)
                     .bind(&sealed.scope)
@@ -318,13 +375,22 @@ impl SqlStore {
                     .bind(num)
                     .bind(flag)
                     .bind(HASHED)
+                    .bind(Fence::holder(fence))
+                    .bind(Fence::token(fence))
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                if written == 0 {
+                    // Fenced: the batch is not ours to write; nothing of it lands.
+                    break;
+                }
             }
-            tx.commit().await
+            if written == 0 { tx.rollback().await } else { tx.commit().await }?;
+            Ok::<_, sqlx::Error>(written)
         }
         .await)
-        .map_err(database)
+        .map_err(database)?;
+        self.stored(written)
     }
 
     /// The records of `space` and `scope` whose item is one of `items`, in one query.
@@ -395,6 +461,7 @@ impl SqlStore {
             }
             query.push(" WHERE session_id = ").push_bind(&self.session_id);
             query.push(" AND space = ").push_bind(space);
+            self.push_fence(&mut query);
             if let Some(scope) = &scope {
                 query.push(" AND scope = ").push_bind(scope);
             }
@@ -413,18 +480,26 @@ impl SqlStore {
     /// that returns it, and opens what it returns.
     async fn one(
         &self,
-        sql: &'static str,
+        sql: &str,
         space: &str,
         scope: &str,
         item: &str,
+        fenced: bool,
     ) -> Result<Option<Record>> {
-        let row = on_pool!(&self.db, pool => sqlx::query_as::<_, Row>(sql)
-            .bind(&self.session_id)
-            .bind(space)
-            .bind(self.hashed(space, scope))
-            .bind(self.hashed(space, item))
-            .fetch_optional(pool)
-            .await)
+        let fence = self.fence.as_ref();
+        let row = on_pool!(&self.db, pool => {
+            let query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.to_owned()))
+                .bind(&self.session_id)
+                .bind(space)
+                .bind(self.hashed(space, scope))
+                .bind(self.hashed(space, item));
+            let query = if fenced {
+                query.bind(Fence::holder(fence)).bind(Fence::token(fence))
+            } else {
+                query
+            };
+            query.fetch_optional(pool).await
+        })
         .map_err(database)?;
         row.map(|row| self.open(space, row)).transpose()
     }
@@ -435,7 +510,7 @@ impl SqlStore {
             row_columns!(),
             " FROM whatsapp_store WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4"
         );
-        self.one(sql, space, scope, item).await
+        self.one(sql, space, scope, item, false).await
     }
 
     async fn get(&self, space: &str, scope: &str, item: &str) -> Result<Option<Vec<u8>>> {
@@ -476,14 +551,20 @@ impl SqlStore {
     /// Deletes one record (`scope` `None`: that item in every scope).
     async fn delete(&self, space: &str, scope: Option<&str>, item: &str) -> Result<u64> {
         let _leave = self.writable().await?;
-        let affected = on_pool!(&self.db, pool => sqlx::query(
+        let sql = format!(
             "DELETE FROM whatsapp_store
-             WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3) AND item = $4"
-        )
+             WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3) AND item = $4
+               AND {}",
+            Fence::condition(5, 6)
+        );
+        let fence = self.fence.as_ref();
+        let affected = on_pool!(&self.db, pool => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
         .bind(&self.session_id)
         .bind(space)
         .bind(scope.map(|scope| self.hashed(space, scope)))
         .bind(self.hashed(space, item))
+        .bind(Fence::holder(fence))
+        .bind(Fence::token(fence))
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))
@@ -494,13 +575,18 @@ impl SqlStore {
     /// Deletes a whole scope (`None`: the whole space).
     async fn clear(&self, space: &str, scope: Option<&str>) -> Result<u64> {
         let _leave = self.writable().await?;
-        let affected = on_pool!(&self.db, pool => sqlx::query(
+        let sql = format!(
             "DELETE FROM whatsapp_store
-             WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3)"
-        )
+             WHERE session_id = $1 AND space = $2 AND ($3 IS NULL OR scope = $3) AND {}",
+            Fence::condition(4, 5)
+        );
+        let fence = self.fence.as_ref();
+        let affected = on_pool!(&self.db, pool => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
         .bind(&self.session_id)
         .bind(space)
         .bind(scope.map(|scope| self.hashed(space, scope)))
+        .bind(Fence::holder(fence))
+        .bind(Fence::token(fence))
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))
@@ -511,12 +597,17 @@ impl SqlStore {
     /// Deletes the rows of `space` whose `num` is below `cutoff`.
     async fn delete_below(&self, space: &str, cutoff: i64) -> Result<u32> {
         let _leave = self.writable().await?;
-        let affected = on_pool!(&self.db, pool => sqlx::query(
-            "DELETE FROM whatsapp_store WHERE session_id = $1 AND space = $2 AND num < $3"
-        )
+        let sql = format!(
+            "DELETE FROM whatsapp_store WHERE session_id = $1 AND space = $2 AND num < $3 AND {}",
+            Fence::condition(4, 5)
+        );
+        let fence = self.fence.as_ref();
+        let affected = on_pool!(&self.db, pool => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
         .bind(&self.session_id)
         .bind(space)
         .bind(cutoff)
+        .bind(Fence::holder(fence))
+        .bind(Fence::token(fence))
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))
@@ -527,13 +618,14 @@ impl SqlStore {
     /// Reads and deletes one record in one statement, so two takers never both get it.
     async fn take(&self, space: &str, scope: &str, item: &str) -> Result<Option<Vec<u8>>> {
         let _leave = self.writable().await?;
-        let sql = concat!(
+        let sql = format!(
             "DELETE FROM whatsapp_store
-             WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4
-             RETURNING ",
+             WHERE session_id = $1 AND space = $2 AND scope = $3 AND item = $4 AND {}
+             RETURNING {}",
+            Fence::condition(5, 6),
             row_columns!()
         );
-        Ok(self.one(sql, space, scope, item).await?.map(|record| record.value))
+        Ok(self.one(&sql, space, scope, item, true).await?.map(|record| record.value))
     }
 
     async fn max_num(&self, space: &str) -> Result<Option<i64>> {
@@ -1025,13 +1117,18 @@ impl MsgSecretStore for SqlStore {
     async fn delete_expired_msg_secrets(&self, cutoff_timestamp: i64) -> Result<u32> {
         // Expiry 0 means "never".
         let _leave = self.writable().await?;
-        let affected = on_pool!(&self.db, pool => sqlx::query(
+        let sql = format!(
             "DELETE FROM whatsapp_store
-             WHERE session_id = $1 AND space = $2 AND num <> 0 AND num <= $3"
-        )
+             WHERE session_id = $1 AND space = $2 AND num <> 0 AND num <= $3 AND {}",
+            Fence::condition(4, 5)
+        );
+        let fence = self.fence.as_ref();
+        let affected = on_pool!(&self.db, pool => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
         .bind(&self.session_id)
         .bind(space::MSG_SECRET)
         .bind(cutoff_timestamp)
+        .bind(Fence::holder(fence))
+        .bind(Fence::token(fence))
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))

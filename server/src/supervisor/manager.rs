@@ -74,6 +74,9 @@ struct Inner {
     actors: TaskTracker,
     background: TaskTracker,
     cancel: CancellationToken,
+    /// Ends the lease renewals and the relay: only after the shutdown handed every session
+    /// over, as links still open must stay covered by a live lease to the last.
+    membership: CancellationToken,
     restore: watch::Receiver<RestoreState>,
     recoverer: Recoverer,
     watchdog_passes: watch::Receiver<u64>,
@@ -145,6 +148,7 @@ impl Supervisor {
                 actors: TaskTracker::new(),
                 background,
                 cancel: CancellationToken::new(),
+                membership: CancellationToken::new(),
                 restore: restore_rx.clone(),
                 recoverer,
                 watchdog_passes: watchdog.passes(),
@@ -167,13 +171,13 @@ impl Supervisor {
         let inner = &supervisor.inner;
         inner.background.spawn(supervisor.clone().fence_refused(refused));
         if !inner.ownership.exclusive() {
-            let cancel = inner.cancel.child_token();
+            let cancel = inner.membership.clone();
             inner.background.spawn(supervisor.clone().keep_leases(joined, cancel));
         }
         if let Db::Postgres(pool) = &inner.db {
             let me = inner.ownership.id().clone();
             let bus = inner.deps.bus.clone();
-            let cancel = inner.cancel.child_token();
+            let cancel = inner.membership.clone();
             inner.background.spawn(relay::send_out(pool.clone(), bus, me.clone(), cancel.clone()));
             inner.background.spawn(relay::receive(
                 pool.clone(),
@@ -650,6 +654,10 @@ impl Supervisor {
                 self.fence(&id).await;
             }
         }
+        if self.inner.cancel.is_cancelled() {
+            // Shutting down: keep what is held covered, take nothing new.
+            return;
+        }
         if let Err(e) = commands::forget_older_than(&self.inner.db, FORGET_AFTER).await {
             tracing::warn!(error = %e, "could not remove old forwarded actions");
         }
@@ -778,6 +786,7 @@ impl Supervisor {
         tracing::info!("every session closed and stored");
         // Only now: another instance may take the sessions over at once.
         self.inner.ownership.leave().await;
+        self.inner.membership.cancel();
     }
 }
 

@@ -56,9 +56,11 @@ test-rust: test-tools ## Rust unit and integration tests (SQLite and PostgreSQL)
 
 # cargo-leptos also starts a server of its own; the tests start theirs (tests/server.ts), so
 # that one gets a free port and a throwaway data folder and never collides with `make run`.
+# The tests of several instances share a throwaway PostgreSQL (scripts/with-postgres).
 test-e2e: tools test-tools ## Playwright in Debian's Chromium against the release build
 	e2e_data=$$(mktemp -d); trap 'rm -rf "$$e2e_data"' EXIT; \
-	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" cargo leptos end-to-end --release
+	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" \
+	  scripts/with-postgres cargo leptos end-to-end --release
 
 bench: build ## benchmarks: sessions and memory, restore, /health, /ws latency, real WhatsApp sessions, bundle size
 	cargo bench -p server --bench supervisor --bench http --bench ws --bench whatsapp

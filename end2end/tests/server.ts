@@ -1,4 +1,5 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -21,6 +22,20 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A fresh, empty PostgreSQL database on the server `TEST_DATABASE_URL` names (`make test-e2e`
+ * starts a throwaway one through scripts/with-postgres); its URL.
+ */
+export function freshPostgres(): string {
+  const admin = process.env.TEST_DATABASE_URL;
+  if (!admin) throw new Error('TEST_DATABASE_URL is not set: run through scripts/with-postgres (make test-e2e does)');
+  const name = `lifeline_e2e_${randomUUID().replaceAll('-', '')}`;
+  execFileSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`]);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 /** The admin password test servers are created with. */

@@ -4,7 +4,11 @@
 use app::model::{Desired, Reason, SessionStatus, SessionView};
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, on_pool};
+use super::{
+    Db, DbError,
+    leases::{self, Token},
+    on_pool,
+};
 
 /// A session as stored: the view, plus what only the server may see.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,7 +101,19 @@ pub async fn load(db: &Db, id: &str) -> Result<Option<StoredSession>, DbError> {
 
 /// Stores a new session (with credentials, when it arrives already paired).
 pub async fn insert(db: &Db, session: &StoredSession) -> Result<(), DbError> {
-    write(db, session, "").await
+    write(db, session, "", None).await
+}
+
+/// Stores a new session held by `holder` from the start, for `ttl`: one transaction, so no
+/// other instance sharing the database can claim it in between. Its token is the first.
+pub async fn insert_held(
+    db: &Db,
+    session: &StoredSession,
+    holder: &str,
+    ttl: std::time::Duration,
+) -> Result<Token, DbError> {
+    write(db, session, "", Some((holder, ttl))).await?;
+    Ok(FIRST_TOKEN)
 }
 
 /// Inserts `session`, or resets an existing row with its id to it (credentials, state and
@@ -112,19 +128,35 @@ pub async fn insert_or_reset(db: &Db, session: &StoredSession) -> Result<(), DbE
              auto_connect = excluded.auto_connect, desired = excluded.desired,
              status = excluded.status, reason = excluded.reason, last_error = NULL,
              attempt = excluded.attempt, next_retry_at = NULL, updated_at = excluded.updated_at",
+        None,
     )
     .await
 }
 
-async fn write(db: &Db, session: &StoredSession, on_conflict: &'static str) -> Result<(), DbError> {
+/// The token of a session's first lease.
+const FIRST_TOKEN: Token = Token(1);
+
+async fn write(
+    db: &Db,
+    session: &StoredSession,
+    on_conflict: &'static str,
+    held: Option<(&str, std::time::Duration)>,
+) -> Result<(), DbError> {
     let v = &session.view;
-    let sql = sqlx::AssertSqlSafe(format!(
+    let sql = format!(
         "INSERT INTO sessions (id, name, connector, phone_number, auth_state, is_active,
                                auto_connect, desired, status, reason, attempt, created_at,
                                updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
-    ));
-    on_pool!(db, pool => sqlx::query(sql)
+    );
+    let lease = format!(
+        "INSERT INTO session_leases (session_id, holder, token, expires_ms)
+         VALUES ($1, $2, $3, {} + $4)",
+        leases::now_ms(db)
+    );
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
         .bind(&v.id)
         .bind(&v.name)
         .bind(&v.connector)
@@ -138,9 +170,19 @@ async fn write(db: &Db, session: &StoredSession, on_conflict: &'static str) -> R
         .bind(i64::from(v.attempt))
         .bind(v.created_at)
         .bind(v.updated_at)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
+        .execute(&mut *tx)
+        .await?;
+        if let Some((holder, ttl)) = held {
+            sqlx::query(sqlx::AssertSqlSafe(lease.clone()))
+                .bind(&v.id)
+                .bind(holder)
+                .bind(FIRST_TOKEN.0)
+                .bind(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    })?;
     Ok(())
 }
 

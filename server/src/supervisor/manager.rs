@@ -323,11 +323,7 @@ impl Supervisor {
             Utc::now(),
         );
         let stored = StoredSession { view, credentials: None, is_active: true };
-        sessions::insert(&self.inner.db, &stored).await?;
-        let Some(token) = self.inner.ownership.claim_new(&stored.view.id).await? else {
-            // Deleted in the instant since: nothing to run.
-            return Err(SupervisorError::NotFound(stored.view.id));
-        };
+        let token = self.inner.ownership.create(&stored).await?;
         let handle = self.spawn_actor(stored, request.pair_phone.clone(), token);
         let mut watch = handle.watch();
         handle

@@ -17,6 +17,7 @@ use super::{
 use crate::db::{
     Db, DbError,
     leases::{self, Held, InstanceRow, Token},
+    sessions::{self, StoredSession},
 };
 
 /// How long a lease lasts on a database no other process can open: for as long as this
@@ -205,9 +206,9 @@ impl Ownership {
         Ok(Round { granted, shed: plan.shed, to, moving_away })
     }
 
-    /// Claims a session this instance has just created.
-    pub async fn claim_new(&self, session_id: &str) -> Result<Option<Token>, DbError> {
-        leases::claim(&self.db, session_id, &self.id, self.ttl()).await
+    /// Stores a session this instance creates, held by it from the start.
+    pub async fn create(&self, session: &StoredSession) -> Result<Token, DbError> {
+        sessions::insert_held(&self.db, session, &self.id, self.ttl()).await
     }
 
     /// Renews every lease this instance holds and records its heartbeat; returns the

@@ -362,6 +362,21 @@ pub async fn holder_of(db: &Db, session_id: &str) -> Result<Option<(String, Stri
     Ok(row)
 }
 
+/// The token under which `holder` holds `session_id` now (a live lease), if it does.
+pub async fn token_of(db: &Db, session_id: &str, holder: &str) -> Result<Option<Token>, DbError> {
+    let sql = format!(
+        "SELECT token FROM session_leases
+         WHERE session_id = $1 AND holder = $2 AND expires_ms > {}",
+        now_ms(db)
+    );
+    let row: Option<(i64,)> = on_pool!(db, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
+        .bind(session_id)
+        .bind(holder)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(|(t,)| Token(t)))
+}
+
 /// Who holds each session now (live leases only): session id → instance id and token.
 pub async fn holders(db: &Db) -> Result<Vec<(String, String, Token)>, DbError> {
     let sql = format!(

@@ -645,9 +645,22 @@ impl Supervisor {
             held.into_iter().map(|h| (h.session_id, h.token)).collect();
         for handle in self.handles() {
             let id = handle.view().id;
-            if held.get(&id) != Some(&handle.token()) {
-                tracing::warn!(session = %id, "this instance no longer holds the session");
-                self.fence(&id).await;
+            if held.get(&id) == Some(&handle.token()) {
+                continue;
+            }
+            // Created here while the renewal ran, perhaps: asked again before letting go.
+            let me = self.inner.ownership.id();
+            match leases::token_of(&self.inner.db, &id, me).await {
+                Ok(Some(token)) if token == handle.token() => {}
+                Ok(_) => {
+                    tracing::warn!(session = %id, "this instance no longer holds the session");
+                    self.fence(&id).await;
+                }
+                // Unknown: safer to let go; the session comes back through placement.
+                Err(e) => {
+                    tracing::warn!(session = %id, error = %e, "could not check a lease; letting go");
+                    self.fence(&id).await;
+                }
             }
         }
         if self.inner.cancel.is_cancelled() {

@@ -72,6 +72,10 @@ pub struct DeepHealth {
     /// Activity since midnight UTC (or since the server started, if later).
     #[serde(default)]
     pub today: Option<TodayActivity>,
+    /// The live instances sharing the database, with their load (one on SQLite); empty
+    /// when the database could not be read.
+    #[serde(default)]
+    pub instances: Vec<super::instances::InstanceView>,
 }
 
 /// What happened today, in the deep report.
@@ -136,6 +140,11 @@ pub struct SessionHealth {
     /// Automatic recoveries the watchdog may still make this hour (a person always may);
     /// null when the recovery log could not be read.
     pub recovery_budget_left: Option<u32>,
+    /// The name of the instance holding the session (`socketAlive` is as that instance
+    /// sees it: false here for a session another instance holds); null when none holds it
+    /// or the database could not be read.
+    #[serde(default)]
+    pub held_by: Option<String>,
 }
 
 /// Running counts from which [`SessionCounts`] and the health status follow.
@@ -273,6 +282,7 @@ mod tests {
                 last_connected_age_seconds: Some(0),
                 desired: super::super::Desired::Running,
                 recovery_budget_left: Some(3),
+                held_by: Some("a".into()),
             }],
             today: Some(TodayActivity {
                 since: t,
@@ -280,6 +290,7 @@ mod tests {
                 messages_sent: 2,
                 recoveries: Some(1),
             }),
+            instances: Vec::new(),
         };
         let v = serde_json::to_value(&deep).unwrap();
         assert_eq!(v["database"], serde_json::json!({"connected": true, "latencyMs": 0.5}));
@@ -292,6 +303,7 @@ mod tests {
             "lastMessageAt",
             "socketAlive",
             "recoveryBudgetLeft",
+            "heldBy",
         ] {
             assert!(s.get(field).is_some(), "{field} missing: {s}");
         }

@@ -293,6 +293,7 @@ mod tests {
             last_message_age_seconds: None,
             last_connected_age_seconds: None,
             desired,
+            held_by: None,
             recovery_budget_left: Some(3),
         }
     }
@@ -305,6 +306,7 @@ mod tests {
             database: DatabaseHealth { connected: database, latency_ms: 1.0 },
             sessions,
             today: None,
+            instances: Vec::new(),
         }
     }
 

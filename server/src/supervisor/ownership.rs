@@ -135,9 +135,12 @@ impl Ownership {
     /// The live instances and their load, this one marked.
     pub async fn instances(&self) -> Result<Vec<InstanceView>, DbError> {
         let live = leases::live_instances(&self.db, self.settings.timing.ttl).await?;
+        Ok(self.instances_from(live))
+    }
+
+    fn instances_from(&self, live: Vec<InstanceRow>) -> Vec<InstanceView> {
         let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-        Ok(live
-            .into_iter()
+        live.into_iter()
             .map(|i| InstanceView {
                 this: *i.id == *self.id,
                 name: i.name,
@@ -147,7 +150,23 @@ impl Ownership {
                 started_at: at(i.started_ms),
                 heartbeat_at: at(i.heartbeat_ms),
             })
-            .collect())
+            .collect()
+    }
+
+    /// The live instances with their load, and the name of the instance holding each
+    /// held session.
+    pub async fn placement(&self) -> Result<(Vec<InstanceView>, HashMap<String, String>), DbError> {
+        let live = leases::live_instances(&self.db, self.settings.timing.ttl).await?;
+        let names: HashMap<&str, &str> =
+            live.iter().map(|i| (i.id.as_str(), i.name.as_str())).collect();
+        let holders = leases::holders(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|(session, holder, _)| {
+                names.get(holder.as_str()).map(|name| (session, (*name).to_owned()))
+            })
+            .collect();
+        Ok((self.instances_from(live), holders))
     }
 
     /// Drains the live instance called `name` (or puts it back in service); `false` when no

@@ -35,6 +35,15 @@ impl Supervisor {
         } else {
             None
         };
+        let (instances, holders) = if database.connected {
+            tokio::time::timeout(PROBE_TIMEOUT, self.ownership().placement())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        } else {
+            Default::default()
+        };
         let now = Utc::now();
         let age = |t: Option<DateTime<Utc>>| t.map(|t| (now - t).num_seconds().max(0) as u64);
         let sessions = self
@@ -45,6 +54,7 @@ impl Supervisor {
                 SessionHealth {
                     socket_alive: self.socket_alive(&v.id),
                     recovery_budget_left: budgets.as_ref().map(|b| b.left(&v.id)),
+                    held_by: holders.get(&v.id).cloned(),
                     last_message_age_seconds: age(v.last_message_at),
                     last_connected_age_seconds: if connected {
                         Some(0)
@@ -86,6 +96,7 @@ impl Supervisor {
             database,
             sessions,
             today: Some(today),
+            instances,
         }
     }
 

@@ -246,6 +246,10 @@ async fn an_operator_moves_a_session_and_drains_an_instance() {
     assert_eq!(r.status(), 202);
     b.until(&id, |v| v.status == SessionStatus::Connected).await;
     until_not_run(&a, &id).await;
+    // Either instance's deep report says who holds it and lists both.
+    let deep: serde_json::Value = a.get("/health/deep").await.json().await.unwrap();
+    assert_eq!(deep["sessions"][0]["heldBy"], "b", "{deep}");
+    assert_eq!(deep["instances"].as_array().unwrap().len(), 2, "{deep}");
 
     // b drained, asked of a: b hands everything over and a takes it back.
     let drain =

@@ -25,6 +25,7 @@ test('a dashboard on one instance shows, live, what a session held by another do
     await hydrated(page);
     const row = page.getByTestId('session-row').filter({ hasText: 'Held by B' });
     await expect(row.getByTestId('session-state')).toHaveText('Connected');
+    await expect(row.getByTestId('held-by')).toHaveText('on b');
     const instances = await a.api('GET', '/instances');
     expect(instances.map((i: { name: string; sessions: number }) => [i.name, i.sessions])).toEqual([
       ['a', 0],

@@ -222,6 +222,10 @@ pub struct SessionView {
     pub created_at: DateTime<Utc>,
     /// When its row last changed.
     pub updated_at: DateTime<Utc>,
+    /// The instance holding the session, when several share one PostgreSQL database (absent
+    /// on SQLite, where the one instance holds them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 impl SessionView {
@@ -245,6 +249,7 @@ impl SessionView {
             desired: Desired::Running,
             created_at: now,
             updated_at: now,
+            held_by: None,
         }
     }
 }

@@ -317,7 +317,11 @@ fn SessionRow(id: String, rows: Memo<Vec<SessionView>>, act: Act) -> impl IntoVi
             let recovery = status.recoveries.with(|r| r.get(&s.id).cloned());
             view! {
                 <tr data-state=s.status.as_str() data-testid="session-row" data-name=s.name.clone()>
-                    <td><A href=detail_href>{link_text}</A></td>
+                    <td><A href=detail_href>{link_text}</A>
+                        {s.held_by.clone().map(|i| view! {
+                            <span class="muted small held-by" data-testid="held-by" title="The Lifeline instance holding this session">{format!("on {i}")}</span>
+                        })}
+                    </td>
                     <td>{s.phone_number.as_deref().map(mask_phone)}</td>
                     <td data-testid="session-state">{s.status.label()}</td>
                     <td>{s.reason.map(|r| r.label())} {s.last_error.clone().map(|e| view! { <span class="muted small">{format!(" — {e}")}</span> })}

@@ -75,6 +75,7 @@ impl TryFrom<SessionRow> for StoredSession {
             auto_connect: r.auto_connect,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            held_by: None,
         };
         Ok(StoredSession { view, credentials: r.auth_state, is_active: r.is_active })
     }

@@ -156,9 +156,11 @@ impl Supervisor {
         };
 
         let mut to_restore = Vec::new();
-        for session in stored {
+        let holders = supervisor.inner.ownership.holder_names().await;
+        for mut session in stored {
             let Some(token) = held.get(&session.view.id).copied() else {
                 // Held by another instance: shown, not run.
+                session.view.held_by = holders.get(&session.view.id).cloned();
                 supervisor.inner.deps.board.upsert(session.view);
                 continue;
             };
@@ -222,10 +224,11 @@ impl Supervisor {
 
     fn spawn_actor(
         &self,
-        session: StoredSession,
+        mut session: StoredSession,
         pair_phone: Option<String>,
         token: Token,
     ) -> SessionHandle {
+        session.view.held_by = self.inner.ownership.shown_name();
         let id = session.view.id.clone();
         self.inner.deps.board.upsert(session.view.clone());
         let seed = Seed {

@@ -102,6 +102,27 @@ impl Ownership {
         self.exclusive
     }
 
+    /// The name the sessions this instance holds show as their holder: none on a database
+    /// only it can open, where naming the one instance would say nothing.
+    pub fn shown_name(&self) -> Option<String> {
+        (!self.exclusive).then(|| self.settings.name.clone())
+    }
+
+    /// Who holds each session held elsewhere, by name (none on SQLite); empty when the
+    /// database cannot say.
+    pub async fn holder_names(&self) -> HashMap<String, String> {
+        if self.exclusive {
+            return HashMap::new();
+        }
+        match self.placement().await {
+            Ok((_, holders)) => holders,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read which instance holds each session");
+                HashMap::new()
+            }
+        }
+    }
+
     fn ttl(&self) -> Duration {
         if self.exclusive { EXCLUSIVE_TTL } else { self.settings.timing.ttl }
     }

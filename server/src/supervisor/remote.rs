@@ -77,9 +77,11 @@ impl relay::Receiver for Remote {
             }
         };
         let deps = self.0.deps();
+        let holders = self.0.ownership().holder_names().await;
         let mut present = HashSet::new();
         for session in stored {
-            let view = session.view;
+            let mut view = session.view;
+            view.held_by = holders.get(&view.id).cloned();
             present.insert(view.id.clone());
             if self.runs(&view.id) || deps.board.get(&view.id).as_ref() == Some(&view) {
                 continue;

@@ -125,6 +125,8 @@ async fn what_a_session_does_on_one_instance_shows_live_on_the_other() {
     // The dashboard and the API on b show it as a shows it.
     let shown: serde_json::Value = b.get(&format!("/sessions/{id}")).await.json().await.unwrap();
     assert_eq!(shown["status"], "connected", "{shown}");
+    let holder = a.state.supervisor.get(&id).unwrap().held_by.expect("a names itself");
+    assert_eq!(shown["held_by"], holder.as_str(), "{shown}");
 
     // A deletion through a reaches b too.
     let r = a.client.delete(a.url(&format!("/sessions/{id}"))).send().await.unwrap();

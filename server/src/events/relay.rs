@@ -23,6 +23,9 @@ use super::EventBus;
 /// The channel every instance listens on.
 pub const CHANNEL: &str = "lifeline_events";
 
+/// Sends a notice: `$1` the channel, `$2` the payload.
+pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
 /// One notice: what it says and the instance it comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
@@ -133,7 +136,7 @@ pub async fn send_out(pool: PgPool, bus: EventBus, me: Arc<str>, cancel: Cancell
 
 /// Sends one notice from instance `me`.
 pub async fn send(pool: &PgPool, me: &str, body: Body) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, $2)")
+    sqlx::query(NOTIFY)
         .bind(CHANNEL)
         .bind(Notice::payload(me, body))
         .execute(pool)

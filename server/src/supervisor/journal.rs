@@ -12,7 +12,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    db::{Db, leases::Token, on_pool},
+    db::{
+        Db,
+        leases::{Fence, Token},
+        on_pool,
+    },
     events::relay::{self, Body, Notice},
 };
 
@@ -171,12 +175,6 @@ pub async fn run_writer(writer: Writer, mut rx: mpsc::Receiver<Record>) {
     }
 }
 
-/// The condition every write carries: the writer still holds the session's lease under the
-/// token it wrote with (`$1` the session, `$2` the holder, `$3` the token). A session
-/// deleted meanwhile fails it too: its lease went with it.
-const FENCE: &str = "EXISTS (SELECT 1 FROM session_leases
-                             WHERE session_id = $1 AND holder = $2 AND token = $3)";
-
 /// Writes `batch` in one transaction; returns the sessions whose writes were refused.
 async fn write(
     db: &Db,
@@ -184,6 +182,9 @@ async fn write(
     batch: &[(Token, Entry)],
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut refused: Vec<String> = Vec::new();
+    // Every write carries the fence (`$2` the holder, `$3` the token): a session deleted
+    // meanwhile fails it too, its lease went with it.
+    let fence = Fence::condition(2, 3);
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         for (token, entry) in batch {
@@ -197,7 +198,7 @@ async fn write(
                         "UPDATE sessions SET status = $4, reason = $5, last_error = $6,
                                 attempt = $7, next_retry_at = $8, last_connected_at = $9,
                                 updated_at = $10
-                         WHERE id = $1 AND {FENCE}"
+                         WHERE id = $1 AND {fence}"
                     )))
                     .bind(&v.id)
                     .bind(holder)
@@ -215,7 +216,7 @@ async fn write(
                     if n == 1 && matches!(db, Db::Postgres(_)) {
                         // The other instances hear of the change only once it is stored.
                         let event = Event::SessionStatus { session: v.clone() };
-                        sqlx::query("SELECT pg_notify($1, $2)")
+                        sqlx::query(relay::NOTIFY)
                             .bind(relay::CHANNEL)
                             .bind(Notice::payload(holder, Body::Event(event)))
                             .execute(&mut *tx)
@@ -242,7 +243,7 @@ async fn write(
                     let n = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "UPDATE sessions SET auth_state = $4,
                                 phone_number = COALESCE($5, phone_number), updated_at = $6
-                         WHERE id = $1 AND {FENCE}"
+                         WHERE id = $1 AND {fence}"
                     )))
                     .bind(session_id)
                     .bind(holder)
@@ -265,7 +266,7 @@ async fn write(
                 }
                 Entry::LastMessage { session_id, at } => {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "UPDATE sessions SET last_message_at = $4 WHERE id = $1 AND {FENCE}"
+                        "UPDATE sessions SET last_message_at = $4 WHERE id = $1 AND {fence}"
                     )))
                     .bind(session_id)
                     .bind(holder)

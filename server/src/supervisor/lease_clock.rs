@@ -35,6 +35,12 @@ impl LeaseTiming {
         self.ttl / 5
     }
 
+    /// How long dropping a lost session's link may take: well inside the margin, so that
+    /// fencing every session of an instance still ends before its leases could.
+    pub fn fence_close(&self) -> Duration {
+        self.fence_margin() / 2
+    }
+
     /// After a failed renewal, the next try comes sooner than a routine renewal would.
     pub fn retry_every(&self) -> Duration {
         self.ttl / 10

@@ -580,7 +580,7 @@ impl Supervisor {
     async fn fence(&self, id: &str) {
         let handle = self.inner.handles.write().unwrap_or_else(PoisonError::into_inner).remove(id);
         if let Some(handle) = handle {
-            handle.fence(self.inner.ownership.settings().timing.fence_margin() / 2).await;
+            handle.fence(self.inner.ownership.settings().timing.fence_close()).await;
         }
     }
 

@@ -10,6 +10,7 @@ use app::{
         ApiKeyView, AuthState, CreatedApiKey, DeepHealth, Needs, Scope, SessionView, SetupForm,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::SessionHistory,
+        instances::InstanceView,
     },
     policy::Policies,
 };
@@ -147,5 +148,17 @@ impl Backend for AppState {
         message: SendMessage,
     ) -> Result<SentMessage, AppError> {
         self.supervisor.send(&id, &message).await.map_err(AppError::from)
+    }
+
+    async fn list_instances(&self) -> Result<Vec<InstanceView>, AppError> {
+        self.supervisor.instances().await.map_err(AppError::from)
+    }
+
+    async fn set_draining(&self, name: String, draining: bool) -> Result<(), AppError> {
+        self.supervisor.set_draining(&name, draining).await.map_err(AppError::from)
+    }
+
+    async fn move_session(&self, id: String, instance: String) -> Result<(), AppError> {
+        self.supervisor.move_session(&id, &instance).await.map_err(AppError::from)
     }
 }

@@ -214,6 +214,11 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub simulator_qr_every: u64,
 
+    /// Report every simulated link to a witness listening at this address, which sees the
+    /// links of all instances at once (the multi-instance chaos test runs one).
+    #[arg(long, env = "LIFELINE_SIMULATOR_WITNESS")]
+    pub simulator_witness: Option<SocketAddr>,
+
     /// The key WhatsApp credentials are sealed with in the database: 32 bytes as base64
     /// or 64 hex digits (`lifeline gen-key` makes one). Required once WhatsApp sessions
     /// exist; keep it safe, the stored sessions cannot be opened without it.
@@ -297,6 +302,7 @@ impl Settings {
             restore_spacing_ms: default_restore_spacing_ms(),
             dashboard_time_scale: UNSCALED,
             simulator_qr_every: SimConfig::default().qr_every.as_secs(),
+            simulator_witness: None,
             secret_key: None,
             instance_name: None,
             instance_capacity: InstanceSettings::DEFAULT_CAPACITY,

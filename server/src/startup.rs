@@ -149,6 +149,7 @@ impl Application {
     pub async fn build(settings: &Settings, leptos: LeptosOptions) -> Result<Self, StartupError> {
         let simulation = SimConfig {
             qr_every: Duration::from_secs(settings.simulator_qr_every),
+            witness: settings.simulator_witness,
             ..SimConfig::default()
         };
         Self::build_with(settings, leptos, settings.policy(), simulation).await

@@ -107,6 +107,7 @@ async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
             )))
             .fetch_all(&mut *tx)
             .await?,
+            // Without their lease tokens: those name grants of the source database.
             events: sqlx::query_as(
                 "SELECT session_id, at, from_status, to_status, reason, detail
                  FROM session_events ORDER BY id",

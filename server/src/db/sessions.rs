@@ -263,8 +263,10 @@ pub async fn correct_unclean(
         .await?;
         for (id, status) in &rows {
             sqlx::query(
-                "INSERT INTO session_events (session_id, at, from_status, to_status, reason, detail)
-                 VALUES ($1, $2, $3, 'disconnected', 'server_shutdown', $4)"
+                "INSERT INTO session_events
+                     (session_id, at, from_status, to_status, reason, detail, token)
+                 VALUES ($1, $2, $3, 'disconnected', 'server_shutdown', $4,
+                         (SELECT token FROM session_leases WHERE session_id = $1))"
             )
             .bind(id)
             .bind(at)

@@ -225,8 +225,8 @@ async fn write(
                     if n == 1 && *transition {
                         sqlx::query(
                             "INSERT INTO session_events
-                                 (session_id, at, from_status, to_status, reason, detail)
-                             VALUES ($1, $2, $3, $4, $5, $6)",
+                                 (session_id, at, from_status, to_status, reason, detail, token)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
                         )
                         .bind(&v.id)
                         .bind(v.updated_at)
@@ -234,6 +234,7 @@ async fn write(
                         .bind(v.status.as_str())
                         .bind(v.reason.map(Reason::as_str))
                         .bind(detail)
+                        .bind(token.0)
                         .execute(&mut *tx)
                         .await?;
                     }

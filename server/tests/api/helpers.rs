@@ -159,7 +159,13 @@ pub fn watchdog_policy() -> SupervisorPolicy {
 /// A fast simulator.
 pub fn fast_simulator() -> SimConfig {
     let ms = Duration::from_millis;
-    SimConfig { handshake: ms(20), qr_every: ms(400), qr_codes: 3, flap_after: ms(50) }
+    SimConfig {
+        handshake: ms(20),
+        qr_every: ms(400),
+        qr_codes: 3,
+        flap_after: ms(50),
+        witness: None,
+    }
 }
 
 /// The API key every test server accepts (as `LIFELINE_API_KEY`).

@@ -2,6 +2,7 @@
 //! own fresh database.
 
 mod access;
+mod chaos;
 mod copy_db;
 mod dashboard;
 mod dashboard_functions;

@@ -4,7 +4,10 @@
 //! be told to misbehave in every way the supervisor must survive: drop, flap, log out,
 //! stall half-open, be replaced, refuse, answer slowly, ban. Demos and tests drive it
 //! through [`Simulator::inject`]; the HTTP route `/dev/simulator/…` exposes that only when
-//! the server runs with `--simulator` or `--demo`.
+//! the server runs with `--simulator` or `--demo`. With a [`witness`], every simulated link
+//! is also seen from outside the instance that holds it.
+
+pub mod witness;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -38,6 +41,8 @@ pub struct SimConfig {
     pub qr_codes: u32,
     /// How long after coming up a flapping link drops.
     pub flap_after: Duration,
+    /// Where the [`witness`] listens, if one watches the links.
+    pub witness: Option<std::net::SocketAddr>,
 }
 
 impl Default for SimConfig {
@@ -47,6 +52,7 @@ impl Default for SimConfig {
             qr_every: Duration::from_secs(20),
             qr_codes: 6,
             flap_after: Duration::from_millis(500),
+            witness: None,
         }
     }
 }
@@ -433,7 +439,20 @@ impl Connector for Simulator {
             alive: AtomicBool::new(true),
             stalled: AtomicBool::new(false),
             sim: self.clone(),
+            presence: Mutex::new(None),
         });
+        if let Some(addr) = self.config.witness {
+            let hello = witness::Hello {
+                session_id: link.session_id.clone(),
+                holder: request.fence.holder.to_string(),
+                token: request.fence.token.0,
+            };
+            let presence =
+                witness::attend(addr, &hello, Arc::downgrade(&link)).await.map_err(|e| {
+                    ConnectError::Transient(format!("cannot reach the simulator's witness: {e}"))
+                })?;
+            *link.presence.lock().unwrap_or_else(PoisonError::into_inner) = Some(presence);
+        }
         let flap = {
             let mut world = self.world();
             let s = world.sessions.entry(id).or_default();
@@ -467,6 +486,20 @@ struct SimLink {
     alive: AtomicBool,
     stalled: AtomicBool,
     sim: Simulator,
+    /// The link's connection to the witness, while it is up.
+    presence: Mutex<Option<witness::Presence>>,
+}
+
+impl witness::Watched for SimLink {
+    fn is_up(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    fn lost(&self, why: &str) {
+        if self.alive.swap(false, Ordering::SeqCst) {
+            self.sink.send(Upstream::Ended(Ending::Dropped { error: why.to_owned() }));
+        }
+    }
 }
 
 impl SimLink {
@@ -518,5 +551,7 @@ impl Link for SimLink {
 
     async fn close(&self) {
         self.alive.store(false, Ordering::SeqCst);
+        // The witness sees the hold end now, before the lease can pass to another instance.
+        self.presence.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 }

@@ -9,7 +9,10 @@ use leptos_router::{
 
 use crate::{
     components::Layout,
-    routes::{DashboardPage, LoginPage, SessionDetailPage, SessionsPage, SettingsPage, SetupPage},
+    routes::{
+        DashboardPage, InstancesPage, LoginPage, SessionDetailPage, SessionsPage, SettingsPage,
+        SetupPage,
+    },
     status::{POLICY_META, page_policy, provide_status},
 };
 
@@ -56,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=DashboardPage/>
                     <Route path=path!("sessions") view=SessionsPage/>
                     <Route path=path!("sessions/:id") view=SessionDetailPage/>
+                    <Route path=path!("instances") view=InstancesPage/>
                     <Route path=path!("settings") view=SettingsPage/>
                 </ParentRoute>
             </Routes>

@@ -30,6 +30,7 @@ pub fn Layout() -> impl IntoView {
                 <nav aria-label="Main">
                     <A href="/dashboard" exact=true>"Dashboard"</A>
                     <A href="/dashboard/sessions">"Sessions"</A>
+                    <A href="/dashboard/instances">"Instances"</A>
                     <A href="/dashboard/settings">"Settings"</A>
                 </nav>
                 <footer class="sidebar-footer">

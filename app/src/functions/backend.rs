@@ -11,6 +11,7 @@ use crate::{
         ApiKeyView, AuthState, CreatedApiKey, DeepHealth, Needs, Scope, SessionView, SetupForm,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::SessionHistory,
+        instances::InstanceView,
     },
     policy::Policies,
 };
@@ -81,6 +82,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Sends a text message, restoring the session first if needed.
     async fn send_message(&self, id: String, message: SendMessage)
     -> Result<SentMessage, AppError>;
+
+    /// The live instances sharing the database, with their load.
+    async fn list_instances(&self) -> Result<Vec<InstanceView>, AppError>;
+    /// Drains the instance called `name` (or puts it back in service).
+    async fn set_draining(&self, name: String, draining: bool) -> Result<(), AppError>;
+    /// Asks for a session to move to the instance called `instance`.
+    async fn move_session(&self, id: String, instance: String) -> Result<(), AppError>;
 }
 
 /// The form in which the server provides its [`Backend`].

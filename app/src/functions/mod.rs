@@ -8,6 +8,7 @@ mod auth;
 #[cfg(feature = "ssr")]
 mod backend;
 mod health;
+mod instances;
 mod keys;
 mod sessions;
 
@@ -15,5 +16,6 @@ pub use auth::*;
 #[cfg(feature = "ssr")]
 pub use backend::{Backend, SharedBackend, authorized, backend, fail, request};
 pub use health::*;
+pub use instances::*;
 pub use keys::*;
 pub use sessions::*;

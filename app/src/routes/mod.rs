@@ -1,12 +1,14 @@
 //! The dashboard's pages, one per file.
 
 mod dashboard;
+mod instances;
 mod login;
 mod session_detail;
 mod sessions;
 mod settings;
 
 pub use dashboard::DashboardPage;
+pub use instances::InstancesPage;
 pub use login::{LoginPage, SetupPage};
 pub use session_detail::SessionDetailPage;
 pub use sessions::SessionsPage;

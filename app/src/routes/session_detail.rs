@@ -6,7 +6,7 @@ use leptos_router::{components::A, hooks::use_params_map};
 
 use crate::{
     components::format::{clock, stamp},
-    functions::get_session_history,
+    functions::{MoveSessionTo, get_session_history, list_instances},
     model::{
         SessionStatus,
         history::{SessionHistory, Timeline},
@@ -56,8 +56,10 @@ fn Detail(history: SessionHistory) -> impl IntoView {
             <dt>"Connector"</dt><dd>{s.connector.clone()}</dd>
             <dt>"Last connected"</dt><dd>{stamp(s.last_connected_at)}</dd>
             <dt>"Last message"</dt><dd>{stamp(s.last_message_at)}</dd>
+            {s.held_by.clone().map(|h| view! { <dt>"Held by"</dt><dd data-testid="held-by">{h}</dd> })}
             {s.last_error.clone().map(|e| view! { <dt>"Last error"</dt><dd class="error">{e}</dd> })}
         </dl>
+        {s.held_by.clone().map(|holder| view! { <MoveForm id=s.id.clone() holder/> })}
         <section aria-labelledby="timeline">
             <h2 id="timeline">"Last 24 hours"</h2>
             <Chart timeline=timeline.clone()/>
@@ -180,4 +182,53 @@ fn Chart(timeline: Timeline) -> impl IntoView {
         </figure>
     }
     .into_any()
+}
+
+/// Moving the session to another instance sharing the database (shown only there).
+#[component]
+fn MoveForm(id: String, holder: String) -> impl IntoView {
+    let instances = Resource::new(|| (), |_| list_instances());
+    let act = ServerAction::<MoveSessionTo>::new();
+    let outcome = move || {
+        act.value().get().map(|result| match result {
+            Ok(()) => view! {
+                <p class="notice" data-ok="true" role="status" data-testid="move-outcome">
+                    "Asked to move: its holder hands it over at its next lease renewal."
+                </p>
+            }
+            .into_any(),
+            Err(e) => view! {
+                <p class="error" role="alert" data-testid="move-outcome">{e.to_string()}</p>
+            }
+            .into_any(),
+        })
+    };
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                let (id, holder) = (id.clone(), holder.clone());
+                Suspend::new(async move {
+                    let others: Vec<String> = instances
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|i| i.name != holder && !i.draining)
+                        .map(|i| i.name)
+                        .collect();
+                    (!others.is_empty()).then(|| view! {
+                        <ActionForm action=act attr:class="inline-form" attr:data-testid="move-session">
+                            <input type="hidden" name="id" value=id/>
+                            <label>"Move to instance"
+                                <select name="instance">
+                                    {others.into_iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
+                                </select>
+                            </label>
+                            <button type="submit" class="button" disabled=move || act.pending().get()>"Move"</button>
+                        </ActionForm>
+                    })
+                })
+            }}
+        </Transition>
+        {outcome}
+    }
 }

@@ -7,6 +7,10 @@ use sqlx::AssertSqlSafe;
 
 use super::{Db, DbError, leases::now_ms, on_pool};
 
+/// The outcome of an action taken up and still under way (an outcome itself is never
+/// empty: it is JSON).
+const TAKEN: &str = "";
+
 /// Records an action for `holder` to carry out on `session_id`.
 pub async fn put(
     db: &Db,
@@ -31,17 +35,34 @@ pub async fn put(
     Ok(())
 }
 
-/// The action `id` addressed to `holder`, not yet answered: its session and the command.
-pub async fn pending(db: &Db, id: &str, holder: &str) -> Result<Option<(String, String)>, DbError> {
+/// Takes action `id` up for `holder`, if nobody did yet and it was not withdrawn: its
+/// session and the command. From then on the caller waits for the outcome rather than
+/// withdrawing it.
+pub async fn take(db: &Db, id: &str, holder: &str) -> Result<Option<(String, String)>, DbError> {
     let row = on_pool!(db, pool => sqlx::query_as(
-        "SELECT session_id, command FROM session_commands
-         WHERE id = $1 AND holder = $2 AND outcome IS NULL"
+        "UPDATE session_commands SET outcome = $3
+         WHERE id = $1 AND holder = $2 AND outcome IS NULL
+         RETURNING session_id, command"
     )
     .bind(id)
     .bind(holder)
+    .bind(TAKEN)
     .fetch_optional(pool)
     .await)?;
     Ok(row)
+}
+
+/// Withdraws action `id` unless its holder took it up: `true` when withdrawn, so that it
+/// will never be carried out.
+pub async fn withdraw(db: &Db, id: &str) -> Result<bool, DbError> {
+    let done = on_pool!(db, pool => sqlx::query(
+        "DELETE FROM session_commands WHERE id = $1 AND outcome IS NULL"
+    )
+    .bind(id)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
 }
 
 /// Records how action `id` went.
@@ -63,7 +84,7 @@ pub async fn take_outcome(db: &Db, id: &str) -> Result<Option<String>, DbError> 
     .bind(id)
     .fetch_optional(pool)
     .await)?;
-    let outcome = outcome.and_then(|(o,)| o);
+    let outcome = outcome.and_then(|(o,)| o).filter(|o| o != TAKEN);
     if outcome.is_some() {
         forget(db, id).await?;
     }

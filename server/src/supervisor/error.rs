@@ -65,9 +65,10 @@ pub enum SupervisorError {
     Unheld(String),
     /// The instance holding the session did not answer in time.
     #[error(
-        "the Lifeline instance {instance:?}, which holds session {id:?}, did not answer within \
+        "the Lifeline instance {instance:?}, which holds session {id:?}, {} within \
          {waited_secs} s: it may be overloaded or gone (another instance takes the session \
-         over once its lease runs out); try again shortly"
+         over once its lease runs out); try again shortly",
+        if *taken { "took the action up but did not answer" } else { "did not take the action up (nothing was done)" }
     )]
     HolderSilent {
         /// Which session.
@@ -76,6 +77,8 @@ pub enum SupervisorError {
         instance: String,
         /// How long was waited.
         waited_secs: u64,
+        /// Whether the holder took the action up (it may have been carried out).
+        taken: bool,
     },
 }
 

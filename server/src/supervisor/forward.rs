@@ -13,7 +13,7 @@ use app::{
     error::AppError,
     model::{
         SessionView,
-        api::{ActionResult, SendMessage, SentMessage},
+        api::{ActionResult, CreateSession, SendMessage, SentMessage},
     },
 };
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,12 @@ pub enum Command {
     Send {
         /// The message.
         message: SendMessage,
+    },
+    /// Create the session (under the id it is addressed to) and start pairing it: a new
+    /// session goes to the least loaded instance.
+    Create {
+        /// What was asked for.
+        request: CreateSession,
     },
 }
 
@@ -147,7 +153,7 @@ impl Supervisor {
         }
     }
 
-    async fn forward(
+    pub(super) async fn forward(
         &self,
         id: &str,
         holder: &str,
@@ -168,17 +174,33 @@ impl Supervisor {
             let _ = commands::forget(self.db(), &row).await;
             return Err(SupervisorError::Database(e.into()));
         }
-        let wait = self.policy().request_deadline();
-        let answered = tokio::time::timeout(wait, replied).await.is_ok_and(|r| r.is_ok());
+        // A live holder takes the action up at once; one that has not within a lease's
+        // time is taken for gone, and the action is withdrawn so that it never happens.
+        let mut replied = replied;
+        let take_up = self.ownership().settings().timing.take_up();
+        let deadline = self.policy().request_deadline().max(take_up);
+        let mut answered =
+            tokio::time::timeout(take_up, &mut replied).await.is_ok_and(|r| r.is_ok());
+        let silent = |waited: Duration, taken: bool| SupervisorError::HolderSilent {
+            id: id.to_owned(),
+            instance: name.to_owned(),
+            waited_secs: waited.as_secs(),
+            taken,
+        };
+        if !answered {
+            if commands::withdraw(self.db(), &row).await? {
+                self.awaiting().remove(&row);
+                return Err(silent(take_up, false));
+            }
+            // Taken up: it is under way, so its outcome is worth the full wait.
+            answered =
+                tokio::time::timeout(deadline - take_up, replied).await.is_ok_and(|r| r.is_ok());
+        }
         self.awaiting().remove(&row);
         let outcome = if answered { commands::take_outcome(self.db(), &row).await? } else { None };
         let Some(outcome) = outcome else {
             let _ = commands::forget(self.db(), &row).await;
-            return Err(SupervisorError::HolderSilent {
-                id: id.to_owned(),
-                instance: name.to_owned(),
-                waited_secs: wait.as_secs(),
-            });
+            return Err(silent(deadline, true));
         };
         match serde_json::from_str::<Outcome>(&outcome) {
             Ok(Outcome::Failed(e)) => Err(SupervisorError::Elsewhere(e)),
@@ -193,17 +215,22 @@ impl Supervisor {
     pub(super) async fn requested(&self, from: String, id: String) {
         let me = self.ownership().id().clone();
         let Db::Postgres(pool) = self.db() else { return };
-        let (session_id, text) = match commands::pending(self.db(), &id, &me).await {
+        let (session_id, text) = match commands::take(self.db(), &id, &me).await {
             Ok(Some(row)) => row,
+            // Withdrawn (this instance was too slow), or not for it.
             Ok(None) => return,
             Err(e) => {
-                tracing::warn!(error = %e, "could not read an action another instance handed over");
+                tracing::warn!(error = %e, "could not take up an action another instance handed over");
                 return;
             }
         };
         let outcome = match serde_json::from_str::<Command>(&text) {
-            // Only what runs here: a session lost meanwhile is not forwarded again.
-            Ok(command) if self.handle(&session_id).is_ok() => {
+            // Only what runs here (or is to be created here): a session lost meanwhile is
+            // not forwarded again.
+            Ok(command)
+                if self.handle(&session_id).is_ok()
+                    || matches!(command, Command::Create { .. }) =>
+            {
                 match self.carry_out(&session_id, command).await {
                     Ok(outcome) => outcome,
                     Err(e) => Outcome::Failed(e.into()),

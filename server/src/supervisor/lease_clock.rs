@@ -41,6 +41,13 @@ impl LeaseTiming {
         self.fence_margin() / 2
     }
 
+    /// How long an action handed to another instance may wait to be taken up: a live
+    /// instance takes it up at once, and one silent for a lease's time is treated as gone
+    /// (its sessions are given to others then too).
+    pub fn take_up(&self) -> Duration {
+        self.ttl
+    }
+
     /// After a failed renewal, the next try comes sooner than a routine renewal would.
     pub fn retry_every(&self) -> Duration {
         self.ttl / 10

@@ -315,16 +315,42 @@ impl Supervisor {
 
     /// Creates a session and starts pairing it by QR.
     pub async fn create(&self, request: &CreateSession) -> Result<SessionView> {
+        let request = self.checked(request)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Some((to, name)) = self.inner.ownership.home_for_new().await? {
+            let command = Command::Create { request: request.clone() };
+            match self.forward(&id, &to, &name, command).await {
+                Ok(outcome) => {
+                    let view = outcome.view()?;
+                    tracing::info!(session = %view.id, instance = %name, "session created on another instance");
+                    return Ok(view);
+                }
+                // Never taken up, so never created there: that instance is as good as gone.
+                Err(SupervisorError::HolderSilent { taken: false, .. }) => tracing::warn!(
+                    instance = %name,
+                    "the least loaded instance did not take the new session up; creating it here"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+        self.create_here(id, request).await
+    }
+
+    /// `request` made valid, for a connector this instance has.
+    fn checked(&self, request: &CreateSession) -> Result<CreateSession> {
         let request = request.validated().map_err(SupervisorError::Invalid)?;
         self.connector(&request.connector).map_err(|hint| {
             SupervisorError::ConnectorUnavailable { name: request.connector.clone(), hint }
         })?;
-        let view = SessionView::new(
-            uuid::Uuid::new_v4().to_string(),
-            request.name,
-            request.connector,
-            Utc::now(),
-        );
+        Ok(request)
+    }
+
+    /// [`Self::create`] on this instance, under id `id`.
+    async fn create_here(&self, id: String, request: CreateSession) -> Result<SessionView> {
+        // Checked again: a forwarded request comes from another instance, which may run
+        // other connectors.
+        let request = self.checked(&request)?;
+        let view = SessionView::new(id, request.name, request.connector, Utc::now());
         let stored = StoredSession { view, credentials: None, is_active: true };
         let token = self.inner.ownership.create(&stored).await?;
         let handle = self.spawn_actor(stored, request.pair_phone.clone(), token);
@@ -550,6 +576,9 @@ impl Supervisor {
                 Outcome::Done
             }
             Command::Send { message } => Outcome::Sent(self.send_here(id, &message).await?),
+            Command::Create { request } => {
+                Outcome::View(self.create_here(id.to_owned(), request).await?)
+            }
         })
     }
 

@@ -68,6 +68,15 @@ pub struct Round {
     pub moving_away: Vec<Held>,
 }
 
+/// An instance's load, as its row in the instances table says.
+fn load(row: &InstanceRow) -> Load {
+    Load {
+        held: u32::try_from(row.held).unwrap_or(u32::MAX),
+        capacity: u32::try_from(row.capacity).unwrap_or(u32::MAX),
+        draining: row.draining,
+    }
+}
+
 /// This instance's identity and leases.
 #[derive(Clone, Debug)]
 pub struct Ownership {
@@ -208,16 +217,30 @@ impl Ownership {
         leases::move_to(&self.db, session_id, &to.id).await
     }
 
+    /// The instance a new session should go to (its id and name), or `None` for this one:
+    /// the least loaded live instance that serves and has room.
+    pub async fn home_for_new(&self) -> Result<Option<(String, String)>, DbError> {
+        if self.exclusive {
+            return Ok(None);
+        }
+        let live = leases::live_instances(&self.db, self.settings.timing.ttl).await?;
+        let (mine, others): (Vec<&InstanceRow>, Vec<&InstanceRow>) =
+            live.iter().partition(|i| *i.id == *self.id);
+        let me = match mine.first() {
+            Some(row) => load(row),
+            // Not in the table (removed as dead during a long pause): it rejoins at its
+            // next renewal; until then it counts as empty.
+            None => Load { held: 0, capacity: self.settings.capacity, draining: false },
+        };
+        let loads: Vec<Load> = others.iter().map(|i| load(i)).collect();
+        Ok(placement::home(me, &loads).map(|i| (others[i].id.clone(), others[i].name.clone())))
+    }
+
     /// One placement round, given that this instance holds `held` sessions: claims free
     /// sessions up to its share, and says how many of its own to hand on, and to whom.
     pub async fn round(&self, held: u32) -> Result<Round, DbError> {
         let ttl = self.settings.timing.ttl;
         let live = leases::live_instances(&self.db, ttl).await?;
-        let load = |i: &InstanceRow| Load {
-            held: u32::try_from(i.held).unwrap_or(u32::MAX),
-            capacity: u32::try_from(i.capacity).unwrap_or(u32::MAX),
-            draining: i.draining,
-        };
         let others: Vec<&InstanceRow> = live.iter().filter(|i| *i.id != *self.id).collect();
         let loads: Vec<Load> = others.iter().map(|i| load(i)).collect();
         let draining = live.iter().any(|i| *i.id == *self.id && i.draining);

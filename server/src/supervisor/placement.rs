@@ -1,6 +1,7 @@
 //! How many sessions an instance takes or hands on, decided purely from every live
 //! instance's load: sessions spread evenly, no instance above its capacity, a draining
-//! instance takes none and hands all of its own on.
+//! instance takes none and hands all of its own on. A new session goes to the least
+//! loaded instance that serves.
 //!
 //! Each instance decides for itself from the same table, so no coordinator is needed: one
 //! with less than its fair share claims free sessions; one holding at least two more than
@@ -54,6 +55,20 @@ pub fn plan(me: Load, others: &[Load], unheld: u32, per_round: u32) -> Plan {
         0
     };
     Plan { claim, shed }
+}
+
+/// Where a new session goes: `None` for `me`, else the index in `others` of the least
+/// loaded instance that serves and has room. `me` keeps it on a tie (no forwarding for
+/// nothing), and also when no instance has room anywhere: the session is created rather
+/// than refused, and placement hands it on once room appears.
+pub fn home(me: Load, others: &[Load]) -> Option<usize> {
+    let open = |l: &Load| !l.draining && l.held < l.capacity;
+    let lightest = others.iter().enumerate().filter(|(_, l)| open(l)).min_by_key(|(_, l)| l.held);
+    match lightest {
+        Some((_, other)) if open(&me) && me.held <= other.held => None,
+        Some((index, _)) => Some(index),
+        None => None,
+    }
 }
 
 /// The share of `total` sessions each serving instance should hold: even, rounded up,
@@ -121,6 +136,20 @@ mod tests {
         assert_eq!(plan(draining, &[load(20), load(20)], 5, 100), Plan { claim: 0, shed: 20 });
         // The others share its sessions as if it were gone.
         assert_eq!(plan(load(20), &[draining, load(20)], 20, 100).claim, 20);
+    }
+
+    #[test]
+    fn a_new_session_goes_to_the_least_loaded_instance_that_serves() {
+        assert_eq!(home(load(3), &[]), None, "alone");
+        assert_eq!(home(load(3), &[load(3), load(5)]), None, "a tie stays here");
+        assert_eq!(home(load(3), &[load(5), load(1), load(2)]), Some(1));
+        let draining = |held| Load { held, capacity: 1000, draining: true };
+        assert_eq!(home(draining(0), &[load(9)]), Some(0), "a draining instance creates none");
+        assert_eq!(home(load(9), &[draining(0)]), None, "nor is given any");
+        let full = |held| Load { held, capacity: held, draining: false };
+        assert_eq!(home(full(4), &[load(7)]), Some(0));
+        assert_eq!(home(load(4), &[full(1)]), None);
+        assert_eq!(home(full(4), &[full(1)]), None, "no room anywhere: created here");
     }
 
     #[test]

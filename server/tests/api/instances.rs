@@ -306,3 +306,88 @@ async fn lifeline_drain_marks_an_instance_by_name() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Creates a session through `app`'s API; returns its id and the instance it says holds it.
+async fn created_through(app: &TestApp, name: &str) -> (String, serde_json::Value) {
+    let r = app.post("/sessions", json!({"name": name, "connector": "simulator"})).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let view: serde_json::Value = r.json().await.unwrap();
+    (view["id"].as_str().unwrap().to_owned(), view["held_by"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_goes_to_the_least_loaded_instance_that_serves() {
+    let a = first_instance(TTL).await;
+    a.paired_session("Shop").await;
+    let b = spawn_instance(&a, "b").await;
+
+    // Asked of a, which holds one session: b holds none, so b creates and pairs it.
+    let (mut events, _) = a.state.bus.subscribe();
+    let (second, held_by) = created_through(&a, "Second").await;
+    assert_eq!(held_by, "b");
+    assert!(b.state.supervisor.handle(&second).is_ok(), "b does not run it");
+    assert!(a.state.supervisor.handle(&second).is_err(), "a runs it too");
+    // Its QR codes come from b and show on a as well.
+    heard(&mut events, &second, |v| v.status == SessionStatus::QrPending).await;
+
+    // One each: a tie stays where it was asked.
+    let (third, _) = created_through(&a, "Third").await;
+    assert!(a.state.supervisor.handle(&third).is_ok(), "a tie was forwarded");
+
+    // A draining instance creates none, even when it holds the fewest.
+    let drain = |on: bool| b.post("/instances/b/drain", json!({"draining": on}));
+    assert_eq!(drain(true).await.status(), 204);
+    let (fourth, held_by) = created_through(&b, "Fourth").await;
+    assert!(a.state.supervisor.handle(&fourth).is_ok(), "created on the draining instance");
+    assert_eq!(held_by, a.state.supervisor.get(&fourth).unwrap().held_by.unwrap().as_str());
+    assert_eq!(drain(false).await.status(), 204);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_never_takes_an_action_up_is_given_up_on_within_a_lease() {
+    let a = first_instance(TTL).await;
+    let id = a.paired_session("Shop").await;
+    let b = spawn_instance(&a, "b").await;
+    let db = a.db().await;
+    // An instance that looks alive (its heartbeat is fresh) but answers nothing: a stopped
+    // process, as far as the database can tell. It holds nothing, so it is the lightest.
+    on_pool!(&db, pool => sqlx::query(
+        "INSERT INTO instances (id, name, started_ms, heartbeat_ms, capacity)
+         VALUES ('ghost', 'ghost', 0, 4102444800000, 100)"
+    )
+    .execute(pool)
+    .await
+    .map(|_| ()))
+    .unwrap();
+
+    // A new session handed to it is never taken up, so it is created where it was asked.
+    let (new, _) = created_through(&b, "Asked of b").await;
+    assert!(b.state.supervisor.handle(&new).is_ok(), "not created after the silence");
+
+    // An action on a session it holds fails once a lease's time has passed, saying that
+    // nothing was done, rather than after the whole request deadline.
+    on_pool!(&db, pool => sqlx::query(
+        "UPDATE session_leases SET holder = 'ghost', token = token + 1 WHERE session_id = $1"
+    )
+    .bind(&id)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+    .unwrap();
+    let r = b.post_empty(&format!("/sessions/{id}/reconnect")).await;
+    assert_eq!(r.status(), 503);
+    let error: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(error["error"], "holder_unavailable", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("\"ghost\"") && message.contains("nothing was done"), "{message}");
+    let left: Vec<(String,)> =
+        on_pool!(&db, pool => sqlx::query_as("SELECT id FROM session_commands")
+            .fetch_all(pool)
+            .await)
+        .unwrap();
+    assert!(left.is_empty(), "withdrawn actions stay behind: {left:?}");
+    b.stop().await;
+    a.stop().await;
+}

@@ -36,6 +36,9 @@ pub enum Reason {
     Stopped,
     /// The server shut down cleanly; the next start restores it.
     ServerShutdown,
+    /// Handed over to another instance sharing the database (a move, a drain, spreading
+    /// the load); that instance connects it.
+    HandedOver,
     /// Another client took the session over.
     Replaced,
     /// WhatsApp banned the number for a while.
@@ -118,6 +121,7 @@ text_enum!(Reason, "reason", {
     GaveUp => "gave_up",
     Stopped => "stopped",
     ServerShutdown => "server_shutdown",
+    HandedOver => "handed_over",
     Replaced => "replaced",
     Banned => "banned",
     QrTimeout => "qr_timeout",
@@ -153,6 +157,7 @@ impl Reason {
             Reason::GaveUp => "gave up after retries",
             Reason::Stopped => "stopped by an operator",
             Reason::ServerShutdown => "server shut down",
+            Reason::HandedOver => "handed over to another instance",
             Reason::Replaced => "replaced by another client",
             Reason::Banned => "temporarily banned",
             Reason::QrTimeout => "QR code not scanned in time",
@@ -181,6 +186,7 @@ impl Reason {
             Reason::QrTimeout => Some("start the session again and scan the new QR code"),
             Reason::Stopped
             | Reason::ServerShutdown
+            | Reason::HandedOver
             | Reason::ConnectionLost
             | Reason::AttemptFailed => None,
         }

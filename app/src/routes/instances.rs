@@ -13,7 +13,7 @@ use crate::{
 /// How often the list is read again while the page is shown: heartbeats come every few
 /// seconds, and a dead instance shows by its heartbeat falling behind.
 #[cfg(feature = "hydrate")]
-const REFRESH_EVERY_MS: u32 = 5_000;
+const REFRESH_EVERY_MS: u64 = 5_000;
 
 /// `/dashboard/instances`.
 #[component]
@@ -23,12 +23,16 @@ pub fn InstancesPage() -> impl IntoView {
     let tick = RwSignal::new(0u32);
     #[cfg(feature = "hydrate")]
     {
-        let timer = gloo_timers::callback::Interval::new(REFRESH_EVERY_MS, move || {
+        // Leptos's own interval: its handle may go into `on_cleanup`, which needs `Send`.
+        let refresh = move || {
             if status.visible.get_untracked() {
                 tick.update(|t| *t += 1);
             }
-        });
-        on_cleanup(move || drop(timer));
+        };
+        let every = std::time::Duration::from_millis(REFRESH_EVERY_MS);
+        if let Ok(timer) = set_interval_with_handle(refresh, every) {
+            on_cleanup(move || timer.clear());
+        }
     }
     // Who holds which session changes on the event channel: the counts follow at once.
     let holders = move || {

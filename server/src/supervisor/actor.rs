@@ -85,10 +85,15 @@ enum Command {
     SetDesired(Desired),
     SetAutoConnect(bool),
     Logout(oneshot::Sender<()>),
-    Send { to: String, text: String, reply: oneshot::Sender<Result<String, SendFailure>> },
+    Send {
+        to: String,
+        text: String,
+        reply: oneshot::Sender<Result<String, SendFailure>>,
+    },
     Probe(oneshot::Sender<Result<Duration, SendFailure>>),
     Sync(oneshot::Sender<()>),
-    Shutdown(oneshot::Sender<()>),
+    /// Close as the input (a shutdown or a handover) says, then end.
+    Shutdown(Input, oneshot::Sender<()>),
     Remove(oneshot::Sender<()>),
     Fence(Duration, oneshot::Sender<()>),
 }
@@ -213,8 +218,18 @@ impl SessionHandle {
     /// Closes the link, stores `disconnected / server_shutdown` if it was live, and ends the
     /// actor; resolves once it has.
     pub async fn shutdown(&self) {
+        self.close_as(Input::Shutdown).await;
+    }
+
+    /// [`Self::shutdown`] for a handover to another instance: stores
+    /// `disconnected / handed_over`.
+    pub async fn hand_over(&self) {
+        self.close_as(Input::HandOver).await;
+    }
+
+    async fn close_as(&self, input: Input) {
         let (tx, rx) = oneshot::channel();
-        if self.command(Command::Shutdown(tx)).await.is_ok() {
+        if self.command(Command::Shutdown(input, tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -420,8 +435,8 @@ impl Actor {
             Command::Sync(reply) => {
                 let _ = reply.send(());
             }
-            Command::Shutdown(reply) => {
-                self.apply(Input::Shutdown, None).await;
+            Command::Shutdown(input, reply) => {
+                self.apply(input, None).await;
                 self.abandon().await;
                 let _ = reply.send(());
                 return false;

@@ -94,6 +94,8 @@ pub enum Input {
     Stop,
     /// The server is shutting down.
     Shutdown,
+    /// Another instance is to run the session.
+    HandOver,
 }
 
 /// Something the actor must do.
@@ -256,6 +258,9 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
         (S::QrPending | S::Connecting | S::Connected | S::Reconnecting, Input::Shutdown) => {
             stop_as(&mut next, &mut actions, Reason::ServerShutdown)
         }
+        (S::QrPending | S::Connecting | S::Connected | S::Reconnecting, Input::HandOver) => {
+            stop_as(&mut next, &mut actions, Reason::HandedOver)
+        }
 
         // Stale or duplicate news: a second drop notice, a late handshake result, a timer
         // that fired after its reason went away. Ignoring them is what keeps one real
@@ -280,7 +285,8 @@ pub fn transition(state: &State, input: &Input, ctx: Ctx<'_>) -> Step {
         | (
             S::Disconnected | S::LoggedOut,
             Input::Ended(Ending::Replaced | Ending::Banned { .. } | Ending::Refused { .. })
-            | Input::Shutdown,
+            | Input::Shutdown
+            | Input::HandOver,
         )
         | (
             S::Disconnected | S::QrPending | S::Connecting | S::Connected | S::LoggedOut,
@@ -582,9 +588,13 @@ mod tests {
             (s.state.status, s.state.reason),
             (S::Disconnected, Some(Reason::ServerShutdown))
         );
+        let s = step(&up, Input::HandOver);
+        assert_eq!((s.state.status, s.state.reason), (S::Disconnected, Some(Reason::HandedOver)));
+        assert_eq!(s.actions, [Action::CloseLink, Action::CancelRetry]);
         // A session that was not live keeps its reason: nothing was shut down.
         let gave_up = State { reason: Some(Reason::GaveUp), ..paired(S::Disconnected) };
         assert_eq!(step(&gave_up, Input::Shutdown).state, gave_up);
+        assert_eq!(step(&gave_up, Input::HandOver).state, gave_up);
     }
 
     #[test]
@@ -626,6 +636,7 @@ mod tests {
             Just(Input::Stable),
             Just(Input::Stop),
             Just(Input::Shutdown),
+            Just(Input::HandOver),
         ]
     }
 

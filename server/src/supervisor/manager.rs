@@ -713,8 +713,14 @@ impl Supervisor {
                 return;
             }
         };
+        let mut taken_over = Vec::new();
         for (id, token) in round.granted {
-            self.adopt(&id, token).await;
+            taken_over.extend(self.adopt(&id, token).await);
+        }
+        if !taken_over.is_empty() {
+            let (policy, cancel) =
+                (self.inner.deps.policy.clone(), self.inner.cancel.child_token());
+            self.inner.background.spawn(restore::take_over(taken_over, policy, cancel));
         }
         for moving in round.moving_away {
             self.hand_on(&moving.session_id, None, "an operator moved it").await;
@@ -733,7 +739,7 @@ impl Supervisor {
     async fn hand_on(&self, id: &str, to: Option<&str>, why: &str) {
         let handle = self.inner.handles.write().unwrap_or_else(PoisonError::into_inner).remove(id);
         let Some(handle) = handle else { return };
-        handle.shutdown().await;
+        handle.hand_over().await;
         self.inner.deps.journal.flush().await;
         match self.inner.ownership.hand_on(id, handle.token(), to).await {
             Ok(()) => tracing::info!(session = %id, reason = why, "handed the session on"),
@@ -781,27 +787,25 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Runs a session this instance was just granted, restoring it when it should run.
-    async fn adopt(&self, id: &str, token: Token) {
+    /// Runs a session this instance was just granted; returns it when it should be
+    /// restored.
+    async fn adopt(&self, id: &str, token: Token) -> Option<SessionHandle> {
         let (db, me) = (&self.inner.db, self.inner.ownership.id());
         if let Err(e) = sessions::correct_unclean(db, me, Some(id), Utc::now()).await {
             tracing::warn!(session = %id, error = %e, "could not correct the session's stale row");
         }
         let session = match sessions::load(db, id).await {
             Ok(Some(session)) => session,
-            Ok(None) => return,
+            Ok(None) => return None,
             Err(e) => {
                 tracing::warn!(session = %id, error = %e, "could not load a session taken over");
-                return;
+                return None;
             }
         };
         let restorable = self.restorable(&session);
         let handle = self.spawn_actor(session, None, token);
         tracing::info!(session = %id, "took the session over");
-        if restorable {
-            let _ =
-                handle.input(Input::Start, Some("taken over from another instance".into())).await;
-        }
+        restorable.then_some(handle)
     }
 
     /// Waits until every session change so far is stored.

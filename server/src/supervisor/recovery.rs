@@ -64,7 +64,8 @@ pub fn inspect(
                 Reason::GaveUp
                 | Reason::ConnectionLost
                 | Reason::AttemptFailed
-                | Reason::ServerShutdown,
+                | Reason::ServerShutdown
+                | Reason::HandedOver,
             ) if view.next_retry_at.is_none() => Some(Finding::StoppedTrying),
             _ => None,
         },

@@ -62,12 +62,8 @@ pub async fn run(
 
     let mut waiting = JoinSet::new();
     for (i, session) in sessions.into_iter().enumerate() {
-        if i > 0 {
-            let pause = jittered(policy.restore_spacing, policy.jitter, rand::random());
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep(pause) => {}
-            }
+        if i > 0 && !spaced(&policy, &cancel).await {
+            break;
         }
         let since = Utc::now();
         let mut view = session.watch();
@@ -109,6 +105,33 @@ pub async fn run(
         state.connected,
         state.total,
     );
+}
+
+/// Starts sessions this instance was just granted because their holder died or let them
+/// go, spaced as at start-up so that one instance's death does not become a burst of
+/// logins at the others; each then settles through its own retry ladder.
+pub async fn take_over(
+    sessions: Vec<SessionHandle>,
+    policy: Arc<SupervisorPolicy>,
+    cancel: CancellationToken,
+) {
+    for (i, session) in sessions.into_iter().enumerate() {
+        if i > 0 && !spaced(&policy, &cancel).await {
+            return;
+        }
+        let why = Some("taken over from another instance".into());
+        // An error: fenced or removed meanwhile, nothing to start.
+        let _ = session.input(Input::Start, why).await;
+    }
+}
+
+/// Waits the spacing between two starts; `false` when cancelled first.
+async fn spaced(policy: &SupervisorPolicy, cancel: &CancellationToken) -> bool {
+    let pause = jittered(policy.restore_spacing, policy.jitter, rand::random());
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(pause) => true,
+    }
 }
 
 fn report(bus: &EventBus, progress: &watch::Sender<RestoreState>, state: RestoreState) {

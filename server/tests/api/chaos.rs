@@ -10,9 +10,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -26,7 +23,10 @@ use server::{
     db::{Db, on_pool, sessions},
 };
 
-use crate::helpers::{API_KEY, Backend, fresh_database, lifeline_command};
+use crate::{
+    helpers::{Backend, fresh_database},
+    process::Instance,
+};
 
 const INSTANCES: [&str; 3] = ["a", "b", "c"];
 const SESSIONS: usize = 60;
@@ -39,84 +39,17 @@ const RESTORE: Duration = Duration::from_secs(12);
 /// Longest a settling may take when nobody died (first start, a restarted instance).
 const SETTLE: Duration = Duration::from_secs(90);
 
-/// One `lifeline serve` process. Dropping it kills it.
-struct Instance {
-    name: &'static str,
-    child: Child,
-    /// Its id in the instances table: what the witness knows it by.
-    id: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Instance {
-    async fn start(name: &'static str, database_url: &str, witness: &Witness, db: &Db) -> Instance {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = lifeline_command()
-            .args(["serve", "--simulator", "--addr", "127.0.0.1:0", "--restore-spacing-ms", "0"])
-            .args(["--lease-ttl-secs", &TTL.as_secs().to_string(), "--instance-name", name])
-            .args(["--simulator-witness", &witness.addr().to_string()])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--database-url", database_url])
-            .env("LIFELINE_API_KEY", API_KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        // The log is read all along (a full pipe would stall the server) and kept to show
-        // when the test fails.
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (listening, listened) = tokio::sync::oneshot::channel();
-        let stdout = child.stdout.take().unwrap();
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            let _dir = dir;
-            let mut listening = Some(listening);
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("Lifeline listening on")
-                    && let Some(listening) = listening.take()
-                {
-                    let _ = listening.send(());
-                }
-                kept.lock().unwrap().push(line);
-            }
-        });
-        tokio::time::timeout(SETTLE, listened)
-            .await
-            .unwrap_or_else(|_| panic!("{name} did not start"))
-            .unwrap_or_else(|_| panic!("{name} exited at start: {:#?}", log.lock().unwrap()));
-        let (id,): (String,) = on_pool!(db, pool => sqlx::query_as(
-            "SELECT id FROM instances WHERE name = $1 ORDER BY started_ms DESC LIMIT 1",
-        )
-        .bind(name)
-        .fetch_one(pool)
-        .await)
-        .unwrap();
-        Instance { name, child, id, log }
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
-    }
-
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn stop_cleanly(&mut self) {
-        self.signal("-TERM");
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "{} ended {exit:?}: {:#?}", self.name, self.log.lock().unwrap());
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts instance `name` of the cluster, its links reporting to `witness`.
+async fn start(name: &'static str, database_url: &str, witness: &Witness, db: &Db) -> Instance {
+    let args = [
+        "--restore-spacing-ms".to_owned(),
+        "0".to_owned(),
+        "--lease-ttl-secs".to_owned(),
+        TTL.as_secs().to_string(),
+        "--simulator-witness".to_owned(),
+        witness.addr().to_string(),
+    ];
+    Instance::start(name, database_url, &args, db, SETTLE).await
 }
 
 /// What the cluster should look like once it settled, and how far it is from it.
@@ -200,7 +133,7 @@ async fn three_instances_never_hold_a_session_twice_through_kills_pauses_and_sto
     let witness = Witness::start().await.unwrap();
     let mut instances = Vec::new();
     for name in INSTANCES {
-        instances.push(Instance::start(name, &url, &witness, &db).await);
+        instances.push(start(name, &url, &witness, &db).await);
     }
     // Sessions appear after the instances, as if created elsewhere: they are placed on all
     // three from the start.
@@ -243,7 +176,7 @@ async fn three_instances_never_hold_a_session_twice_through_kills_pauses_and_sto
             // It wakes long after its leases ran out: it must let go, not write or connect.
             instances[victim].signal("-CONT");
         } else {
-            instances[victim] = Instance::start(name, &url, &witness, &db).await;
+            instances[victim] = start(name, &url, &witness, &db).await;
         }
         let back = format!("{what}, back");
         let until = Instant::now() + SETTLE;

@@ -55,18 +55,7 @@ macro_rules! on_both_databases {
     };
 }
 
-/// The real `lifeline` binary, with none of the caller's settings (`LIFELINE_*`,
-/// `DATABASE_URL`: a developer's own must not change what a test sees) and no colours.
-pub fn lifeline_command() -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lifeline"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LIFELINE_") || key == "DATABASE_URL" {
-            command.env_remove(key);
-        }
-    }
-    command.env("NO_COLOR", "1");
-    command
-}
+pub use crate::process::lifeline_command;
 
 /// A URL for a brand-new, empty database of the given kind.
 pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
@@ -184,7 +173,7 @@ pub struct TestApp {
     /// Its database URL (for restarts and for looking at rows).
     pub database_url: String,
     settings: Settings,
-    policy: SupervisorPolicy,
+    pub policy: SupervisorPolicy,
     launch: Launch,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -346,12 +335,17 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
 /// Starts another instance on `first`'s database (PostgreSQL), named `name`, with the same
 /// settings otherwise.
 pub async fn spawn_instance(first: &TestApp, name: &str) -> TestApp {
+    spawn_instance_with(first, name, first.policy.clone()).await
+}
+
+/// [`spawn_instance`] with a policy of its own.
+pub async fn spawn_instance_with(first: &TestApp, name: &str, policy: SupervisorPolicy) -> TestApp {
     let dir = tempfile::tempdir().expect("no temporary folder");
     let mut settings = first.settings.clone();
     settings.data_dir = dir.path().join("data");
     settings.instance_name = Some(name.into());
     let url = first.database_url.clone();
-    launch_with(dir, settings, first.policy.clone(), url, first.launch.clone()).await
+    launch_with(dir, settings, policy, url, first.launch.clone()).await
 }
 
 /// Starts a server on an existing database (one a test prepared, say).

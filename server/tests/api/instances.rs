@@ -8,7 +8,9 @@ use app::model::SessionStatus;
 use serde_json::json;
 use server::db::on_pool;
 
-use crate::helpers::{Backend, TestApp, TestOptions, spawn_app_with, spawn_instance};
+use crate::helpers::{
+    Backend, TestApp, TestOptions, spawn_app_with, spawn_instance, spawn_instance_with,
+};
 
 /// Short leases, so that takeovers in these tests come within a second or so.
 const TTL: Duration = Duration::from_secs(3);
@@ -49,6 +51,28 @@ async fn each_session_runs_on_one_instance_and_a_clean_stop_hands_it_over() {
     let view = b.until(&id, |v| v.status == SessionStatus::Connected).await;
     assert!(view.paired);
     assert!(simulator_b.has_live_link(&id));
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_taken_over_are_started_with_the_restore_spacing() {
+    let a = first_instance(TTL).await;
+    let first = a.paired_session("First").await;
+    let second = a.paired_session("Second").await;
+    // b waits an hour between two starts: only the first session taken over may connect.
+    let policy = app::policy::SupervisorPolicy {
+        restore_spacing: Duration::from_secs(3600),
+        ..a.policy.clone()
+    };
+    let b = spawn_instance_with(&a, "b", policy).await;
+    a.stop().await;
+    b.until(&first, |v| v.status == SessionStatus::Connected).await;
+    let handle = b.state.supervisor.handle(&second).expect("b did not take the second over");
+    let view = handle.view();
+    assert!(
+        !matches!(view.status, SessionStatus::Connecting | SessionStatus::Connected),
+        "started without the spacing: {view:?}"
+    );
     b.stop().await;
 }
 
@@ -248,6 +272,9 @@ async fn an_operator_moves_a_session_and_drains_an_instance() {
     assert_eq!(r.status(), 202);
     b.until(&id, |v| v.status == SessionStatus::Connected).await;
     until_not_run(&a, &id).await;
+    // Its history says it was handed over, not that a server shut down.
+    let history = server::db::sessions::events(&a.db().await, &id, 100).await.unwrap();
+    assert!(history.iter().any(|e| e.reason.as_deref() == Some("handed_over")), "{history:#?}");
     // Either instance's deep report says who holds it and lists both.
     let deep: serde_json::Value = a.get("/health/deep").await.json().await.unwrap();
     assert_eq!(deep["sessions"][0]["heldBy"], "b", "{deep}");

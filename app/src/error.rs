@@ -23,6 +23,9 @@ pub enum AppError {
     /// No live API key with that id.
     #[error("{0}")]
     NoSuchKey(String),
+    /// No webhook endpoint with that id.
+    #[error("{0}")]
+    NoSuchWebhook(String),
     /// The request is malformed or a value is out of range.
     #[error("{0}")]
     InvalidRequest(String),
@@ -116,6 +119,7 @@ impl AppError {
             AppError::NoSuchSession(_)
             | AppError::NoSuchInstance(_)
             | AppError::NoSuchKey(_)
+            | AppError::NoSuchWebhook(_)
             | AppError::NoSuchRoute(_) => 404,
             AppError::NotPaired(_) | AppError::SessionStopped(_) | AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
@@ -172,6 +176,7 @@ mod tests {
         let samples = [
             AppError::NoSuchSession("x".into()),
             AppError::NoSuchKey("x".into()),
+            AppError::NoSuchWebhook("x".into()),
             AppError::NoSuchInstance("x".into()),
             AppError::InvalidRequest("x".into()),
             AppError::MalformedJson("x".into()),

@@ -140,6 +140,7 @@ async fn supervised_memory(n: usize) -> String {
         connectors: Connectors::default().with("simulator", Arc::new(simulator)),
         instance: server::supervisor::InstanceSettings::default(),
         metrics: Arc::new(Metrics::default()),
+        outbox: Default::default(),
     })
     .await
     .unwrap();

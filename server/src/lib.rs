@@ -22,3 +22,4 @@ pub mod state;
 pub mod status_board;
 pub mod supervisor;
 pub mod telemetry;
+pub mod webhooks;

@@ -32,6 +32,7 @@ use crate::{
     state::{AppState, Shared},
     status_board::StatusBoard,
     supervisor::{Supervisor, SupervisorParts},
+    webhooks::{Deliverer, Outbox, WebhookPolicy, Webhooks},
 };
 
 /// How long open connections get to finish after a shutdown request.
@@ -126,6 +127,8 @@ pub struct Application {
     state: AppState,
     demo: bool,
     probe_every: Duration,
+    webhook_policy: WebhookPolicy,
+    outbox: Outbox,
 }
 
 /// How the server's connectors reach their upstreams.
@@ -242,6 +245,7 @@ impl Application {
         let board = Arc::new(StatusBoard::new());
         let metrics = Arc::new(Metrics::default());
         let request_deadline = policy.request_deadline();
+        let outbox = Outbox::default();
         let supervisor = Supervisor::start(SupervisorParts {
             db: db.clone(),
             bus: bus.clone(),
@@ -250,8 +254,10 @@ impl Application {
             connectors,
             metrics: metrics.clone(),
             instance: settings.instance(),
+            outbox: outbox.clone(),
         })
         .await?;
+        let webhooks = Webhooks::new(db.clone(), outbox.clone());
         let state = AppState::new(Shared {
             leptos,
             db,
@@ -270,6 +276,7 @@ impl Application {
             shutdown: CancellationToken::new(),
             dashboard: settings.dashboard_policy(),
             request_deadline,
+            webhooks,
         });
         Ok(Application {
             _instance: instance,
@@ -278,6 +285,8 @@ impl Application {
             state,
             demo: settings.demo,
             probe_every: db_probe::PROBE_EVERY,
+            webhook_policy: WebhookPolicy::default(),
+            outbox,
         })
     }
 
@@ -300,6 +309,12 @@ impl Application {
         self
     }
 
+    /// Delivers webhooks under `policy` instead of the default one.
+    pub fn with_webhook_policy(mut self, policy: WebhookPolicy) -> Self {
+        self.webhook_policy = policy;
+        self
+    }
+
     /// Uses these event channel limits instead of the defaults.
     pub fn with_ws_limits(mut self, limits: WsLimits) -> Self {
         let shared = Arc::get_mut(&mut self.state.0).expect("the state is not shared before run");
@@ -318,7 +333,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), io::Error> {
-        let Application { _instance: instance, listener, addr, state, demo, probe_every } = self;
+        let Application {
+            _instance: instance,
+            listener,
+            addr,
+            state,
+            demo,
+            probe_every,
+            webhook_policy,
+            outbox,
+        } = self;
         let cancel = state.shutdown.clone();
         let tasks = TaskTracker::new();
         tasks.spawn(db_probe::run(
@@ -327,6 +351,9 @@ impl Application {
             probe_every,
             cancel.clone(),
         ));
+        let me = state.supervisor.instance_id();
+        let deliverer = Deliverer::new(state.db.clone(), me, webhook_policy, outbox);
+        tasks.spawn(deliverer.run(cancel.clone()));
         if let (true, Some(simulator)) = (demo, state.simulator.clone()) {
             tracing::info!("demo: three simulated sessions; watch the dashboard");
             tasks.spawn(demo::run(simulator, cancel.clone()));

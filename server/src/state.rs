@@ -17,6 +17,7 @@ use crate::{
     metrics::Metrics,
     status_board::StatusBoard,
     supervisor::Supervisor,
+    webhooks::Webhooks,
 };
 
 /// Shared state of a running server: one pointer, so handing it to every request (and
@@ -77,6 +78,8 @@ pub struct Shared {
     /// How long a request may take before the answer is a timeout (see
     /// `SupervisorPolicy::request_deadline`).
     pub request_deadline: Duration,
+    /// The webhook endpoints.
+    pub webhooks: Webhooks,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -8,6 +8,7 @@ pub mod history;
 pub mod instances;
 pub mod recovery;
 mod session;
+pub mod webhooks;
 pub mod ws;
 
 pub use access::{

@@ -27,14 +27,26 @@ pub struct Copied {
     pub users: u64,
     /// API keys.
     pub api_keys: u64,
+    /// Webhook endpoints.
+    pub webhooks: u64,
+    /// Webhook deliveries (pending, delivered and failed).
+    pub deliveries: u64,
 }
 
 impl std::fmt::Display for Copied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} sessions ({} history rows, {} WhatsApp key records), {} recoveries, {} accounts, {} API keys",
-            self.sessions, self.events, self.keys, self.recoveries, self.users, self.api_keys
+            "{} sessions ({} history rows, {} WhatsApp key records), {} recoveries, {} accounts, \
+             {} API keys, {} webhook endpoints ({} deliveries)",
+            self.sessions,
+            self.events,
+            self.keys,
+            self.recoveries,
+            self.users,
+            self.api_keys,
+            self.webhooks,
+            self.deliveries
         )
     }
 }
@@ -94,7 +106,34 @@ struct Contents {
     keys: Vec<WholeRow>,
     users: Vec<User>,
     api_keys: Vec<KeyRow>,
+    endpoints: Vec<EndpointRow>,
+    subscriptions: Vec<(String, String)>,
+    chosen_sessions: Vec<(String, String)>,
+    outbox: Vec<OutboxRow>,
+    deliveries: Vec<DeliveryRow>,
 }
+
+/// A webhook endpoint: id, url, secret, all sessions, enabled, paused reason, failing
+/// since, created.
+type EndpointRow = (String, String, String, bool, bool, Option<String>, Option<i64>, i64);
+/// An outbox event: id, type, session, body, created.
+type OutboxRow = (String, String, Option<String>, String, i64);
+/// A delivery, without its number and its claim (both belong to the source): event,
+/// endpoint, session, state, attempts, next attempt, last status, latency, answer, error,
+/// done.
+type DeliveryRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    i32,
+    i64,
+    Option<i32>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
 
 async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
     on_pool!(from, pool => {
@@ -137,6 +176,36 @@ async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
             )
             .fetch_all(&mut *tx)
             .await?,
+            endpoints: sqlx::query_as(
+                "SELECT id, url, secret, all_sessions, enabled, paused_reason, failing_since_ms,
+                        created_ms
+                 FROM webhook_endpoints",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            subscriptions: sqlx::query_as(
+                "SELECT endpoint_id, event_type FROM webhook_endpoint_events",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            chosen_sessions: sqlx::query_as(
+                "SELECT endpoint_id, session_id FROM webhook_endpoint_sessions",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            outbox: sqlx::query_as(
+                "SELECT id, event_type, session_id, body, created_ms FROM webhook_events",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
+            // In their order: it is the order of delivery per endpoint and session.
+            deliveries: sqlx::query_as(
+                "SELECT event_id, endpoint_id, session_id, state, attempts, next_ms, last_status,
+                        last_latency_ms, last_response, last_error, done_ms
+                 FROM webhook_deliveries ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await?,
         };
         tx.commit().await?;
         Ok(contents)
@@ -145,7 +214,7 @@ async fn read(from: &Db) -> Result<Contents, sqlx::Error> {
 
 async fn already_there(to: &Db) -> Result<Option<String>, sqlx::Error> {
     let mut found = Vec::new();
-    for table in ["sessions", "users", "api_keys"] {
+    for table in ["sessions", "users", "api_keys", "webhook_endpoints"] {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         let (n,): (i64,) =
             on_pool!(to, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await)?;
@@ -268,6 +337,70 @@ pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
             .execute(&mut *tx)
             .await?;
         }
+        for e in &c.endpoints {
+            sqlx::query(
+                "INSERT INTO webhook_endpoints (id, url, secret, all_sessions, enabled,
+                        paused_reason, failing_since_ms, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&e.0)
+            .bind(&e.1)
+            .bind(&e.2)
+            .bind(e.3)
+            .bind(e.4)
+            .bind(&e.5)
+            .bind(e.6)
+            .bind(e.7)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (table, column, rows) in [
+            ("webhook_endpoint_events", "event_type", &c.subscriptions),
+            ("webhook_endpoint_sessions", "session_id", &c.chosen_sessions),
+        ] {
+            let sql = format!("INSERT INTO {table} (endpoint_id, {column}) VALUES ($1, $2)");
+            for (endpoint, value) in rows {
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(endpoint)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for e in &c.outbox {
+            sqlx::query(
+                "INSERT INTO webhook_events (id, event_type, session_id, body, created_ms)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&e.0)
+            .bind(&e.1)
+            .bind(&e.2)
+            .bind(&e.3)
+            .bind(e.4)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for d in &c.deliveries {
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (event_id, endpoint_id, session_id, state,
+                        attempts, next_ms, last_status, last_latency_ms, last_response,
+                        last_error, done_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&d.0)
+            .bind(&d.1)
+            .bind(&d.2)
+            .bind(&d.3)
+            .bind(d.4)
+            .bind(d.5)
+            .bind(d.6)
+            .bind(d.7)
+            .bind(&d.8)
+            .bind(&d.9)
+            .bind(d.10)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok::<(), sqlx::Error>(())
     })?;
@@ -279,5 +412,7 @@ pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
         recoveries: n(c.recoveries.len()),
         users: n(c.users.len()),
         api_keys: n(c.api_keys.len()),
+        webhooks: n(c.endpoints.len()),
+        deliveries: n(c.deliveries.len()),
     })
 }

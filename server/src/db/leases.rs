@@ -89,7 +89,7 @@ pub(super) fn now_ms(db: &Db) -> &'static str {
     }
 }
 
-fn millis(d: Duration) -> i64 {
+pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -13,6 +13,7 @@ pub mod recoveries;
 pub mod sessions;
 mod single_instance;
 mod url;
+pub mod webhooks;
 
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,7 @@ mod metrics;
 mod security;
 pub mod serve;
 mod sessions;
+mod webhooks;
 pub mod ws;
 
 use std::sync::Arc;
@@ -57,7 +58,7 @@ pub fn router(state: AppState) -> Router {
     let files = leptos_axum::site_pkg_dir_service(&options);
 
     // Each route's scope is where the route is: what only looks needs `read`, what acts on
-    // sessions `operate`, what manages keys `admin` (a login may do all).
+    // sessions `operate`, what manages keys and webhooks `admin` (a login may do all).
     let mut reading = Router::new()
         .route("/health/deep", get(health::deep))
         .route("/sessions", get(sessions::list))
@@ -76,7 +77,14 @@ pub fn router(state: AppState) -> Router {
         .route("/instances/{name}/drain", post(instances::drain));
     let administering = Router::new()
         .route("/keys", get(keys::list).post(keys::create))
-        .route("/keys/{id}", delete(keys::revoke));
+        .route("/keys/{id}", delete(keys::revoke))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/redeliver", post(webhooks::redeliver));
     let mut public = Router::new()
         .route(HEALTH, get(health::light))
         .route(LIVEZ, get(health::livez))

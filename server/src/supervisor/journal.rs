@@ -18,6 +18,7 @@ use crate::{
         on_pool,
     },
     events::relay::{self, Body, Notice},
+    webhooks::{Outbox, payload},
 };
 
 /// How many changes may wait for the writer before actors are made to wait (backpressure).
@@ -121,6 +122,8 @@ pub struct Writer {
     pub holder: Arc<str>,
     /// Told the id of each session a write was refused for.
     pub refused: mpsc::UnboundedSender<String>,
+    /// Woken when a batch queued webhook deliveries.
+    pub outbox: Outbox,
 }
 
 /// Writes everything the journal receives until every [`Journal`] is dropped.
@@ -145,7 +148,10 @@ pub async fn run_writer(writer: Writer, mut rx: mpsc::Receiver<Record>) {
         loop {
             tries += 1;
             match write(&writer.db, &writer.holder, &batch).await {
-                Ok(refused) => {
+                Ok(Written { refused, queued }) => {
+                    if queued {
+                        writer.outbox.wake();
+                    }
                     for session_id in refused {
                         tracing::warn!(
                             session = %session_id,
@@ -175,13 +181,19 @@ pub async fn run_writer(writer: Writer, mut rx: mpsc::Receiver<Record>) {
     }
 }
 
-/// Writes `batch` in one transaction; returns the sessions whose writes were refused.
-async fn write(
-    db: &Db,
-    holder: &str,
-    batch: &[(Token, Entry)],
-) -> Result<Vec<String>, sqlx::Error> {
+/// What writing a batch did.
+struct Written {
+    /// The sessions whose writes were refused.
+    refused: Vec<String>,
+    /// Whether webhook deliveries were queued.
+    queued: bool,
+}
+
+/// Writes `batch` in one transaction, with the webhook events its status changes cause.
+async fn write(db: &Db, holder: &str, batch: &[(Token, Entry)]) -> Result<Written, sqlx::Error> {
     let mut refused: Vec<String> = Vec::new();
+    let mut queued = false;
+    let outbox = crate::db::webhooks::enqueue_statements(db);
     // Every write carries the fence (`$2` the holder, `$3` the token): a session deleted
     // meanwhile fails it too, its lease went with it.
     let fence = Fence::condition(2, 3);
@@ -237,6 +249,19 @@ async fn write(
                         .bind(token.0)
                         .execute(&mut *tx)
                         .await?;
+                        // The webhook event is stored with the change, or not at all.
+                        let event = payload::session_status(v, *from);
+                        for sql in &outbox {
+                            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                                .bind(&event.id)
+                                .bind(event.event_type.as_str())
+                                .bind(&event.session_id)
+                                .bind(&event.body)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                            queued |= rows > 0;
+                        }
                     }
                     n == 1
                 }
@@ -285,7 +310,7 @@ async fn write(
         }
         tx.commit().await
     })?;
-    Ok(refused)
+    Ok(Written { refused, queued })
 }
 
 impl Entry {

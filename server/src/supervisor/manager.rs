@@ -60,6 +60,8 @@ pub struct SupervisorParts {
     pub connectors: Connectors,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Woken when webhook deliveries are queued.
+    pub outbox: crate::webhooks::Outbox,
     /// How this instance presents itself to the others sharing the database.
     pub instance: InstanceSettings,
 }
@@ -100,7 +102,8 @@ impl Supervisor {
     /// Loads every session, corrects rows a crashed run left behind, starts one actor per
     /// session and begins restoring the ones that should run.
     pub async fn start(parts: SupervisorParts) -> Result<Supervisor, DbError> {
-        let SupervisorParts { db, bus, board, policy, connectors, metrics, instance } = parts;
+        let SupervisorParts { db, bus, board, policy, connectors, metrics, instance, outbox } =
+            parts;
         let ownership = Ownership::join(db.clone(), instance).await?;
         let joined = Instant::now();
         let held = ownership.take_at_start().await?;
@@ -116,7 +119,12 @@ impl Supervisor {
         let (journal, records) = Journal::new();
         let background = TaskTracker::new();
         let (refused_tx, refused) = mpsc::unbounded_channel();
-        let writer = Writer { db: db.clone(), holder: ownership.id().clone(), refused: refused_tx };
+        let writer = Writer {
+            db: db.clone(),
+            holder: ownership.id().clone(),
+            refused: refused_tx,
+            outbox: outbox.clone(),
+        };
         background.spawn(journal::run_writer(writer, records));
         let policy = Arc::new(policy);
         let deps = Deps {
@@ -580,6 +588,12 @@ impl Supervisor {
                 Outcome::View(self.create_here(id.to_owned(), request).await?)
             }
         })
+    }
+
+    /// This instance's id (random per process start): what its claims in the database
+    /// name.
+    pub fn instance_id(&self) -> Arc<str> {
+        self.inner.ownership.id().clone()
     }
 
     /// This instance's place among those sharing the database.

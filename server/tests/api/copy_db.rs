@@ -4,7 +4,7 @@
 
 use server::{
     connector::whatsapp::store::SqlStore,
-    db::{Db, recoveries, sessions},
+    db::{Db, on_pool, recoveries, sessions},
     secret_key::SecretKey,
 };
 use whatsapp_rust::wacore::store::traits::SignalStore;
@@ -26,6 +26,9 @@ async fn copy_db(from: &str, to: &str) -> std::process::Output {
 async fn a_sqlite_database_moves_into_an_empty_postgresql_one() {
     // A SQLite Lifeline with something of everything.
     let mut app = spawn_app_with(TestOptions::default()).await;
+    // A webhook endpoint nobody answers: its deliveries are in the outbox.
+    let hook = serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["session.status"]});
+    assert_eq!(app.post("/webhooks", hook).await.status(), 201);
     let id = app.paired_session("Shop").await;
     app.post_empty(&format!("/sessions/{id}/reconnect")).await;
     let key = SecretKey::generate();
@@ -49,6 +52,14 @@ async fn a_sqlite_database_moves_into_an_empty_postgresql_one() {
     assert!(output.status.success(), "{said}{}", String::from_utf8_lossy(&output.stderr));
     assert!(said.starts_with("copied 1 sessions ("), "{said}");
     assert!(said.contains("1 WhatsApp key records"), "{said}");
+    let (deliveries,): (i64,) = on_pool!(&source, pool => sqlx::query_as(
+        "SELECT COUNT(*) FROM webhook_deliveries"
+    )
+    .fetch_one(pool)
+    .await)
+    .unwrap();
+    assert!(deliveries > 0);
+    assert!(said.contains(&format!("1 webhook endpoints ({deliveries} deliveries)")), "{said}");
 
     // A second copy into the same database is refused, and changes nothing.
     let output = copy_db(&source_url, &target_url).await;
@@ -72,6 +83,9 @@ async fn a_sqlite_database_moves_into_an_empty_postgresql_one() {
     assert_eq!(listed[0]["id"], id);
     assert_eq!(listed[0]["paired"], true);
     copy.until(&id, |v| v.status == app::model::SessionStatus::Connected).await;
+    let hooks: serde_json::Value = copy.get("/webhooks").await.json().await.unwrap();
+    assert_eq!(hooks[0]["url"], "http://127.0.0.1:9/hook", "{hooks}");
+    assert_eq!(hooks[0]["events"], serde_json::json!(["session.status"]));
     let login = copy.login_attempt(ADMIN_PASSWORD).await;
     assert!(login.status().is_success(), "the admin did not move: {}", login.status());
 }

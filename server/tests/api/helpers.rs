@@ -18,6 +18,7 @@ use server::{
     secret_key::SecretKey,
     startup::{Application, Upstreams},
     state::AppState,
+    webhooks::WebhookPolicy,
 };
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -332,6 +333,19 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     launch_with(dir, settings, options.policy, database_url, launch).await
 }
 
+/// Webhook delivery for tests: the same eight attempts, milliseconds apart, and a short
+/// look at the outbox.
+pub fn fast_webhooks() -> WebhookPolicy {
+    let ms = Duration::from_millis;
+    WebhookPolicy {
+        retries: Backoff::Steps { delays: vec![ms(20); 7], repeat_last: false },
+        jitter: 0.0,
+        timeout: Duration::from_secs(2),
+        poll_every: ms(50),
+        ..WebhookPolicy::default()
+    }
+}
+
 /// Starts another instance on `first`'s database (PostgreSQL), named `name`, with the same
 /// settings otherwise.
 pub async fn spawn_instance(first: &TestApp, name: &str) -> TestApp {
@@ -417,7 +431,8 @@ async fn launch_with(
         .await
         .expect("server did not build")
         .with_probe_every(launch.probe_every)
-        .with_ws_limits(launch.ws.clone());
+        .with_ws_limits(launch.ws.clone())
+        .with_webhook_policy(fast_webhooks());
     if let Some(deadline) = launch.request_deadline {
         app = app.with_request_deadline(deadline);
     }

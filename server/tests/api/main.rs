@@ -22,6 +22,7 @@ mod rekey;
 mod sessions;
 mod startup;
 mod store_rows;
+mod webhooks;
 mod whatsapp;
 mod whatsapp_double;
 mod whatsapp_store;

@@ -1,0 +1,179 @@
+//! The deliverer: claims due deliveries from the outbox and sends them, each on a task of
+//! its own so that a slow or hostile receiver holds up nothing but its own delivery.
+//!
+//! A receiver is outside the server's trust: each request has a deadline, redirects are
+//! not followed, and only the first bytes of an answer are read.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio::{sync::Notify, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::{policy::WebhookPolicy, signing};
+use crate::db::{
+    Db,
+    webhooks::{self, Attempt, Claimed, Next},
+};
+
+/// Wakes the deliverer when events were queued. Cloning shares it.
+#[derive(Clone, Debug, Default)]
+pub struct Outbox(Arc<Notify>);
+
+impl Outbox {
+    /// Says that events were queued (the deliverer looks at once rather than at its next
+    /// round).
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Sends the outbox's deliveries.
+pub struct Deliverer {
+    db: Db,
+    me: Arc<str>,
+    policy: WebhookPolicy,
+    client: reqwest::Client,
+    outbox: Outbox,
+}
+
+impl Deliverer {
+    /// A deliverer for instance `me`, woken through `outbox`.
+    pub fn new(db: Db, me: Arc<str>, policy: WebhookPolicy, outbox: Outbox) -> Deliverer {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout)
+            .user_agent(concat!("Lifeline/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Deliverer { db, me, policy, client, outbox }
+    }
+
+    /// Delivers until `cancel` fires, then lets the deliveries under way finish (each is
+    /// bounded by the request deadline).
+    pub async fn run(self, cancel: CancellationToken) {
+        let this = Arc::new(self);
+        let mut sending = JoinSet::new();
+        loop {
+            let free = this.policy.in_flight.saturating_sub(sending.len());
+            if free > 0 {
+                match webhooks::claim(&this.db, &this.me, free, this.policy.claim_for()).await {
+                    Ok(claimed) => {
+                        for delivery in claimed {
+                            let this = this.clone();
+                            sending.spawn(async move { this.send(delivery).await });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not read the webhook outbox"),
+                }
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = this.outbox.0.notified() => {}
+                () = tokio::time::sleep(this.policy.poll_every) => {}
+                Some(_) = sending.join_next(), if !sending.is_empty() => {}
+            }
+        }
+        sending.join_all().await;
+    }
+
+    async fn send(&self, delivery: Claimed) {
+        let began = Instant::now();
+        let attempt = self.attempt(&delivery).await;
+        let attempt = Attempt { latency: began.elapsed(), ..attempt };
+        match webhooks::record(&self.db, delivery.id, &self.me, &attempt, self.policy.pause_after)
+            .await
+        {
+            Ok(true) => tracing::warn!(
+                endpoint = %delivery.endpoint_id,
+                url = %delivery.url,
+                "paused a webhook endpoint: {}",
+                attempt.error.as_deref().unwrap_or("it keeps failing")
+            ),
+            Ok(false) => {}
+            // The claim runs out and the delivery is tried again: at least once.
+            Err(e) => tracing::warn!(error = %e, "could not record a webhook delivery"),
+        }
+    }
+
+    /// One attempt: how it went and what comes next.
+    async fn attempt(&self, delivery: &Claimed) -> Attempt {
+        let made = u32::try_from(delivery.attempts).unwrap_or_default() + 1;
+        let failed = |status: Option<u16>, response: Option<String>, error: String| {
+            let next = match status {
+                Some(410) => Next::Gone,
+                _ => match self.policy.retries.jittered_before(
+                    made,
+                    self.policy.jitter,
+                    rand::random(),
+                ) {
+                    Some(wait) => Next::RetryAfter(wait),
+                    None => Next::GiveUp,
+                },
+            };
+            Attempt { status, latency: Duration::ZERO, response, error: Some(error), next }
+        };
+        let timestamp = chrono::Utc::now().timestamp();
+        let signed =
+            match signing::sign(&delivery.secret, &delivery.event_id, timestamp, &delivery.body) {
+                Ok(signed) => signed,
+                Err(e) => return failed(None, None, e.to_string()),
+            };
+        let request = self
+            .client
+            .post(&delivery.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &signed.id)
+            .header("webhook-timestamp", signed.timestamp.to_string())
+            .header("webhook-signature", &signed.signature)
+            .body(delivery.body.clone());
+        let mut answer = match request.send().await {
+            Ok(answer) => answer,
+            Err(e) => return failed(None, None, describe(&e)),
+        };
+        let status = answer.status().as_u16();
+        let response = self.first_bytes(&mut answer).await;
+        if answer.status().is_success() {
+            return Attempt {
+                status: Some(status),
+                latency: Duration::ZERO,
+                response,
+                error: None,
+                next: Next::Done,
+            };
+        }
+        let why = if answer.status().is_redirection() {
+            format!("answered {status} (redirects are not followed)")
+        } else {
+            format!("answered {status}")
+        };
+        failed(Some(status), response, why)
+    }
+
+    /// Up to the policy's limit of the answer, as text; the rest is never read.
+    async fn first_bytes(&self, answer: &mut reqwest::Response) -> Option<String> {
+        let mut kept = Vec::new();
+        while kept.len() < self.policy.response_bytes {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        kept.truncate(self.policy.response_bytes);
+        (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned())
+    }
+}
+
+/// A failed request in words an operator can act on.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "no answer in time".into()
+    } else if e.is_connect() {
+        format!("could not connect: {e}")
+    } else {
+        e.to_string()
+    }
+}

@@ -1,0 +1,85 @@
+//! What a webhook says: the Standard Webhooks payload shape (`type`, `timestamp`, `data`),
+//! one per event, its body fixed when the event is written so every attempt sends the same
+//! bytes.
+
+use app::model::{SessionStatus, SessionView, webhooks::EventType};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+/// An event on its way into the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// `msg_…`, stable: the receiver deduplicates on it.
+    pub id: String,
+    /// What kind of event.
+    pub event_type: EventType,
+    /// The session it is about.
+    pub session_id: Option<String>,
+    /// The JSON body.
+    pub body: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a, D: Serialize> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    timestamp: String,
+    data: D,
+}
+
+/// `session.status`'s data: the session as it is now, and the status it left.
+#[derive(Serialize)]
+struct StatusData<'a> {
+    session: &'a SessionView,
+    from: SessionStatus,
+}
+
+fn outgoing<D: Serialize>(
+    event_type: EventType,
+    session_id: Option<&str>,
+    at: DateTime<Utc>,
+    data: D,
+) -> Outgoing {
+    let body = Body {
+        event_type: event_type.as_str(),
+        timestamp: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        data,
+    };
+    Outgoing {
+        id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        event_type,
+        session_id: session_id.map(str::to_owned),
+        // Plain data types: serialising cannot fail.
+        body: serde_json::to_string(&body).unwrap_or_default(),
+    }
+}
+
+/// `session.status`: `view` changed from `from`.
+pub fn session_status(view: &SessionView, from: SessionStatus) -> Outgoing {
+    outgoing(
+        EventType::SessionStatus,
+        Some(&view.id),
+        view.updated_at,
+        StatusData { session: view, from },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_change_reads_as_the_standard_shape() {
+        let mut view = SessionView::new("s1".into(), "Shop".into(), "simulator".into(), Utc::now());
+        view.status = SessionStatus::Connected;
+        let event = session_status(&view, SessionStatus::Connecting);
+        assert!(event.id.starts_with("msg_"));
+        assert_eq!(event.session_id.as_deref(), Some("s1"));
+        let body: serde_json::Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(body["type"], "session.status");
+        assert_eq!(body["data"]["session"]["status"], "connected");
+        assert_eq!(body["data"]["from"], "connecting");
+        assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_ne!(session_status(&view, SessionStatus::Connecting).id, event.id);
+    }
+}

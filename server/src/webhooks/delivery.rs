@@ -9,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::{sync::Notify, task::JoinSet};
+use tokio::{
+    sync::{Notify, watch},
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{policy::WebhookPolicy, signing};
@@ -18,15 +21,31 @@ use crate::db::{
     webhooks::{self, Attempt, Claimed, Next},
 };
 
-/// Wakes the deliverer when events were queued. Cloning shares it.
-#[derive(Clone, Debug, Default)]
-pub struct Outbox(Arc<Notify>);
+/// Wakes the deliverer when events were queued, and tells who asks how many attempts it
+/// recorded. Cloning shares it.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    queued: Arc<Notify>,
+    recorded: Arc<watch::Sender<u64>>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox { queued: Arc::default(), recorded: Arc::new(watch::channel(0).0) }
+    }
+}
 
 impl Outbox {
     /// Says that events were queued (the deliverer looks at once rather than at its next
     /// round).
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.queued.notify_one();
+    }
+
+    /// Counts the attempts recorded so far, changing with each: what waits for a delivery's
+    /// outcome (the delivery log) waits on it.
+    pub fn recorded(&self) -> watch::Receiver<u64> {
+        self.recorded.subscribe()
     }
 }
 
@@ -72,7 +91,7 @@ impl Deliverer {
             }
             tokio::select! {
                 () = cancel.cancelled() => break,
-                () = this.outbox.0.notified() => {}
+                () = this.outbox.queued.notified() => {}
                 () = tokio::time::sleep(this.policy.poll_every) => {}
                 Some(_) = sending.join_next(), if !sending.is_empty() => {}
             }
@@ -97,6 +116,7 @@ impl Deliverer {
             // The claim runs out and the delivery is tried again: at least once.
             Err(e) => tracing::warn!(error = %e, "could not record a webhook delivery"),
         }
+        self.outbox.recorded.send_modify(|n| *n += 1);
     }
 
     /// One attempt: how it went and what comes next.

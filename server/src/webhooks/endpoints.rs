@@ -52,6 +52,11 @@ impl Webhooks {
         Webhooks { db, outbox }
     }
 
+    /// Counts the delivery attempts recorded, changing with each.
+    pub fn recorded(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox.recorded()
+    }
+
     /// Adds an endpoint with a new secret, shown only in this answer.
     pub async fn create(&self, request: &NewWebhook) -> Result<CreatedWebhook, WebhookError> {
         let request = request.validated().map_err(WebhookError::Invalid)?;

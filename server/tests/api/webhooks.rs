@@ -11,6 +11,7 @@ use axum::{
     Router,
     extract::State,
     http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
     routing::post,
 };
 use serde_json::{Value, json};
@@ -26,36 +27,66 @@ struct Received {
     answered: StatusCode,
 }
 
+/// How a receiver answers.
+#[derive(Clone, Debug)]
+enum Mode {
+    /// 500 to the first this many requests, then 204.
+    FailFirst(usize),
+    /// Always this status.
+    Always(StatusCode),
+    /// Holds every request until notified, then 204.
+    Hang(Arc<tokio::sync::Notify>),
+    /// 200 with ten megabytes.
+    Huge,
+    /// 302 to this URL.
+    Redirect(String),
+}
+
 #[derive(Clone)]
 struct Shared {
     seen: Arc<Mutex<Vec<Received>>>,
-    fail_first: usize,
+    mode: Arc<Mutex<Mode>>,
     changed: Arc<watch::Sender<usize>>,
 }
 
-/// A webhook receiver on a loopback port that answers 500 to its first `fail_first`
-/// requests and 204 to the rest, and keeps everything it got.
+/// A webhook receiver on a loopback port that answers as its mode says and keeps
+/// everything it got.
 struct Receiver {
     url: String,
     shared: Shared,
 }
 
-async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: String) -> StatusCode {
-    let mut seen = shared.seen.lock().unwrap();
-    let answered = if seen.len() < shared.fail_first {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::NO_CONTENT
+async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let mode = shared.mode.lock().unwrap().clone();
+    let count = shared.seen.lock().unwrap().len();
+    let (answered, response) = match mode {
+        Mode::FailFirst(n) if count < n => {
+            (StatusCode::INTERNAL_SERVER_ERROR, StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Mode::FailFirst(_) => (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT.into_response()),
+        Mode::Always(status) => (status, status.into_response()),
+        Mode::Hang(release) => {
+            release.notified().await;
+            (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT.into_response())
+        }
+        Mode::Huge => (StatusCode::OK, "x".repeat(10 << 20).into_response()),
+        Mode::Redirect(to) => {
+            (StatusCode::FOUND, (StatusCode::FOUND, [("location", to)]).into_response())
+        }
     };
+    let mut seen = shared.seen.lock().unwrap();
     seen.push(Received { headers, body, answered });
     shared.changed.send_replace(seen.len());
-    answered
+    response
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
-        let shared =
-            Shared { seen: Arc::default(), fail_first, changed: Arc::new(watch::channel(0).0) };
+    async fn start(mode: Mode) -> Receiver {
+        let shared = Shared {
+            seen: Arc::default(),
+            mode: Arc::new(Mutex::new(mode)),
+            changed: Arc::new(watch::channel(0).0),
+        };
         let router = Router::new().route("/hook", post(receive)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -63,16 +94,25 @@ impl Receiver {
         Receiver { url, shared }
     }
 
-    /// Waits (on each request, 10 s at most) until `n` requests were accepted; returns
-    /// those.
-    async fn until_accepted(&self, n: usize) -> Vec<Received> {
-        let accepted = |seen: &[Received]| -> Vec<Received> {
-            seen.iter().filter(|r| r.answered.is_success()).cloned().collect()
-        };
+    fn set(&self, mode: Mode) {
+        *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// Waits (on each request, 10 s at most) until `n` requests got an answer `f`
+    /// accepts; returns those.
+    async fn until_answered(&self, n: usize, f: impl Fn(StatusCode) -> bool) -> Vec<Received> {
         let mut changed = self.shared.changed.subscribe();
         let wait = async {
             loop {
-                let got = accepted(&self.shared.seen.lock().unwrap());
+                let got: Vec<Received> = self
+                    .shared
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| f(r.answered))
+                    .cloned()
+                    .collect();
                 if got.len() >= n {
                     return got;
                 }
@@ -80,8 +120,13 @@ impl Receiver {
             }
         };
         tokio::time::timeout(Duration::from_secs(10), wait).await.unwrap_or_else(|_| {
-            panic!("fewer than {n} deliveries: {:#?}", self.shared.seen.lock().unwrap())
+            panic!("fewer than {n} such requests: {:#?}", self.shared.seen.lock().unwrap())
         })
+    }
+
+    /// [`Self::until_answered`] with a success.
+    async fn until_accepted(&self, n: usize) -> Vec<Received> {
+        self.until_answered(n, |s| s.is_success()).await
     }
 
     fn all(&self) -> Vec<Received> {
@@ -104,7 +149,7 @@ async fn endpoint(app: &TestApp, url: &str, events: Value) -> (String, String) {
 async fn every_status_change_arrives_once_in_order_after_failures(backend: Backend) {
     let app = spawn_app_with(TestOptions { backend, ..TestOptions::default() }).await;
     // The first event fails twice: the ones after it wait for it, never overtake it.
-    let receiver = Receiver::start(2).await;
+    let receiver = Receiver::start(Mode::FailFirst(2)).await;
     let (endpoint, secret) = endpoint(&app, &receiver.url, json!(["session.status"])).await;
     assert!(secret.starts_with("whsec_"), "{secret}");
 
@@ -195,7 +240,139 @@ async fn endpoints_are_managed_over_rest(backend: Backend) {
     app.stop().await;
 }
 
+/// Waits (on each recorded attempt, 10 s at most) until `path`'s JSON satisfies `f`.
+async fn until_shown(app: &TestApp, path: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let mut recorded = app.state.webhooks.recorded();
+    let wait = async {
+        loop {
+            let shown: Value = app.get(path).await.json().await.unwrap();
+            if f(&shown) {
+                return shown;
+            }
+            recorded.changed().await.unwrap();
+        }
+    };
+    let last = tokio::time::timeout(Duration::from_secs(10), wait).await;
+    last.unwrap_or_else(|_| panic!("{path} never showed what was waited for"))
+}
+
+/// The stored status changes of session `id`, oldest first.
+async fn stored_changes(app: &TestApp, id: &str) -> Vec<String> {
+    app.state.supervisor.flush_journal().await;
+    let history = server::db::sessions::events(&app.db().await, id, 100).await.unwrap();
+    history.into_iter().map(|e| e.to_status).collect()
+}
+
+async fn a_hostile_receiver_holds_up_no_other_endpoint(backend: Backend) {
+    let app = spawn_app_with(TestOptions { backend, ..TestOptions::default() }).await;
+    let release = Arc::new(tokio::sync::Notify::new());
+    let hanging = Receiver::start(Mode::Hang(release.clone())).await;
+    let huge = Receiver::start(Mode::Huge).await;
+    let good = Receiver::start(Mode::FailFirst(0)).await;
+    let redirecting = Receiver::start(Mode::Redirect(good.url.clone())).await;
+    let mut ids = Vec::new();
+    for receiver in [&hanging, &huge, &redirecting, &good] {
+        ids.push(endpoint(&app, &receiver.url, json!(["session.status"])).await.0);
+    }
+    let id = app.paired_session("Shop").await;
+    let stored = stored_changes(&app, &id).await;
+
+    // Every change reaches the good endpoint while the hanging one still holds its first.
+    good.until_accepted(stored.len()).await;
+    assert!(hanging.all().is_empty(), "the hanging receiver answered");
+    // Ten megabytes of answer: the first KiB is kept.
+    huge.until_accepted(stored.len()).await;
+    let log = until_shown(&app, &format!("/webhooks/{}/deliveries", ids[1]), |log| {
+        log.as_array().unwrap().iter().all(|d| d["state"] == "delivered")
+    })
+    .await;
+    let kept = log[0]["last_response"].as_str().unwrap();
+    assert_eq!(kept.len(), 1024);
+    // A redirect is not followed: it failed, and the good receiver got nothing more.
+    redirecting.until_answered(2, |s| s == StatusCode::FOUND).await;
+    let log = until_shown(&app, &format!("/webhooks/{}/deliveries", ids[2]), |log| {
+        log.as_array().unwrap().iter().any(|d| d["last_error"].is_string())
+    })
+    .await;
+    let first = log.as_array().unwrap().last().unwrap();
+    assert!(
+        first["last_error"].as_str().unwrap().contains("redirects are not followed"),
+        "{first}"
+    );
+    assert_eq!(good.all().len(), stored.len(), "the redirect was followed");
+    release.notify_waiters();
+    app.stop().await;
+}
+
+async fn failed_deliveries_are_redelivered_and_a_failing_endpoint_is_paused(backend: Backend) {
+    let app = spawn_app_with(TestOptions { backend, ..TestOptions::default() }).await;
+    let receiver = Receiver::start(Mode::Always(StatusCode::SERVICE_UNAVAILABLE)).await;
+    let (hook, _) = endpoint(&app, &receiver.url, json!(["session.status"])).await;
+    let since = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let id = app.paired_session("Shop").await;
+    let stored = stored_changes(&app, &id).await;
+
+    // Eight attempts each, then failed and kept.
+    let deliveries = format!("/webhooks/{hook}/deliveries");
+    let log = until_shown(&app, &deliveries, |log| {
+        let log = log.as_array().unwrap();
+        log.len() == stored.len() && log.iter().all(|d| d["state"] == "failed")
+    })
+    .await;
+    assert!(log.as_array().unwrap().iter().all(|d| d["attempts"] == 8 && d["last_status"] == 503));
+
+    // The receiver is back: everything failed since then is sent again, in order.
+    receiver.set(Mode::FailFirst(0));
+    let r = app.post(&format!("/webhooks/{hook}/redeliver"), json!({"failed_since": since})).await;
+    assert_eq!(r.status(), 200);
+    let queued: Value = r.json().await.unwrap();
+    assert_eq!(queued["queued"], stored.len());
+    let accepted = receiver.until_accepted(stored.len()).await;
+    let delivered: Vec<String> = accepted
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
+        .map(|b| b["data"]["session"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(delivered, stored);
+
+    // 410 Gone: the endpoint is paused at once, and says why.
+    receiver.set(Mode::Always(StatusCode::GONE));
+    app.fault(&id, json!({"kind": "drop"})).await;
+    let shown = until_shown(&app, &format!("/webhooks/{hook}"), |e| e["enabled"] == false).await;
+    assert!(shown["paused_reason"].as_str().unwrap().contains("410"), "{shown}");
+
+    // Back in service, after its receiver had failed for a day (the streak's start moved a
+    // day back): the next failure pauses it.
+    let r = app
+        .client
+        .patch(app.url(&format!("/webhooks/{hook}")))
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let db = app.db().await;
+    let day_ago = (chrono::Utc::now() - chrono::Duration::days(1)).timestamp_millis();
+    server::db::on_pool!(&db, pool => sqlx::query(
+        "UPDATE webhook_endpoints SET failing_since_ms = $2 WHERE id = $1"
+    )
+    .bind(&hook)
+    .bind(day_ago)
+    .execute(pool)
+    .await
+    .map(|_| ()))
+    .unwrap();
+    receiver.set(Mode::Always(StatusCode::INTERNAL_SERVER_ERROR));
+    app.until(&id, |v| v.status == SessionStatus::Connected).await;
+    app.fault(&id, json!({"kind": "drop"})).await;
+    let shown = until_shown(&app, &format!("/webhooks/{hook}"), |e| e["enabled"] == false).await;
+    assert!(shown["paused_reason"].as_str().unwrap().contains("24 h"), "{shown}");
+    app.stop().await;
+}
+
 crate::on_both_databases!(
     every_status_change_arrives_once_in_order_after_failures,
     endpoints_are_managed_over_rest,
+    a_hostile_receiver_holds_up_no_other_endpoint,
+    failed_deliveries_are_redelivered_and_a_failing_endpoint_is_paused,
 );

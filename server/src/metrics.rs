@@ -43,6 +43,8 @@ pub struct Metrics {
     database_up: IntGauge,
     database_latency: Gauge,
     uptime: IntGauge,
+    webhooks_pending: IntGauge,
+    webhooks_oldest: IntGauge,
     http: HistogramVec,
     /// One scrape at a time: a scrape brings the read-at-scrape values up to date.
     scrape: Mutex<()>,
@@ -176,6 +178,20 @@ impl Default for Metrics {
                 &r,
                 IntGauge::new("lifeline_uptime_seconds", "Seconds since the server started."),
             ),
+            webhooks_pending: registered(
+                &r,
+                IntGauge::new(
+                    "lifeline_webhook_deliveries_pending",
+                    "Webhook deliveries waiting for an attempt (retries included).",
+                ),
+            ),
+            webhooks_oldest: registered(
+                &r,
+                IntGauge::new(
+                    "lifeline_webhook_oldest_pending_age_seconds",
+                    "Age of the oldest event with a delivery still pending (0 when none is).",
+                ),
+            ),
             http: registered(
                 &r,
                 HistogramVec::new(
@@ -259,6 +275,13 @@ impl Metrics {
         self.http
             .with_label_values(&[method_label(method), route, status.as_str()])
             .observe(took.as_secs_f64());
+    }
+
+    /// Records how deep the webhook outbox is, as read for this scrape.
+    pub fn set_outbox(&self, pending: u64, oldest: Option<Duration>) {
+        self.webhooks_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        let age = oldest.map_or(0, |age| age.as_secs());
+        self.webhooks_oldest.set(i64::try_from(age).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition of everything, as of now.

@@ -76,6 +76,19 @@ pub struct DeepHealth {
     /// when the database could not be read.
     #[serde(default)]
     pub instances: Vec<super::instances::InstanceView>,
+    /// The webhook outbox; `None` when the database could not say.
+    #[serde(default)]
+    pub webhooks: Option<OutboxHealth>,
+}
+
+/// How deep the webhook outbox is, in the deep report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxHealth {
+    /// Deliveries waiting for an attempt (retries included).
+    pub pending: u64,
+    /// How long ago the oldest of them happened, in seconds.
+    pub oldest_pending_age_seconds: Option<u64>,
 }
 
 /// What happened today, in the deep report.
@@ -291,6 +304,7 @@ mod tests {
                 recoveries: Some(1),
             }),
             instances: Vec::new(),
+            webhooks: Some(OutboxHealth { pending: 3, oldest_pending_age_seconds: Some(40) }),
         };
         let v = serde_json::to_value(&deep).unwrap();
         assert_eq!(v["database"], serde_json::json!({"connected": true, "latencyMs": 0.5}));
@@ -313,6 +327,7 @@ mod tests {
             serde_json::json!({"since": "2026-11-22T10:00:00Z", "messagesReceived": 4,
                                "messagesSent": 2, "recoveries": 1})
         );
+        assert_eq!(v["webhooks"], serde_json::json!({"pending": 3, "oldestPendingAgeSeconds": 40}));
     }
 
     #[test]

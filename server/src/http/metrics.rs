@@ -2,10 +2,16 @@
 
 use axum::{extract::State, http::header, response::IntoResponse};
 
-use crate::state::AppState;
+use crate::{db_probe::PROBE_TIMEOUT, state::AppState};
 
 /// The Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Read for each scrape; when the database does not answer in time the last values stay
+    // (and `lifeline_database_up` says why).
+    let depth = crate::db::webhooks::depth(&state.db);
+    if let Ok(Ok((pending, oldest))) = tokio::time::timeout(PROBE_TIMEOUT, depth).await {
+        state.metrics.set_outbox(pending, oldest);
+    }
     let text = state.metrics.render(&state.board, state.bus.last_seq());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

@@ -307,6 +307,7 @@ mod tests {
             sessions,
             today: None,
             instances: Vec::new(),
+            webhooks: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! `GET /health/deep` and the dashboard) and one session's recent history.
 
 use app::model::{
-    DatabaseHealth, DeepHealth, SessionHealth, SessionStatus, TodayActivity, derive_status,
+    DatabaseHealth, DeepHealth, OutboxHealth, SessionHealth, SessionStatus, TodayActivity,
+    derive_status,
     history::{HISTORY_LIMIT, HISTORY_WINDOW, SessionHistory, StatusChange},
     recovery::LoggedRecovery,
 };
@@ -83,6 +84,17 @@ impl Supervisor {
         } else {
             None
         };
+        let webhooks = if database.connected {
+            let depth = db::webhooks::depth(db);
+            tokio::time::timeout(PROBE_TIMEOUT, depth).await.ok().and_then(Result::ok).map(
+                |(pending, oldest)| OutboxHealth {
+                    pending,
+                    oldest_pending_age_seconds: oldest.map(|age| age.as_secs()),
+                },
+            )
+        } else {
+            None
+        };
         let today = TodayActivity {
             since: counts.since.trunc_subsecs(0),
             messages_received: counts.received,
@@ -97,6 +109,7 @@ impl Supervisor {
             sessions,
             today: Some(today),
             instances,
+            webhooks,
         }
     }
 

@@ -280,6 +280,18 @@ async fn a_hostile_receiver_holds_up_no_other_endpoint(backend: Backend) {
     // Every change reaches the good endpoint while the hanging one still holds its first.
     good.until_accepted(stored.len()).await;
     assert!(hanging.all().is_empty(), "the hanging receiver answered");
+    // Its deliveries wait in the outbox, and the deep report and the metrics say so.
+    let deep: Value = app.get("/health/deep").await.json().await.unwrap();
+    let pending = deep["webhooks"]["pending"].as_u64().unwrap();
+    assert!(pending >= stored.len() as u64, "{deep}");
+    assert!(deep["webhooks"]["oldestPendingAgeSeconds"].is_u64(), "{deep}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let gauge = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lifeline_webhook_deliveries_pending "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("no outbox gauge");
+    assert!(gauge >= stored.len() as u64, "{gauge}");
     // Ten megabytes of answer: the first KiB is kept.
     huge.until_accepted(stored.len()).await;
     let log = until_shown(&app, &format!("/webhooks/{}/deliveries", ids[1]), |log| {

@@ -6,6 +6,7 @@ use app::model::recovery::{Action, Outcome, Trigger};
 use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, on_pool};
+use crate::webhooks::payload::Outgoing;
 
 /// One stored recovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,20 +89,25 @@ pub async fn start(db: &Db, recovery: NewRecovery<'_>) -> Result<i64, DbError> {
     Ok(id)
 }
 
-/// Records how recovery `id` went.
+/// Records how recovery `id` went, with its webhook event.
 pub async fn finish(
     db: &Db,
     id: i64,
     outcome: Outcome,
     error: Option<&str>,
+    event: &Outgoing,
 ) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query("UPDATE recoveries SET outcome = $1, error = $2 WHERE id = $3")
-        .bind(outcome.as_str())
-        .bind(error)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE recoveries SET outcome = $1, error = $2 WHERE id = $3")
+            .bind(outcome.as_str())
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        super::webhooks::enqueue_in!(db, tx, event);
+        tx.commit().await
+    })?;
     Ok(())
 }
 

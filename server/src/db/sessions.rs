@@ -9,6 +9,7 @@ use super::{
     leases::{self, Token},
     on_pool,
 };
+use crate::webhooks::payload::Outgoing;
 
 /// A session as stored: the view, plus what only the server may see.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,12 +227,19 @@ pub async fn set_auto_connect(
 }
 
 /// Deletes a session and its history; `false` when there was none.
-pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
-    let n = on_pool!(db, pool => sqlx::query("DELETE FROM sessions WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+pub async fn delete(db: &Db, id: &str, event: &Outgoing) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let n = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            super::webhooks::enqueue_in!(db, tx, event);
+        }
+        tx.commit().await.map(|()| n)
+    })?;
     Ok(n == 1)
 }
 

@@ -16,6 +16,7 @@ use super::{
     leases::{millis, now_ms},
     on_pool,
 };
+use crate::webhooks::payload::Outgoing;
 
 /// The condition under which endpoint `e` wants an event of type `$2` about session `$3`.
 const WANTS: &str = "e.enabled
@@ -44,32 +45,37 @@ pub fn enqueue_statements(db: &Db) -> [String; 2] {
     ]
 }
 
-/// Puts one event into the outbox in a transaction of its own; whether any endpoint
-/// wanted it.
-pub async fn enqueue(
-    db: &Db,
-    id: &str,
-    event_type: EventType,
-    session_id: Option<&str>,
-    body: &str,
-) -> Result<bool, DbError> {
-    let [event, deliveries] = enqueue_statements(db);
+/// Puts `$event` (a [`crate::webhooks::payload::Outgoing`]) into the outbox inside
+/// transaction `$tx` on `$db`, with the change that caused it; evaluates to whether any
+/// endpoint wanted it. For use inside `on_pool!`, where the transaction's type is known.
+macro_rules! enqueue_in {
+    ($db:expr, $tx:expr, $event:expr) => {{
+        let mut queued = false;
+        for sql in $crate::db::webhooks::enqueue_statements($db) {
+            queued |= sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&$event.id)
+                .bind($event.event_type.as_str())
+                .bind(&$event.session_id)
+                .bind(&$event.body)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected()
+                > 0;
+        }
+        queued
+    }};
+}
+pub(crate) use enqueue_in;
+
+/// Puts one event into the outbox in a transaction of its own (for an event that no
+/// stored change causes, a message sent say); whether any endpoint wanted it.
+pub async fn enqueue(db: &Db, event: &Outgoing) -> Result<bool, DbError> {
     let queued = on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        let mut queued = 0;
-        for sql in [&event, &deliveries] {
-            queued = sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(id)
-                .bind(event_type.as_str())
-                .bind(session_id)
-                .bind(body)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
+        let queued = enqueue_in!(db, tx, event);
         tx.commit().await.map(|()| queued)
     })?;
-    Ok(queued > 0)
+    Ok(queued)
 }
 
 /// Adds an endpoint.

@@ -15,7 +15,7 @@ use crate::{
     db::{
         Db,
         leases::{Fence, Token},
-        on_pool,
+        on_pool, webhooks,
     },
     events::relay::{self, Body, Notice},
     webhooks::{Outbox, payload},
@@ -193,7 +193,6 @@ struct Written {
 async fn write(db: &Db, holder: &str, batch: &[(Token, Entry)]) -> Result<Written, sqlx::Error> {
     let mut refused: Vec<String> = Vec::new();
     let mut queued = false;
-    let outbox = crate::db::webhooks::enqueue_statements(db);
     // Every write carries the fence (`$2` the holder, `$3` the token): a session deleted
     // meanwhile fails it too, its lease went with it.
     let fence = Fence::condition(2, 3);
@@ -251,17 +250,7 @@ async fn write(db: &Db, holder: &str, batch: &[(Token, Entry)]) -> Result<Writte
                         .await?;
                         // The webhook event is stored with the change, or not at all.
                         let event = payload::session_status(v, *from);
-                        for sql in &outbox {
-                            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                                .bind(&event.id)
-                                .bind(event.event_type.as_str())
-                                .bind(&event.session_id)
-                                .bind(&event.body)
-                                .execute(&mut *tx)
-                                .await?
-                                .rows_affected();
-                            queued |= rows > 0;
-                        }
+                        queued |= webhooks::enqueue_in!(db, tx, event);
                     }
                     n == 1
                 }

@@ -82,6 +82,7 @@ struct Inner {
     restore: watch::Receiver<RestoreState>,
     recoverer: Recoverer,
     watchdog_passes: watch::Receiver<u64>,
+    outbox: crate::webhooks::Outbox,
 }
 
 /// The supervisor. Cloning shares it.
@@ -150,6 +151,7 @@ impl Supervisor {
                 db,
                 ownership,
                 awaiting: Awaiting::default(),
+                outbox: outbox.clone(),
                 deps,
                 connectors,
                 handles: RwLock::default(),
@@ -441,7 +443,8 @@ impl Supervisor {
         handle.remove().await;
         self.inner.handles.write().unwrap_or_else(PoisonError::into_inner).remove(id);
         self.inner.deps.board.remove(id);
-        sessions::delete(&self.inner.db, id).await?;
+        let event = crate::webhooks::payload::session_removed(id, Utc::now());
+        sessions::delete(&self.inner.db, id, &event).await?;
         self.inner.deps.bus.publish(Event::SessionRemoved { session_id: id.to_owned() });
         tracing::info!(session = %id, "session deleted");
         Ok(())
@@ -461,9 +464,10 @@ impl Supervisor {
         if view.status != SessionStatus::Connected {
             self.wait_connected(&handle, id).await?;
         }
-        match handle.send(message.to.clone(), message.text).await.map_err(gone)? {
+        match handle.send(message.to.clone(), message.text.clone()).await.map_err(gone)? {
             Ok(message_id) => {
                 tracing::info!(session = %id, to = %message.to, "message sent");
+                self.announce_sent(id, &message_id, &message).await;
                 Ok(SentMessage { id: message_id })
             }
             Err(SendFailure::NotConnected) | Err(SendFailure::Link(LinkError::Closed)) => {
@@ -472,6 +476,25 @@ impl Supervisor {
             Err(SendFailure::Link(LinkError::Refused(why))) => Err(SupervisorError::Upstream(why)),
             Err(SendFailure::Timeout) => {
                 Err(SupervisorError::UpstreamTimeout(self.inner.deps.policy.send_timeout.as_secs()))
+            }
+        }
+    }
+
+    /// Queues the `message.sent` webhook of a message that went out. The message is sent
+    /// whatever becomes of this: a failure to queue is logged, never the send's answer.
+    async fn announce_sent(&self, id: &str, message_id: &str, message: &SendMessage) {
+        let event = crate::webhooks::payload::message_sent(
+            id,
+            message_id,
+            &message.to,
+            &message.text,
+            Utc::now(),
+        );
+        match crate::db::webhooks::enqueue(&self.inner.db, &event).await {
+            Ok(true) => self.inner.outbox.wake(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "could not queue the message.sent webhook")
             }
         }
     }

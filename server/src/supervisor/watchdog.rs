@@ -33,6 +33,7 @@ use crate::{
     },
     events::EventBus,
     metrics::Metrics,
+    webhooks::payload::{self, Outgoing},
 };
 
 /// Where recoveries are written and the budget is read.
@@ -43,7 +44,13 @@ pub trait RecoveryLog: Send + Sync + 'static {
     /// Records a recovery's start; returns its id.
     async fn start(&self, recovery: NewRecovery<'_>) -> Result<i64, DbError>;
     /// Records how it went.
-    async fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), DbError>;
+    async fn finish(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        error: Option<&str>,
+        event: &Outgoing,
+    ) -> Result<(), DbError>;
 }
 
 #[async_trait::async_trait]
@@ -56,8 +63,14 @@ impl RecoveryLog for Db {
         recoveries::start(self, recovery).await
     }
 
-    async fn finish(&self, id: i64, outcome: Outcome, error: Option<&str>) -> Result<(), DbError> {
-        recoveries::finish(self, id, outcome, error).await
+    async fn finish(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        error: Option<&str>,
+        event: &Outgoing,
+    ) -> Result<(), DbError> {
+        recoveries::finish(self, id, outcome, error, event).await
     }
 }
 
@@ -126,24 +139,25 @@ impl Recoverer {
         action: Action,
     ) {
         let (outcome, error) = outcome_of(view);
+        // The row counts against the budget from its start, so the budget is known now.
+        let budget_left = self.budget_left(&view.id).await.unwrap_or(0);
+        let recovery = Recovery {
+            at,
+            session_id: view.id.clone(),
+            trigger,
+            action,
+            outcome,
+            error,
+            budget_left,
+        };
+        let event = payload::recovery(&recovery, (self.clock)());
         if let Some(row) = row
-            && let Err(e) = self.log.finish(row, outcome, error.as_deref()).await
+            && let Err(e) = self.log.finish(row, outcome, recovery.error.as_deref(), &event).await
         {
             tracing::warn!(session = %view.id, error = %e, "could not write the recovery's outcome");
         }
-        let budget_left = self.budget_left(&view.id).await.unwrap_or(0);
         tracing::info!(session = %view.id, outcome = outcome.as_str(), budget_left, "recovery ended");
-        self.bus.publish(Event::Recovery {
-            recovery: Recovery {
-                at,
-                session_id: view.id.clone(),
-                trigger,
-                action,
-                outcome,
-                error,
-                budget_left,
-            },
-        });
+        self.bus.publish(Event::Recovery { recovery });
     }
 
     /// Acts on the session and waits (at most a handshake and a little more) for the

@@ -62,7 +62,13 @@ impl RecoveryLog for MemoryLog {
         Ok(rows.len() as i64 - 1)
     }
 
-    async fn finish(&self, id: i64, outcome: Outcome, _error: Option<&str>) -> Result<(), DbError> {
+    async fn finish(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        _error: Option<&str>,
+        _event: &crate::webhooks::payload::Outgoing,
+    ) -> Result<(), DbError> {
         self.0.lock().unwrap()[id as usize].outcome = outcome;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! one per event, its body fixed when the event is written so every attempt sends the same
 //! bytes.
 
-use app::model::{SessionStatus, SessionView, webhooks::EventType};
+use app::model::{SessionStatus, SessionView, recovery::Recovery, webhooks::EventType};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -62,6 +62,44 @@ pub fn session_status(view: &SessionView, from: SessionStatus) -> Outgoing {
         view.updated_at,
         StatusData { session: view, from },
     )
+}
+
+/// `session.removed`'s data.
+#[derive(Serialize)]
+struct RemovedData<'a> {
+    session_id: &'a str,
+}
+
+/// `session.removed`: session `id` was deleted at `at`.
+pub fn session_removed(id: &str, at: DateTime<Utc>) -> Outgoing {
+    outgoing(EventType::SessionRemoved, Some(id), at, RemovedData { session_id: id })
+}
+
+/// `recovery`: a watchdog's or a person's recovery and how it ended.
+pub fn recovery(recovery: &Recovery, at: DateTime<Utc>) -> Outgoing {
+    outgoing(EventType::Recovery, Some(&recovery.session_id), at, recovery)
+}
+
+/// `message.sent`'s data.
+#[derive(Serialize)]
+struct SentData<'a> {
+    session_id: &'a str,
+    message_id: &'a str,
+    to: &'a str,
+    text: &'a str,
+}
+
+/// `message.sent`: `text` went to `to` through session `session_id` as message
+/// `message_id`.
+pub fn message_sent(
+    session_id: &str,
+    message_id: &str,
+    to: &str,
+    text: &str,
+    at: DateTime<Utc>,
+) -> Outgoing {
+    let data = SentData { session_id, message_id, to, text };
+    outgoing(EventType::MessageSent, Some(session_id), at, data)
 }
 
 #[cfg(test)]

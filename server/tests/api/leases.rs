@@ -79,7 +79,8 @@ async fn a_missing_session_has_no_lease_and_a_deleted_one_loses_it(backend: Back
     let db = &f.db;
     assert_eq!(leases::claim(db, "nobody", "a", HOUR).await.unwrap(), None);
     assert_eq!(leases::claim(db, "s", "a", HOUR).await.unwrap(), Some(Token(1)));
-    assert!(sessions::delete(db, "s").await.unwrap());
+    let removed = server::webhooks::payload::session_removed("s", chrono::Utc::now());
+    assert!(sessions::delete(db, "s", &removed).await.unwrap());
     assert!(leases::renew(db, "a", HOUR).await.unwrap().is_empty());
     assert!(!leases::move_to(db, "s", "b").await.unwrap());
 }

@@ -382,8 +382,39 @@ async fn failed_deliveries_are_redelivered_and_a_failing_endpoint_is_paused(back
     app.stop().await;
 }
 
+async fn sends_recoveries_and_removals_are_events_too(backend: Backend) {
+    let app = spawn_app_with(TestOptions { backend, ..TestOptions::default() }).await;
+    let receiver = Receiver::start(Mode::FailFirst(0)).await;
+    let events = json!(["message.sent", "recovery", "session.removed"]);
+    endpoint(&app, &receiver.url, events).await;
+    let id = app.paired_session("Shop").await;
+
+    let to = json!({"to": "+27820000001", "text": "hello"});
+    let r = app.post(&format!("/sessions/{id}/messages"), to).await;
+    assert_eq!(r.status(), 200);
+    let sent: Value = r.json().await.unwrap();
+    assert_eq!(app.post_empty(&format!("/sessions/{id}/reconnect")).await.status(), 200);
+    let r = app.client.delete(app.url(&format!("/sessions/{id}"))).send().await.unwrap();
+    assert!(r.status().is_success());
+
+    // Only what was subscribed to, in the order it happened.
+    let accepted = receiver.until_accepted(3).await;
+    let bodies: Vec<Value> =
+        accepted.iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["message.sent", "recovery", "session.removed"]);
+    assert_eq!(bodies[0]["data"]["message_id"], sent["id"]);
+    assert_eq!(bodies[0]["data"]["to"], "+27820000001");
+    assert_eq!(bodies[0]["data"]["text"], "hello");
+    assert_eq!(bodies[1]["data"]["trigger"], "manual", "{}", bodies[1]);
+    assert_eq!(bodies[1]["data"]["session_id"], id);
+    assert_eq!(bodies[2]["data"]["session_id"], id);
+    app.stop().await;
+}
+
 crate::on_both_databases!(
     every_status_change_arrives_once_in_order_after_failures,
+    sends_recoveries_and_removals_are_events_too,
     endpoints_are_managed_over_rest,
     a_hostile_receiver_holds_up_no_other_endpoint,
     failed_deliveries_are_redelivered_and_a_failing_endpoint_is_paused,

@@ -460,7 +460,8 @@ async fn keys_go_with_their_session(backend: Backend) {
     assert!(b.get_session("peer").await.unwrap().is_some());
 
     // Deleting the session deletes its keys.
-    assert!(sessions::delete(&f.db, "b").await.unwrap());
+    let removed = server::webhooks::payload::session_removed("b", chrono::Utc::now());
+    assert!(sessions::delete(&f.db, "b", &removed).await.unwrap());
     assert!(f.raw_values("b").await.is_empty());
 }
 

@@ -129,6 +129,8 @@ pub struct Application {
     probe_every: Duration,
     webhook_policy: WebhookPolicy,
     outbox: Outbox,
+    /// How long instances count as alive after a heartbeat (the lease time).
+    lease_ttl: Duration,
 }
 
 /// How the server's connectors reach their upstreams.
@@ -287,6 +289,7 @@ impl Application {
             probe_every: db_probe::PROBE_EVERY,
             webhook_policy: WebhookPolicy::default(),
             outbox,
+            lease_ttl: settings.instance().timing.ttl,
         })
     }
 
@@ -342,6 +345,7 @@ impl Application {
             probe_every,
             webhook_policy,
             outbox,
+            lease_ttl,
         } = self;
         let cancel = state.shutdown.clone();
         let tasks = TaskTracker::new();
@@ -352,7 +356,7 @@ impl Application {
             cancel.clone(),
         ));
         let me = state.supervisor.instance_id();
-        let deliverer = Deliverer::new(state.db.clone(), me, webhook_policy, outbox);
+        let deliverer = Deliverer::new(state.db.clone(), me, lease_ttl, webhook_policy, outbox);
         tasks.spawn(deliverer.run(cancel.clone()));
         if let (true, Some(simulator)) = (demo, state.simulator.clone()) {
             tracing::info!("demo: three simulated sessions; watch the dashboard");

@@ -264,12 +264,15 @@ pub struct Claimed {
 
 /// Claims up to `limit` due deliveries for instance `me` for `claim_for`: the oldest of
 /// each endpoint and session (a later event waits until the earlier is delivered or has
-/// failed for good), none claimed by another instance whose claim still runs.
+/// failed for good), none claimed by another instance whose claim still runs and that is
+/// still alive (its heartbeat within `live`: a killed instance's claims are free once the
+/// others see it dead, not only when they run out).
 pub async fn claim(
     db: &Db,
     me: &str,
     limit: usize,
     claim_for: Duration,
+    live: Duration,
 ) -> Result<Vec<Claimed>, DbError> {
     let now = now_ms(db);
     // PostgreSQL: instances claiming at once skip each other's rows instead of waiting.
@@ -279,7 +282,11 @@ pub async fn claim(
          WHERE id IN (
              SELECT d.id FROM webhook_deliveries d
              WHERE d.state = 'pending' AND d.next_ms <= {now}
-               AND (d.claimed_until_ms IS NULL OR d.claimed_until_ms <= {now})
+               AND (d.claimed_until_ms IS NULL OR d.claimed_until_ms <= {now}
+                    OR (d.claimed_by <> $1
+                        AND NOT EXISTS (SELECT 1 FROM instances i
+                                        WHERE i.id = d.claimed_by
+                                          AND i.heartbeat_ms > {now} - $4)))
                AND NOT EXISTS (
                    SELECT 1 FROM webhook_deliveries p
                    WHERE p.endpoint_id = d.endpoint_id
@@ -292,6 +299,7 @@ pub async fn claim(
         .bind(me)
         .bind(millis(claim_for))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(millis(live))
         .fetch_all(pool)
         .await)?;
     let mut claimed = Vec::with_capacity(ids.len());
@@ -309,6 +317,20 @@ pub async fn claim(
         claimed.extend(row);
     }
     Ok(claimed)
+}
+
+/// Frees every claim of instances other than `me`: on a database only this process can
+/// open, any other claim is a dead process's.
+pub async fn release_others(db: &Db, me: &str) -> Result<u64, DbError> {
+    let n = on_pool!(db, pool => sqlx::query(
+        "UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until_ms = NULL
+         WHERE claimed_by IS NOT NULL AND claimed_by <> $1"
+    )
+    .bind(me)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n)
 }
 
 /// How an attempt ended.

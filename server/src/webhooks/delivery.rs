@@ -53,14 +53,23 @@ impl Outbox {
 pub struct Deliverer {
     db: Db,
     me: Arc<str>,
+    /// How long another instance counts as alive after its last heartbeat.
+    live: Duration,
     policy: WebhookPolicy,
     client: reqwest::Client,
     outbox: Outbox,
 }
 
 impl Deliverer {
-    /// A deliverer for instance `me`, woken through `outbox`.
-    pub fn new(db: Db, me: Arc<str>, policy: WebhookPolicy, outbox: Outbox) -> Deliverer {
+    /// A deliverer for instance `me`, woken through `outbox`; another instance counts as
+    /// alive for `live` after its last heartbeat.
+    pub fn new(
+        db: Db,
+        me: Arc<str>,
+        live: Duration,
+        policy: WebhookPolicy,
+        outbox: Outbox,
+    ) -> Deliverer {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(policy.timeout)
@@ -68,18 +77,33 @@ impl Deliverer {
             .user_agent(concat!("Lifeline/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Deliverer { db, me, policy, client, outbox }
+        Deliverer { db, me, live, policy, client, outbox }
     }
 
     /// Delivers until `cancel` fires, then lets the deliveries under way finish (each is
     /// bounded by the request deadline).
     pub async fn run(self, cancel: CancellationToken) {
+        if matches!(self.db, Db::Sqlite(_)) {
+            // This process is the only one on the database: every other claim is left by
+            // one that died, and its deliveries go out again now.
+            match webhooks::release_others(&self.db, &self.me).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deliveries = n,
+                    "webhook deliveries a previous run left under way go out again"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not free the previous run's webhook deliveries")
+                }
+            }
+        }
         let this = Arc::new(self);
         let mut sending = JoinSet::new();
         loop {
             let free = this.policy.in_flight.saturating_sub(sending.len());
             if free > 0 {
-                match webhooks::claim(&this.db, &this.me, free, this.policy.claim_for()).await {
+                let claim_for = this.policy.claim_for();
+                match webhooks::claim(&this.db, &this.me, free, claim_for, this.live).await {
                     Ok(claimed) => {
                         for delivery in claimed {
                             let this = this.clone();

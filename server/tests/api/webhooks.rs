@@ -17,7 +17,12 @@ use axum::{
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::helpers::{Backend, TestApp, TestOptions, spawn_app_with};
+use server::webhooks::payload;
+
+use crate::{
+    helpers::{Backend, TestApp, TestOptions, fresh_database, spawn_app_with},
+    process::{Instance, PROCESS_API_KEY},
+};
 
 /// One request a receiver got, and what it answered.
 #[derive(Clone, Debug)]
@@ -40,6 +45,8 @@ enum Mode {
     Huge,
     /// 302 to this URL.
     Redirect(String),
+    /// 204 to the first this many requests, then holds every request until notified.
+    AcceptThenHang(usize, Arc<tokio::sync::Notify>),
 }
 
 #[derive(Clone)]
@@ -47,6 +54,8 @@ struct Shared {
     seen: Arc<Mutex<Vec<Received>>>,
     mode: Arc<Mutex<Mode>>,
     changed: Arc<watch::Sender<usize>>,
+    /// Requests held so far.
+    hanging: Arc<watch::Sender<usize>>,
 }
 
 /// A webhook receiver on a loopback port that answers as its mode says and keeps
@@ -73,6 +82,14 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: String)
         Mode::Redirect(to) => {
             (StatusCode::FOUND, (StatusCode::FOUND, [("location", to)]).into_response())
         }
+        Mode::AcceptThenHang(n, _) if count < n => {
+            (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT.into_response())
+        }
+        Mode::AcceptThenHang(_, release) => {
+            shared.hanging.send_modify(|n| *n += 1);
+            release.notified().await;
+            (StatusCode::NO_CONTENT, StatusCode::NO_CONTENT.into_response())
+        }
     };
     let mut seen = shared.seen.lock().unwrap();
     seen.push(Received { headers, body, answered });
@@ -86,6 +103,7 @@ impl Receiver {
             seen: Arc::default(),
             mode: Arc::new(Mutex::new(mode)),
             changed: Arc::new(watch::channel(0).0),
+            hanging: Arc::new(watch::channel(0).0),
         };
         let router = Router::new().route("/hook", post(receive)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -412,7 +430,84 @@ async fn sends_recoveries_and_removals_are_events_too(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_backlog_survives_kill_9_and_goes_out_after_a_restart(backend: Backend) {
+    const EVENTS: usize = 1000;
+    const SESSIONS: usize = 10;
+    let limit = Duration::from_secs(60);
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(backend, &dir).await;
+    let db = server::db::Db::open(&url.parse().unwrap()).await.unwrap();
+    // Short leases: on PostgreSQL a killed instance is seen dead (and its claims freed)
+    // three seconds after its last heartbeat.
+    let args = ["--lease-ttl-secs".to_owned(), "3".to_owned()];
+    let mut first = Instance::start("a", &url, &args, &db, limit).await;
+    let release = Arc::new(tokio::sync::Notify::new());
+    let receiver = Receiver::start(Mode::AcceptThenHang(EVENTS / 10, release.clone())).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/webhooks", first.addr))
+        .header("x-api-key", PROCESS_API_KEY)
+        .json(&json!({"url": receiver.url, "events": ["message.sent"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // A backlog over ten sessions, queued as the server queues sent messages.
+    let mut queued: Vec<Vec<String>> = vec![Vec::new(); SESSIONS];
+    for i in 0..EVENTS {
+        let session = format!("s{}", i % SESSIONS);
+        let event = payload::message_sent(
+            &session,
+            &format!("m{i}"),
+            "+27820000001",
+            "hi",
+            chrono::Utc::now(),
+        );
+        assert!(server::db::webhooks::enqueue(&db, &event).await.unwrap());
+        queued[i % SESSIONS].push(event.id);
+    }
+    // Killed while deliveries are under way.
+    let mut hanging = receiver.shared.hanging.subscribe();
+    tokio::time::timeout(limit, hanging.wait_for(|n| *n > 0)).await.unwrap().unwrap();
+    first.kill_9();
+
+    receiver.set(Mode::FailFirst(0));
+    release.notify_waiters();
+    let _second = Instance::start("b", &url, &args, &db, limit).await;
+    let mut changed = receiver.shared.changed.subscribe();
+    let delivered = async {
+        loop {
+            let accepted: Vec<String> = receiver
+                .all()
+                .iter()
+                .filter(|r| r.answered.is_success())
+                .map(|r| header(r, "webhook-id").to_owned())
+                .collect();
+            let distinct: std::collections::BTreeSet<&String> = accepted.iter().collect();
+            if distinct.len() >= EVENTS {
+                return accepted;
+            }
+            changed.changed().await.unwrap();
+        }
+    };
+    let accepted =
+        tokio::time::timeout(limit, delivered).await.expect("the backlog was not delivered");
+    // Each session's events arrived in the order they were queued (a repeat, at least
+    // once, may follow the original).
+    for ids in &queued {
+        let mut firsts: Vec<&String> = Vec::new();
+        for id in accepted.iter().filter(|a| ids.contains(a)) {
+            if !firsts.contains(&id) {
+                firsts.push(id);
+            }
+        }
+        assert_eq!(firsts, ids.iter().collect::<Vec<_>>(), "a session's events out of order");
+    }
+    println!("{} requests accepted for {EVENTS} events", accepted.len());
+}
+
 crate::on_both_databases!(
+    a_backlog_survives_kill_9_and_goes_out_after_a_restart,
     every_status_change_arrives_once_in_order_after_failures,
     sends_recoveries_and_removals_are_events_too,
     endpoints_are_managed_over_rest,

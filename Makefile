@@ -81,9 +81,17 @@ end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
 
 TEST_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) \
   $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
-  $(if $(wildcard /usr/bin/promtool),,prometheus)
+  $(if $(wildcard /usr/bin/promtool),,prometheus) \
+  $(if $(shell python3 -c 'import ensurepip, venv' 2>/dev/null && echo yes),,python3-venv)
 
-test-tools: ## install what the tests need where missing (Debian's Chromium, PostgreSQL, promtool, cargo-machete)
+# The webhook tests check Lifeline's signatures with the Standard Webhooks Python library
+# too (scripts/verify-webhooks): an implementation that is not Lifeline's own. Its
+# verifier needs only the standard library, hence --no-deps.
+STANDARDWEBHOOKS_VERSION := 1.0.1
+WEBHOOK_VERIFIER := $(HOME)/.cache/lifeline/python
+export TEST_WEBHOOK_VERIFIER := $(WEBHOOK_VERIFIER)/bin/python
+
+test-tools: ## install what the tests need where missing (Debian's Chromium, PostgreSQL, promtool, cargo-machete, a Python webhook verifier)
 	@[ -z "$(strip $(TEST_PACKAGES))" ] || { \
 	  echo "Installing Debian packages for the tests: $(strip $(TEST_PACKAGES))"; \
 	  $(SUDO) apt-get update -qq && \
@@ -91,6 +99,10 @@ test-tools: ## install what the tests need where missing (Debian's Chromium, Pos
 	@[ "$$(cargo machete --version 2>/dev/null)" = "$(CARGO_MACHETE_VERSION)" ] || { \
 	  echo "Installing cargo-machete $(CARGO_MACHETE_VERSION) (once)"; \
 	  cargo install cargo-machete --locked --version $(CARGO_MACHETE_VERSION); }
+	@[ "$$($(WEBHOOK_VERIFIER)/bin/pip show standardwebhooks 2>/dev/null | sed -n 's/^Version: //p')" = "$(STANDARDWEBHOOKS_VERSION)" ] || { \
+	  echo "Installing the Python standardwebhooks $(STANDARDWEBHOOKS_VERSION) into $(WEBHOOK_VERIFIER) (once)"; \
+	  python3 -m venv $(WEBHOOK_VERIFIER) && \
+	  $(WEBHOOK_VERIFIER)/bin/pip install -q --no-deps standardwebhooks==$(STANDARDWEBHOOKS_VERSION); }
 
 clean: ## remove build output (the SQLite data in ./data stays)
 	cargo clean

@@ -156,6 +156,42 @@ fn header<'a>(r: &'a Received, name: &str) -> &'a str {
     r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
+/// Verifies `requests` with the Standard Webhooks Python library (`make test-tools`
+/// installs it; `TEST_WEBHOOK_VERIFIER` names its Python): what it said, or why not.
+async fn python_verifies(secret: &str, requests: &[Received]) -> Result<String, String> {
+    let python = std::env::var("TEST_WEBHOOK_VERIFIER").unwrap_or_else(|_| {
+        format!("{}/.cache/lifeline/python/bin/python", std::env::var("HOME").unwrap_or_default())
+    });
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "no Python webhook verifier at {python}: `make test-tools` installs it"
+    );
+    let job = json!({
+        "secret": secret,
+        "requests": requests.iter().map(|r| json!({
+            "headers": r.headers.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default())))
+                .collect::<serde_json::Map<_, _>>(),
+            "body": r.body,
+        })).collect::<Vec<_>>(),
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/verify-webhooks");
+    let run = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot run the Python verifier");
+        child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    });
+    let out = run.await.unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() { Ok(said) } else { Err(said) }
+}
+
 /// Adds an endpoint for `events` at `url`; its id and secret.
 async fn endpoint(app: &TestApp, url: &str, events: Value) -> (String, String) {
     let r = app.post("/webhooks", json!({"url": url, "events": events})).await;
@@ -205,6 +241,12 @@ async fn every_status_change_arrives_once_in_order_after_failures(backend: Backe
     }
     let other = standardwebhooks::Webhook::new(&server::webhooks::signing::new_secret()).unwrap();
     assert!(other.verify(all[0].body.as_bytes(), &all[0].headers).is_err());
+    // And with the Python library, which shares no code with Lifeline's.
+    let said = python_verifies(&secret, &all).await.expect("Python did not verify");
+    assert_eq!(said, format!("{} verified", all.len()));
+    let mut tampered = all[0].clone();
+    tampered.body = tampered.body.replace("session.status", "session.Status");
+    assert!(python_verifies(&secret, &[tampered]).await.is_err(), "a changed body verified");
 
     // The delivery log says so.
     let log: Vec<Value> =

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use app::policy::{DashboardPolicy, SupervisorPolicy};
+use app::policy::{Backoff, DashboardPolicy, SupervisorPolicy};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
@@ -14,6 +14,7 @@ use crate::{
     events::WsLimits,
     secret_key::SecretKey,
     supervisor::{InstanceSettings, lease_clock::LeaseTiming},
+    webhooks::{self, WebhookPolicy},
 };
 
 /// Lifeline keeps WhatsApp sessions alive and shows, live, that they are.
@@ -244,6 +245,17 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(3..=600))]
     pub lease_ttl_secs: u64,
 
+    /// Waits between a webhook delivery's attempts (the first is at once), separated by
+    /// commas; after the last the delivery has failed and is kept for redelivery.
+    #[arg(long, env = "LIFELINE_WEBHOOK_RETRIES", default_value = webhooks::policy::DEFAULT_RETRIES,
+          value_parser = webhooks::policy::parse_retries)]
+    pub webhook_retries: webhooks::policy::Waits,
+
+    /// How long one webhook request may take, connecting included, in seconds.
+    #[arg(long, env = "LIFELINE_WEBHOOK_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub webhook_timeout_secs: u64,
+
     /// Multiply every dashboard timing (polls, reconnects, heartbeat) by this factor, from
     /// 0.01 to 10: tests run the real schedule faster, a slow network may want it slower.
     #[arg(long, env = "LIFELINE_DASHBOARD_TIME_SCALE", default_value_t = UNSCALED,
@@ -307,6 +319,8 @@ impl Settings {
             instance_name: None,
             instance_capacity: InstanceSettings::DEFAULT_CAPACITY,
             lease_ttl_secs: LeaseTiming::DEFAULT_TTL.as_secs(),
+            webhook_retries: webhooks::policy::Waits(webhooks::policy::default_waits()),
+            webhook_timeout_secs: WebhookPolicy::default().timeout.as_secs(),
         }
     }
 
@@ -330,6 +344,15 @@ impl Settings {
             max_concurrent_handshakes: self.max_handshakes,
             restore_spacing: Duration::from_millis(self.restore_spacing_ms),
             ..SupervisorPolicy::default()
+        }
+    }
+
+    /// How webhooks are delivered.
+    pub fn webhook_policy(&self) -> WebhookPolicy {
+        WebhookPolicy {
+            retries: Backoff::Steps { delays: self.webhook_retries.0.clone(), repeat_last: false },
+            timeout: Duration::from_secs(self.webhook_timeout_secs),
+            ..WebhookPolicy::default()
         }
     }
 
@@ -439,6 +462,18 @@ mod tests {
         assert!(Cli::try_parse_from(["lifeline", "--max-handshakes", "0"]).is_err());
         assert!(parse(&["lifeline", "--demo"]).simulator_enabled());
         assert!(!parse(&["lifeline"]).simulator_enabled());
+    }
+
+    #[test]
+    fn webhook_settings_reach_the_webhook_policy() {
+        let s = parse(&["lifeline", "--webhook-retries", "1s, 1m", "--webhook-timeout-secs", "3"]);
+        let p = s.webhook_policy();
+        let delays = vec![Duration::from_secs(1), Duration::from_secs(60)];
+        assert_eq!(p.retries, Backoff::Steps { delays, repeat_last: false });
+        assert_eq!(p.timeout, Duration::from_secs(3));
+        assert_eq!(parse(&["lifeline"]).webhook_policy(), WebhookPolicy::default());
+        assert!(Cli::try_parse_from(["lifeline", "--webhook-retries", "often"]).is_err());
+        assert!(Cli::try_parse_from(["lifeline", "--webhook-timeout-secs", "0"]).is_err());
     }
 
     #[test]

@@ -287,7 +287,7 @@ impl Application {
             state,
             demo: settings.demo,
             probe_every: db_probe::PROBE_EVERY,
-            webhook_policy: WebhookPolicy::default(),
+            webhook_policy: settings.webhook_policy(),
             outbox,
             lease_ttl: settings.instance().timing.ttl,
         })

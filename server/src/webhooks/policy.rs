@@ -25,23 +25,50 @@ pub struct WebhookPolicy {
     pub poll_every: Duration,
 }
 
+/// The default waits between attempts, [`DEFAULT_RETRIES`] read.
+pub fn default_waits() -> Vec<Duration> {
+    parse_retries(DEFAULT_RETRIES).map(|Waits(waits)| waits).unwrap_or_default()
+}
+
 impl Default for WebhookPolicy {
     fn default() -> Self {
-        let (s, m, h) =
-            (Duration::from_secs(1), Duration::from_secs(60), Duration::from_secs(3600));
+        let s = Duration::from_secs(1);
         WebhookPolicy {
-            retries: Backoff::Steps {
-                delays: vec![5 * s, 5 * m, 30 * m, 2 * h, 5 * h, 10 * h, 10 * h],
-                repeat_last: false,
-            },
+            retries: Backoff::Steps { delays: default_waits(), repeat_last: false },
             jitter: 0.2,
             timeout: 10 * s,
-            pause_after: 24 * h,
+            pause_after: 24 * 3600 * s,
             response_bytes: 1024,
             in_flight: 32,
             poll_every: s,
         }
     }
+}
+
+/// The default retry ladder as the setting writes it.
+pub const DEFAULT_RETRIES: &str = "5s,5m,30m,2h,5h,10h,10h";
+
+/// The waits before a delivery's second, third … attempt, as a setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waits(pub Vec<Duration>);
+
+/// A retry ladder written as waits separated by commas (`5s,5m,30m,2h`): the waits before
+/// the second, third … attempt. At least one, none longer than a day.
+pub fn parse_retries(text: &str) -> Result<Waits, String> {
+    let waits = text
+        .split(',')
+        .map(|w| {
+            humantime::parse_duration(w.trim())
+                .map_err(|e| format!("{w:?} is not a wait like 5s, 30m or 2h: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if waits.is_empty() || waits.len() > 20 {
+        return Err("give between 1 and 20 waits".into());
+    }
+    if let Some(long) = waits.iter().find(|w| **w > Duration::from_secs(24 * 3600)) {
+        return Err(format!("{long:?} is longer than a day"));
+    }
+    Ok(Waits(waits))
 }
 
 impl WebhookPolicy {
@@ -61,6 +88,17 @@ impl WebhookPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_ladders_are_read_from_settings() {
+        let (m, h) = (Duration::from_secs(60), Duration::from_secs(3600));
+        let waits = [Duration::from_secs(5), 5 * m, 30 * m, 2 * h, 5 * h, 10 * h, 10 * h];
+        assert_eq!(default_waits(), waits);
+        let short = parse_retries(" 100ms , 1s").unwrap();
+        assert_eq!(short, Waits(vec![Duration::from_millis(100), Duration::from_secs(1)]));
+        assert!(parse_retries("5s,soon").unwrap_err().contains("soon"));
+        assert!(parse_retries("2d").unwrap_err().contains("day"));
+    }
 
     #[test]
     fn eight_attempts_over_about_a_day() {

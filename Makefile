@@ -62,8 +62,8 @@ test-e2e: tools test-tools ## Playwright in Debian's Chromium against the releas
 	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" \
 	  scripts/with-postgres cargo leptos end-to-end --release
 
-bench: build ## benchmarks: sessions and memory, restore, /health, /ws latency, real WhatsApp sessions, several instances, bundle size
-	scripts/with-postgres cargo bench -p server --bench supervisor --bench http --bench ws --bench whatsapp --bench instances
+bench: build ## benchmarks: sessions and memory, restore, /health, /ws latency, real WhatsApp sessions, several instances, webhooks, bundle size
+	scripts/with-postgres cargo bench -p server --bench supervisor --bench http --bench ws --bench whatsapp --bench instances --bench webhooks
 	scripts/bundle-size
 
 tools: end2end/node_modules/.installed ## install the build toolchain where missing

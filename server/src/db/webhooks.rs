@@ -361,28 +361,21 @@ pub enum Next {
     Gone,
 }
 
-/// Records attempt `attempt` of delivery `id`, claimed by `me` (nothing happens when the
-/// claim went to another instance meanwhile); keeps the endpoint's failing streak, and
-/// pauses it after a 410 or once it has failed for `pause_after`. Whether the endpoint was
-/// paused now.
-pub async fn record(
-    db: &Db,
-    id: i64,
-    me: &str,
-    attempt: &Attempt,
-    pause_after: Duration,
-) -> Result<bool, DbError> {
+/// The statements that record one attempt: the delivery's row, the endpoint's failing
+/// streak, and its pausing.
+fn recording(db: &Db, attempt: &Attempt) -> [String; 3] {
     let now = now_ms(db);
     let (state, next_ms) = match attempt.next {
         Next::Done => (DeliveryState::Delivered, "next_ms".to_owned()),
         Next::RetryAfter(wait) => (DeliveryState::Pending, format!("{now} + {}", millis(wait))),
         Next::GiveUp | Next::Gone => (DeliveryState::Failed, "next_ms".to_owned()),
     };
-    let done = if state == DeliveryState::Pending { "NULL".to_owned() } else { now.to_owned() };
+    let done = if state == DeliveryState::Pending { "NULL" } else { now };
+    let state = state.as_str();
     let delivery = format!(
-        "UPDATE webhook_deliveries SET state = $3, attempts = attempts + 1, next_ms = {next_ms},
-             claimed_by = NULL, claimed_until_ms = NULL, last_status = $4,
-             last_latency_ms = $5, last_response = $6, last_error = $7, done_ms = {done}
+        "UPDATE webhook_deliveries SET state = '{state}', attempts = attempts + 1,
+             next_ms = {next_ms}, claimed_by = NULL, claimed_until_ms = NULL, last_status = $3,
+             last_latency_ms = $4, last_response = $5, last_error = $6, done_ms = {done}
          WHERE id = $1 AND claimed_by = $2
          RETURNING endpoint_id"
     );
@@ -398,38 +391,52 @@ pub async fn record(
         "UPDATE webhook_endpoints SET enabled = FALSE, paused_reason = $2
          WHERE id = $1 AND enabled AND ($3 OR failing_since_ms <= {now} - $4)"
     );
-    let gone = attempt.next == Next::Gone;
-    let reason = if gone {
-        "the endpoint answered 410 Gone".to_owned()
-    } else {
-        format!("every delivery failed for {} h", pause_after.as_secs() / 3600)
-    };
+    [delivery, streak, pause]
+}
+
+/// Records attempts of deliveries claimed by `me`, in one transaction (an attempt whose
+/// claim went to another instance meanwhile changes nothing); keeps each endpoint's
+/// failing streak, and pauses it after a 410 or once it has failed for `pause_after`.
+/// Whether each attempt paused its endpoint.
+pub async fn record(
+    db: &Db,
+    me: &str,
+    attempts: &[(i64, &Attempt)],
+    pause_after: Duration,
+) -> Result<Vec<bool>, DbError> {
+    let failing = format!("every delivery failed for {} h", pause_after.as_secs() / 3600);
     let paused = on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        let endpoint: Option<(String,)> = sqlx::query_as(AssertSqlSafe(delivery.clone()))
-            .bind(id)
-            .bind(me)
-            .bind(state.as_str())
-            .bind(attempt.status.map(i32::from))
-            .bind(millis(attempt.latency))
-            .bind(&attempt.response)
-            .bind(&attempt.error)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let mut paused = false;
-        if let Some((endpoint,)) = endpoint {
-            sqlx::query(AssertSqlSafe(streak.clone())).bind(&endpoint).execute(&mut *tx).await?;
-            if attempt.next != Next::Done {
-                paused = sqlx::query(AssertSqlSafe(pause.clone()))
-                    .bind(&endpoint)
-                    .bind(&reason)
-                    .bind(gone)
-                    .bind(millis(pause_after))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    == 1;
+        let mut paused = Vec::with_capacity(attempts.len());
+        for (id, attempt) in attempts {
+            let [delivery, streak, pause] = recording(db, attempt);
+            let endpoint: Option<(String,)> = sqlx::query_as(AssertSqlSafe(delivery))
+                .bind(id)
+                .bind(me)
+                .bind(attempt.status.map(i32::from))
+                .bind(millis(attempt.latency))
+                .bind(&attempt.response)
+                .bind(&attempt.error)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut now_paused = false;
+            if let Some((endpoint,)) = endpoint {
+                sqlx::query(AssertSqlSafe(streak)).bind(&endpoint).execute(&mut *tx).await?;
+                if attempt.next != Next::Done {
+                    let gone = attempt.next == Next::Gone;
+                    let reason = if gone { "the endpoint answered 410 Gone" } else { &failing };
+                    now_paused = sqlx::query(AssertSqlSafe(pause))
+                        .bind(&endpoint)
+                        .bind(reason)
+                        .bind(gone)
+                        .bind(millis(pause_after))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                }
             }
+            paused.push(now_paused);
         }
         tx.commit().await.map(|()| paused)
     })?;

@@ -98,8 +98,16 @@ impl Deliverer {
             }
         }
         let this = Arc::new(self);
+        // Requests run side by side; their outcomes are written here, one after another:
+        // concurrent writers would only queue for the database's lock (SQLite's busy
+        // wait sleeps), and a delivery's successor is claimable only once it is written.
         let mut sending = JoinSet::new();
+        let mut finished = Vec::new();
         loop {
+            while let Some(Ok(done)) = sending.try_join_next() {
+                finished.push(done);
+            }
+            this.record(std::mem::take(&mut finished)).await;
             let free = this.policy.in_flight.saturating_sub(sending.len());
             if free > 0 {
                 let claim_for = this.policy.claim_for();
@@ -107,7 +115,10 @@ impl Deliverer {
                     Ok(claimed) => {
                         for delivery in claimed {
                             let this = this.clone();
-                            sending.spawn(async move { this.send(delivery).await });
+                            sending.spawn(async move {
+                                let attempt = this.send(&delivery).await;
+                                (delivery, attempt)
+                            });
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "could not read the webhook outbox"),
@@ -117,30 +128,41 @@ impl Deliverer {
                 () = cancel.cancelled() => break,
                 () = this.outbox.queued.notified() => {}
                 () = tokio::time::sleep(this.policy.poll_every) => {}
-                Some(_) = sending.join_next(), if !sending.is_empty() => {}
+                Some(Ok(done)) = sending.join_next(), if !sending.is_empty() => finished.push(done),
             }
         }
-        sending.join_all().await;
+        this.record(sending.join_all().await).await;
     }
 
-    async fn send(&self, delivery: Claimed) {
+    /// One attempt, timed.
+    async fn send(&self, delivery: &Claimed) -> Attempt {
         let began = Instant::now();
-        let attempt = self.attempt(&delivery).await;
-        let attempt = Attempt { latency: began.elapsed(), ..attempt };
-        match webhooks::record(&self.db, delivery.id, &self.me, &attempt, self.policy.pause_after)
-            .await
-        {
-            Ok(true) => tracing::warn!(
-                endpoint = %delivery.endpoint_id,
-                url = %delivery.url,
-                "paused a webhook endpoint: {}",
-                attempt.error.as_deref().unwrap_or("it keeps failing")
-            ),
-            Ok(false) => {}
-            // The claim runs out and the delivery is tried again: at least once.
-            Err(e) => tracing::warn!(error = %e, "could not record a webhook delivery"),
+        let attempt = self.attempt(delivery).await;
+        Attempt { latency: began.elapsed(), ..attempt }
+    }
+
+    /// Writes how attempts went, all in one transaction.
+    async fn record(&self, finished: Vec<(Claimed, Attempt)>) {
+        if finished.is_empty() {
+            return;
         }
-        self.outbox.recorded.send_modify(|n| *n += 1);
+        let attempts: Vec<(i64, &Attempt)> = finished.iter().map(|(d, a)| (d.id, a)).collect();
+        match webhooks::record(&self.db, &self.me, &attempts, self.policy.pause_after).await {
+            Ok(paused) => {
+                for ((delivery, attempt), _) in finished.iter().zip(paused).filter(|(_, p)| *p) {
+                    tracing::warn!(
+                        endpoint = %delivery.endpoint_id,
+                        url = %delivery.url,
+                        "paused a webhook endpoint: {}",
+                        attempt.error.as_deref().unwrap_or("it keeps failing")
+                    );
+                }
+            }
+            // The claims run out and the deliveries are tried again: at least once.
+            Err(e) => tracing::warn!(error = %e, "could not record webhook deliveries"),
+        }
+        let n = u64::try_from(finished.len()).unwrap_or(u64::MAX);
+        self.outbox.recorded.send_modify(|count| *count += n);
     }
 
     /// One attempt: how it went and what comes next.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use app::model::SessionStatus;
 use serde_json::json;
-use server::db::on_pool;
+use server::{db::on_pool, supervisor::lease_clock::LeaseTiming};
 
 use crate::helpers::{
     Backend, TestApp, TestOptions, spawn_app_with, spawn_instance, spawn_instance_with,
@@ -344,7 +344,9 @@ async fn created_through(app: &TestApp, name: &str) -> (String, serde_json::Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_session_goes_to_the_least_loaded_instance_that_serves() {
-    let a = first_instance(TTL).await;
+    // Default leases: nothing here waits for one to run out, and an instance slow to take
+    // a creation up (a loaded machine) must not have it made where it was asked instead.
+    let a = first_instance(LeaseTiming::DEFAULT_TTL).await;
     a.paired_session("Shop").await;
     let b = spawn_instance(&a, "b").await;
 

@@ -35,20 +35,30 @@ pub async fn put(
     Ok(())
 }
 
-/// Takes action `id` up for `holder`, if nobody did yet and it was not withdrawn: its
-/// session and the command. From then on the caller waits for the outcome rather than
-/// withdrawing it.
-pub async fn take(db: &Db, id: &str, holder: &str) -> Result<Option<(String, String)>, DbError> {
-    let row = on_pool!(db, pool => sqlx::query_as(
+/// Takes action `id` up for `holder`, if nobody did yet, it was not withdrawn and it is
+/// younger than `within`: its session and the command. From then on the caller waits for
+/// the outcome rather than withdrawing it.
+pub async fn take(
+    db: &Db,
+    id: &str,
+    holder: &str,
+    within: Duration,
+) -> Result<Option<(String, String)>, DbError> {
+    // Older than the take-up time, its caller has given up on it (or is about to):
+    // carrying it out now would act after "nothing was done" was answered.
+    let sql = format!(
         "UPDATE session_commands SET outcome = $3
-         WHERE id = $1 AND holder = $2 AND outcome IS NULL
-         RETURNING session_id, command"
-    )
-    .bind(id)
-    .bind(holder)
-    .bind(TAKEN)
-    .fetch_optional(pool)
-    .await)?;
+         WHERE id = $1 AND holder = $2 AND outcome IS NULL AND created_ms > {} - $4
+         RETURNING session_id, command",
+        now_ms(db)
+    );
+    let row = on_pool!(db, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .bind(holder)
+        .bind(TAKEN)
+        .bind(i64::try_from(within.as_millis()).unwrap_or(i64::MAX))
+        .fetch_optional(pool)
+        .await)?;
     Ok(row)
 }
 

@@ -28,7 +28,9 @@ const WANTS: &str = "e.enabled
 /// The two statements that put an event into the outbox, for a transaction of the caller's
 /// (the journal's, so that the event is stored with the change that caused it). Both bind
 /// `$1` the event id, `$2` its type, `$3` its session, `$4` its body. Nothing is written
-/// when no endpoint wants the event.
+/// when no endpoint wants the event; deliveries only follow a written event (each
+/// statement sees the endpoints anew, and one enabled in between must not get a delivery
+/// without its event).
 pub fn enqueue_statements(db: &Db) -> [String; 2] {
     let now = now_ms(db);
     [
@@ -40,7 +42,8 @@ pub fn enqueue_statements(db: &Db) -> [String; 2] {
         format!(
             "INSERT INTO webhook_deliveries (event_id, endpoint_id, session_id, next_ms)
              SELECT $1, e.id, $3, {now} FROM webhook_endpoints e
-             WHERE {WANTS} AND $4 IS NOT NULL"
+             WHERE {WANTS} AND $4 IS NOT NULL
+               AND EXISTS (SELECT 1 FROM webhook_events v WHERE v.id = $1)"
         ),
     ]
 }
@@ -264,7 +267,8 @@ pub struct Claimed {
 
 /// Claims up to `limit` due deliveries for instance `me` for `claim_for`: the oldest of
 /// each endpoint and session (a later event waits until the earlier is delivered or has
-/// failed for good), none claimed by another instance whose claim still runs and that is
+/// failed for good), of enabled endpoints only (a paused one's wait until it is resumed),
+/// none claimed by another instance whose claim still runs and that is
 /// still alive (its heartbeat within `live`: a killed instance's claims are free once the
 /// others see it dead, not only when they run out).
 pub async fn claim(
@@ -282,6 +286,8 @@ pub async fn claim(
          WHERE id IN (
              SELECT d.id FROM webhook_deliveries d
              WHERE d.state = 'pending' AND d.next_ms <= {now}
+               AND EXISTS (SELECT 1 FROM webhook_endpoints e
+                           WHERE e.id = d.endpoint_id AND e.enabled)
                AND (d.claimed_until_ms IS NULL OR d.claimed_until_ms <= {now}
                     OR (d.claimed_by <> $1
                         AND NOT EXISTS (SELECT 1 FROM instances i

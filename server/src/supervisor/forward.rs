@@ -178,7 +178,6 @@ impl Supervisor {
         // time is taken for gone, and the action is withdrawn so that it never happens.
         let mut replied = replied;
         let take_up = self.ownership().settings().timing.take_up();
-        let deadline = self.policy().request_deadline().max(take_up);
         let mut answered =
             tokio::time::timeout(take_up, &mut replied).await.is_ok_and(|r| r.is_ok());
         let silent = |waited: Duration, taken: bool| SupervisorError::HolderSilent {
@@ -187,20 +186,26 @@ impl Supervisor {
             waited_secs: waited.as_secs(),
             taken,
         };
+        let mut waited = take_up;
         if !answered {
-            if commands::withdraw(self.db(), &row).await? {
+            let withdrawn = commands::withdraw(self.db(), &row).await;
+            if !matches!(withdrawn, Ok(false)) {
+                // Withdrawn, or unknown: the holder refuses it once it is older than the
+                // take-up time anyway, so nothing is done behind the caller's back.
                 self.awaiting().remove(&row);
+                withdrawn?;
                 return Err(silent(take_up, false));
             }
-            // Taken up: it is under way, so its outcome is worth the full wait.
-            answered =
-                tokio::time::timeout(deadline - take_up, replied).await.is_ok_and(|r| r.is_ok());
+            // Taken up: it is under way, so its outcome is worth a whole request's wait.
+            let wait = self.policy().request_deadline();
+            answered = tokio::time::timeout(wait, replied).await.is_ok_and(|r| r.is_ok());
+            waited += wait;
         }
         self.awaiting().remove(&row);
         let outcome = if answered { commands::take_outcome(self.db(), &row).await? } else { None };
         let Some(outcome) = outcome else {
             let _ = commands::forget(self.db(), &row).await;
-            return Err(silent(deadline, true));
+            return Err(silent(waited, true));
         };
         match serde_json::from_str::<Outcome>(&outcome) {
             Ok(Outcome::Failed(e)) => Err(SupervisorError::Elsewhere(e)),
@@ -215,7 +220,8 @@ impl Supervisor {
     pub(super) async fn requested(&self, from: String, id: String) {
         let me = self.ownership().id().clone();
         let Db::Postgres(pool) = self.db() else { return };
-        let (session_id, text) = match commands::take(self.db(), &id, &me).await {
+        let within = self.ownership().settings().timing.take_up();
+        let (session_id, text) = match commands::take(self.db(), &id, &me, within).await {
             Ok(Some(row)) => row,
             // Withdrawn (this instance was too slow), or not for it.
             Ok(None) => return,

@@ -340,6 +340,10 @@ impl Supervisor {
                     instance = %name,
                     "the least loaded instance did not take the new session up; creating it here"
                 ),
+                // It does not offer the connector (this one does: it was checked above).
+                Err(SupervisorError::Elsewhere(app::error::AppError::ConnectorUnavailable(_))) => {
+                    tracing::info!(instance = %name, "the least loaded instance lacks the connector; creating the session here")
+                }
                 Err(e) => return Err(e),
             }
         }

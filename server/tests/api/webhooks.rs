@@ -412,9 +412,23 @@ async fn failed_deliveries_are_redelivered_and_a_failing_endpoint_is_paused(back
     app.fault(&id, json!({"kind": "drop"})).await;
     let shown = until_shown(&app, &format!("/webhooks/{hook}"), |e| e["enabled"] == false).await;
     assert!(shown["paused_reason"].as_str().unwrap().contains("410"), "{shown}");
+    // Paused means paused: deliveries queued again wait until it is resumed. Another
+    // endpoint's later event arriving shows the deliverer has looked at the outbox since.
+    let asked = receiver.all().len();
+    let r = app.post(&format!("/webhooks/{hook}/redeliver"), json!({"failed_since": since})).await;
+    let queued: Value = r.json().await.unwrap();
+    assert!(queued["queued"].as_u64().unwrap() >= 1, "{queued}");
+    app.until(&id, |v| v.status == SessionStatus::Connected).await;
+    let witness = Receiver::start(Mode::FailFirst(0)).await;
+    endpoint(&app, &witness.url, json!(["session.status"])).await;
+    assert_eq!(app.post_empty(&format!("/sessions/{id}/stop")).await.status(), 200);
+    witness.until_accepted(1).await;
+    assert_eq!(receiver.all().len(), asked, "a paused endpoint was sent to");
+    assert_eq!(app.post_empty(&format!("/sessions/{id}/start")).await.status(), 200);
 
     // Back in service, after its receiver had failed for a day (the streak's start moved a
     // day back): the next failure pauses it.
+    receiver.set(Mode::Always(StatusCode::INTERNAL_SERVER_ERROR));
     let r = app
         .client
         .patch(app.url(&format!("/webhooks/{hook}")))
@@ -434,7 +448,6 @@ async fn failed_deliveries_are_redelivered_and_a_failing_endpoint_is_paused(back
     .await
     .map(|_| ()))
     .unwrap();
-    receiver.set(Mode::Always(StatusCode::INTERNAL_SERVER_ERROR));
     app.until(&id, |v| v.status == SessionStatus::Connected).await;
     app.fault(&id, json!({"kind": "drop"})).await;
     let shown = until_shown(&app, &format!("/webhooks/{hook}"), |e| e["enabled"] == false).await;

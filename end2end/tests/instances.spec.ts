@@ -89,8 +89,12 @@ test('the instances page lists both instances, and a move and a drain hand a ses
     await expect(rowA).toContainText('0 of 10000', handover);
     await expect(rowB).toContainText('1 of 10000', handover);
     await page.screenshot({ path: testInfo.outputPath('instances.png'), fullPage: true });
-    const session = await a.api('GET', `/sessions/${id}`);
-    expect([session.status, session.held_by]).toEqual(['connected', 'b']);
+    // b counts the session from the moment it holds the lease; connecting follows.
+    const where = async () => {
+      const session = await a.api('GET', `/sessions/${id}`);
+      return [session.status, session.held_by];
+    };
+    await expect.poll(where, handover).toEqual(['connected', 'b']);
 
     await page.getByRole('button', { name: 'Put back in service: a' }).click();
     await expect(rowA).toHaveAttribute('data-draining', 'false');

@@ -50,7 +50,7 @@ pub async fn run(simulator: Simulator, cancel: CancellationToken) {
             }
         };
         if n % 2 == 0 {
-            act(front_desk, Fault::Message { count: 1 });
+            act(front_desk, Fault::Message { count: 1, from: None, text: None });
         }
         if n % 5 == 0 {
             act(support_bot, Fault::Drop { count: 3 });

@@ -43,6 +43,21 @@ text_enum!(EventType, "webhook event type", {
     MessageSent => "message.sent",
 });
 
+impl EventType {
+    /// What an endpoint subscribed to it hears, for the dashboard.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EventType::SessionStatus => "every state change, with reason and next retry",
+            EventType::SessionQr => "a new QR code to scan",
+            EventType::SessionPairCode => "a new code to type on the phone",
+            EventType::SessionRemoved => "a session was deleted",
+            EventType::Recovery => "a recovery and its outcome",
+            EventType::MessageReceived => "an incoming message",
+            EventType::MessageSent => "a message sent through Lifeline",
+        }
+    }
+}
+
 /// An endpoint as listed (never its secret).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WebhookView {
@@ -95,8 +110,9 @@ pub struct UpdateWebhook {
     /// New event types.
     #[serde(default)]
     pub events: Option<Vec<EventType>>,
-    /// New sessions: a list, or null for all. Absent leaves them.
-    #[serde(default, with = "double_option")]
+    /// New sessions: a list, or null for all. Absent leaves them (and stays absent when
+    /// written, or it would read back as "all").
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     pub sessions: Option<Option<Vec<String>>>,
     /// Resume (`true`) or pause (`false`).
     #[serde(default)]
@@ -269,6 +285,27 @@ pub struct Redelivered {
     pub queued: u64,
 }
 
+/// An incoming message, as `message.received` tells it: text with its content, other kinds
+/// (images, reactions, …) by their type only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedMessage {
+    /// WhatsApp's id of the message.
+    pub message_id: String,
+    /// The chat it arrived in: the sender's JID for a direct message, the group's JID.
+    pub chat: String,
+    /// Who sent it: the phone number (`+` and digits) when WhatsApp tells it, else the JID.
+    pub from: String,
+    /// The name the sender gave themselves in WhatsApp, when it came with the message.
+    pub push_name: Option<String>,
+    /// `text`, or the kind of message: `image`, `video`, `audio`, `document`, `sticker`,
+    /// `reaction`…
+    pub kind: String,
+    /// The text, for text messages only.
+    pub text: Option<String>,
+    /// When it was sent.
+    pub timestamp: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +354,10 @@ mod tests {
         assert_eq!(all.sessions, Some(None));
         let some: UpdateWebhook = serde_json::from_str(r#"{"sessions": ["a"]}"#).unwrap();
         assert_eq!(some.sessions, Some(Some(vec!["a".into()])));
+        for patch in [absent, all, some] {
+            let again = serde_json::to_string(&patch).unwrap();
+            assert_eq!(serde_json::from_str::<UpdateWebhook>(&again).unwrap(), patch, "{again}");
+        }
         let redeliver: Redeliver = serde_json::from_str(r#"{"event_id": "msg_1"}"#).unwrap();
         assert_eq!(redeliver, Redeliver::EventId("msg_1".into()));
     }

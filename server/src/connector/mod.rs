@@ -76,10 +76,13 @@ pub enum Upstream {
     },
     /// The link ended.
     Ended(Ending),
-    /// A message arrived.
+    /// Messages arrived.
     Message {
-        /// When.
+        /// When the newest was sent.
         at: DateTime<Utc>,
+        /// Those sent to this number by others (not its own, echoed back), for the
+        /// `message.received` webhook.
+        received: Vec<app::model::webhooks::ReceivedMessage>,
     },
 }
 

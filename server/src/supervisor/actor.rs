@@ -31,6 +31,7 @@ use crate::{
     events::EventBus,
     metrics::Metrics,
     status_board::StatusBoard,
+    webhooks::payload::{self, Outgoing},
 };
 
 /// Arrival times of messages are stored at most this often per session.
@@ -495,11 +496,14 @@ impl Actor {
             Upstream::Qr(ShownCode { code, expires_at }) => {
                 self.apply(Input::QrShown, None).await;
                 let session_id = self.view.id.clone();
+                self.webhook(payload::session_qr(&session_id, &code, expires_at, Utc::now())).await;
                 self.deps.bus.publish(Event::Qr { session_id, code, expires_at });
             }
             Upstream::PairCode(ShownCode { code, expires_at }) => {
                 self.apply(Input::QrShown, None).await;
                 let session_id = self.view.id.clone();
+                let event = payload::session_pair_code(&session_id, &code, expires_at, Utc::now());
+                self.webhook(event).await;
                 self.deps.bus.publish(Event::PairCode { session_id, code, expires_at });
             }
             Upstream::Paired { phone_number, credentials } => {
@@ -531,8 +535,11 @@ impl Actor {
                 self.state.last_error = Some(message);
                 self.announce();
             }
-            Upstream::Message { at } => {
+            Upstream::Message { at, received } => {
                 self.deps.metrics.message_received();
+                for message in &received {
+                    self.webhook(payload::message_received(&self.view.id, message)).await;
+                }
                 self.view.last_message_at = Some(at);
                 self.show();
                 let due = self.last_message_written.is_none_or(|t| at - t >= MESSAGE_WRITE_EVERY);
@@ -546,6 +553,12 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Queues a webhook event in order with the session's stored changes.
+    async fn webhook(&self, event: Outgoing) {
+        let entry = Entry::Webhook { session_id: self.view.id.clone(), event };
+        self.deps.journal.record(self.token, entry).await;
     }
 
     /// Runs `input` through the machine, carries out the actions, stores and announces.

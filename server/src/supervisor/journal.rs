@@ -18,7 +18,10 @@ use crate::{
         on_pool, webhooks,
     },
     events::relay::{self, Body, Notice},
-    webhooks::{Outbox, payload},
+    webhooks::{
+        Outbox,
+        payload::{self, Outgoing},
+    },
 };
 
 /// How many changes may wait for the writer before actors are made to wait (backpressure).
@@ -52,6 +55,14 @@ pub enum Entry {
         credentials: Option<Vec<u8>>,
         /// When.
         at: DateTime<Utc>,
+    },
+    /// A webhook event that changes no row (a QR code shown, a message received): queued
+    /// in order with the session's other changes, and only while the lease holds.
+    Webhook {
+        /// Which session.
+        session_id: String,
+        /// The event.
+        event: Outgoing,
     },
     /// A message arrived.
     LastMessage {
@@ -279,6 +290,21 @@ async fn write(db: &Db, holder: &str, batch: &[(Token, Entry)]) -> Result<Writte
                     }
                     n == 1
                 }
+                Entry::Webhook { session_id, event } => {
+                    let held = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT 1 FROM sessions WHERE id = $1 AND {fence}"
+                    )))
+                    .bind(session_id)
+                    .bind(holder)
+                    .bind(token.0)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+                    if held {
+                        queued |= webhooks::enqueue_in!(db, tx, event);
+                    }
+                    held
+                }
                 Entry::LastMessage { session_id, at } => {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "UPDATE sessions SET last_message_at = $4 WHERE id = $1 AND {fence}"
@@ -307,9 +333,9 @@ impl Entry {
     pub fn session_id(&self) -> &str {
         match self {
             Entry::State { view, .. } => &view.id,
-            Entry::Credentials { session_id, .. } | Entry::LastMessage { session_id, .. } => {
-                session_id
-            }
+            Entry::Credentials { session_id, .. }
+            | Entry::Webhook { session_id, .. }
+            | Entry::LastMessage { session_id, .. } => session_id,
         }
     }
 }

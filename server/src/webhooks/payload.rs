@@ -2,7 +2,11 @@
 //! one per event, its body fixed when the event is written so every attempt sends the same
 //! bytes.
 
-use app::model::{SessionStatus, SessionView, recovery::Recovery, webhooks::EventType};
+use app::model::{
+    SessionStatus, SessionView,
+    recovery::Recovery,
+    webhooks::{EventType, ReceivedMessage},
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -102,6 +106,50 @@ pub fn message_sent(
     outgoing(EventType::MessageSent, Some(session_id), at, data)
 }
 
+/// `session.qr`'s and `session.pair_code`'s data.
+#[derive(Serialize)]
+struct CodeData<'a> {
+    session_id: &'a str,
+    code: &'a str,
+    expires_at: DateTime<Utc>,
+}
+
+/// `session.qr`: session `session_id` shows a new QR code (its payload, `code`), valid
+/// until `expires_at`.
+pub fn session_qr(
+    session_id: &str,
+    code: &str,
+    expires_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Outgoing {
+    outgoing(EventType::SessionQr, Some(session_id), at, CodeData { session_id, code, expires_at })
+}
+
+/// `session.pair_code`: session `session_id` shows a new code to type on the phone.
+pub fn session_pair_code(
+    session_id: &str,
+    code: &str,
+    expires_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Outgoing {
+    let data = CodeData { session_id, code, expires_at };
+    outgoing(EventType::SessionPairCode, Some(session_id), at, data)
+}
+
+/// `message.received`'s data: the message and the session it arrived on.
+#[derive(Serialize)]
+struct ReceivedData<'a> {
+    session_id: &'a str,
+    #[serde(flatten)]
+    message: &'a ReceivedMessage,
+}
+
+/// `message.received`: `message` arrived on session `session_id`.
+pub fn message_received(session_id: &str, message: &ReceivedMessage) -> Outgoing {
+    let data = ReceivedData { session_id, message };
+    outgoing(EventType::MessageReceived, Some(session_id), message.timestamp, data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +167,32 @@ mod tests {
         assert_eq!(body["data"]["from"], "connecting");
         assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
         assert_ne!(session_status(&view, SessionStatus::Connecting).id, event.id);
+    }
+
+    #[test]
+    fn a_received_message_carries_its_session_beside_its_fields() {
+        let at = Utc::now();
+        let message = ReceivedMessage {
+            message_id: "3EB0A1".into(),
+            chat: "15555550100@s.whatsapp.net".into(),
+            from: "+15555550100".into(),
+            push_name: None,
+            kind: "text".into(),
+            text: Some("hi".into()),
+            timestamp: at,
+        };
+        let event = message_received("s1", &message);
+        let body: serde_json::Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(body["type"], "message.received");
+        assert_eq!(body["data"]["session_id"], "s1");
+        assert_eq!(body["data"]["message_id"], "3EB0A1");
+        assert_eq!(body["data"]["text"], "hi");
+        assert_eq!(body["data"]["push_name"], serde_json::Value::Null);
+        let qr = session_qr("s1", "2@abc", at, at);
+        let body: serde_json::Value = serde_json::from_str(&qr.body).unwrap();
+        assert_eq!(
+            (body["type"].as_str(), body["data"]["code"].as_str()),
+            (Some("session.qr"), Some("2@abc"))
+        );
     }
 }

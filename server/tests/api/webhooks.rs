@@ -485,6 +485,71 @@ async fn sends_recoveries_and_removals_are_events_too(backend: Backend) {
     app.stop().await;
 }
 
+async fn pairing_codes_and_received_messages_are_events(backend: Backend) {
+    let app = spawn_app_with(TestOptions { backend, ..TestOptions::default() }).await;
+    let receiver = Receiver::start(Mode::FailFirst(0)).await;
+    let events = json!(["session.qr", "session.pair_code", "message.received"]);
+    endpoint(&app, &receiver.url, events).await;
+    let body = json!({"name": "Shop", "connector": "simulator", "pair_phone": "+27 82 123 4567"});
+    let r = app.post("/sessions", body).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let qr = app
+        .event(|e| match e {
+            app::model::Event::Qr { session_id, code, .. } if *session_id == id => {
+                Some(code.clone())
+            }
+            _ => None,
+        })
+        .await;
+    let pair_code = app
+        .event(|e| match e {
+            app::model::Event::PairCode { session_id, code, .. } if *session_id == id => {
+                Some(code.clone())
+            }
+            _ => None,
+        })
+        .await;
+    app.fault(&id, json!({"kind": "scan"})).await;
+    app.until(&id, |v| v.status == SessionStatus::Connected).await;
+    let text = json!({"kind": "message", "from": "+27820000002", "text": "Is the shop open?"});
+    app.fault(&id, text).await;
+    app.fault(&id, json!({"kind": "message", "count": 2})).await;
+
+    // Every code shown, then the three messages, in order; each names the session.
+    let mut bodies: Vec<Value> = Vec::new();
+    while bodies.iter().filter(|b| b["type"] == "message.received").count() < 3 {
+        let accepted = receiver.until_accepted(bodies.len() + 1).await;
+        bodies = accepted.iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    }
+    assert!(bodies.iter().all(|b| b["data"]["session_id"] == id.as_str()), "{bodies:?}");
+    let first_message = bodies.iter().position(|b| b["type"] == "message.received").unwrap();
+    assert!(
+        bodies[..first_message].iter().all(|b| b["type"] != "message.received"),
+        "codes come before the messages: {bodies:?}"
+    );
+    let codes = |t: &str| -> Vec<&str> {
+        bodies
+            .iter()
+            .filter(|b| b["type"] == t)
+            .filter_map(|b| b["data"]["code"].as_str())
+            .collect()
+    };
+    assert!(codes("session.qr").contains(&qr.as_str()), "{bodies:?}");
+    assert!(codes("session.pair_code").contains(&pair_code.as_str()), "{bodies:?}");
+    let messages = &bodies[first_message..];
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages[0]["data"]["from"], "+27820000002");
+    assert_eq!(messages[0]["data"]["chat"], "27820000002@s.whatsapp.net");
+    assert_eq!(messages[0]["data"]["kind"], "text");
+    assert_eq!(messages[0]["data"]["text"], "Is the shop open?");
+    assert!(messages[0]["data"]["message_id"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(messages[1]["data"]["text"], "Simulated message 1");
+    assert_eq!(messages[2]["data"]["text"], "Simulated message 2");
+    assert_ne!(messages[1]["data"]["message_id"], messages[2]["data"]["message_id"]);
+    app.stop().await;
+}
+
 async fn a_backlog_survives_kill_9_and_goes_out_after_a_restart(backend: Backend) {
     const EVENTS: usize = 1000;
     const SESSIONS: usize = 10;
@@ -565,6 +630,7 @@ crate::on_both_databases!(
     a_backlog_survives_kill_9_and_goes_out_after_a_restart,
     every_status_change_arrives_once_in_order_after_failures,
     sends_recoveries_and_removals_are_events_too,
+    pairing_codes_and_received_messages_are_events,
     endpoints_are_managed_over_rest,
     a_hostile_receiver_holds_up_no_other_endpoint,
     failed_deliveries_are_redelivered_and_a_failing_endpoint_is_paused,

@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use app::model::{Reason, SessionView};
+use app::model::{Reason, SessionView, webhooks::ReceivedMessage};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use thiserror::Error;
@@ -112,11 +112,17 @@ pub enum Fault {
         #[serde(default = "one")]
         count: u32,
     },
-    /// `count` messages arrive on the live link.
+    /// `count` text messages arrive on the live link.
     Message {
         /// How many.
         #[serde(default = "one")]
         count: u32,
+        /// Who sends them (a phone number); a made-up one when absent.
+        #[serde(default)]
+        from: Option<String>,
+        /// What they say; numbered test texts when absent.
+        #[serde(default)]
+        text: Option<String>,
     },
     /// The phone scans the current QR code, linking `phone_number`.
     Scan {
@@ -200,7 +206,7 @@ impl Simulator {
             | Fault::Refuse { count }
             | Fault::SlowHandshake { count, .. }
             | Fault::RefuseSend { count }
-            | Fault::Message { count } => *count,
+            | Fault::Message { count, .. } => *count,
             _ => 1,
         };
         if count == 0 {
@@ -281,10 +287,22 @@ impl Simulator {
                 session.refuse_send += count;
                 format!("the next {count} sends will be refused")
             }
-            Fault::Message { count } => {
+            Fault::Message { count, from, text } => {
                 let link = live()?;
-                for _ in 0..count {
-                    link.sink.send(Upstream::Message { at: Utc::now() });
+                let from = from.unwrap_or_else(|| SIMULATED_SENDER.to_owned());
+                for n in 1..=count {
+                    let at = Utc::now();
+                    let text = text.clone().unwrap_or_else(|| format!("Simulated message {n}"));
+                    let message = ReceivedMessage {
+                        message_id: format!("SIM{}", uuid::Uuid::new_v4().simple()).to_uppercase(),
+                        chat: format!("{}@s.whatsapp.net", from.trim_start_matches('+')),
+                        from: from.clone(),
+                        push_name: Some("Simulated sender".into()),
+                        kind: "text".into(),
+                        text: Some(text),
+                        timestamp: at,
+                    };
+                    link.sink.send(Upstream::Message { at, received: vec![message] });
                 }
                 format!("{count} messages arrived")
             }
@@ -375,6 +393,10 @@ impl Simulator {
         Err(ConnectError::QrTimeout)
     }
 }
+
+/// Who simulated messages come from unless the fault names someone: a number in a range
+/// reserved for fiction, so it is nobody's.
+const SIMULATED_SENDER: &str = "+15555550100";
 
 /// The characters WhatsApp's pairing codes are made of (no 0/O, 1/I/L, U).
 const PAIR_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";

@@ -84,7 +84,7 @@ async fn watch(
     let mut ended = false;
     let report = |event: &Event, last_drop: &mut Option<String>| -> bool {
         match map(event, Utc::now()) {
-            Some(Signal::Message { at }) => sink.send(Upstream::Message { at }),
+            Some(Signal::Message { at, received }) => sink.send(Upstream::Message { at, received }),
             Some(Signal::LoggedOut { .. }) => {
                 sink.send(Upstream::Ended(Ending::LoggedOut));
                 return true;

@@ -5,8 +5,18 @@
 //! is live (a logout while connecting is a failed attempt; while live it is news), so the
 //! mapping yields a neutral [`Signal`] and the adapter places it.
 
+use app::model::webhooks::ReceivedMessage;
 use chrono::{DateTime, Utc};
-use whatsapp_rust::wacore::types::events::{ConnectFailureReason, Event};
+use whatsapp_rust::{
+    wacore::{
+        proto_helpers::MessageExt,
+        types::{
+            events::{ConnectFailureReason, Event},
+            message::MessageInfo,
+        },
+    },
+    waproto::whatsapp as wa,
+};
 
 use crate::connector::ShownCode;
 
@@ -71,6 +81,8 @@ pub enum Signal {
     Message {
         /// The newest message's time.
         at: DateTime<Utc>,
+        /// Those others sent (not this number's own, echoed from the phone).
+        received: Vec<ReceivedMessage>,
     },
 }
 
@@ -135,11 +147,43 @@ pub fn map(event: &Event, now: DateTime<Utc>) -> Option<Signal> {
             retry: f.reason.should_reconnect() || f.reason == ConnectFailureReason::Generic,
         },
         Event::ClientOutdated(_) => Signal::Outdated,
-        Event::Messages(batch) => {
-            Signal::Message { at: batch.messages.iter().map(|m| m.info.timestamp).max()? }
-        }
+        Event::Messages(batch) => Signal::Message {
+            at: batch.messages.iter().map(|m| m.info.timestamp).max()?,
+            received: batch
+                .messages
+                .iter()
+                .filter(|m| !m.info.source.is_from_me)
+                .map(|m| received(&m.info, &m.message))
+                .collect(),
+        },
         _ => return None,
     })
+}
+
+/// An incoming message as the `message.received` webhook tells it.
+fn received(info: &MessageInfo, message: &wa::Message) -> ReceivedMessage {
+    let source = &info.source;
+    // Senders may be addressed by their LID; the phone number then comes as the alternative.
+    let from = [Some(&source.sender), source.sender_alt.as_ref()]
+        .into_iter()
+        .flatten()
+        .find(|jid| jid.is_pn())
+        .map_or_else(|| source.sender.to_string(), |jid| format!("+{}", jid.user));
+    let text = message.text_content().map(str::to_owned);
+    let kind = match (&text, info.media_type.as_str(), info.r#type.as_str()) {
+        (Some(_), _, _) => "text",
+        (None, "", "") => "unknown",
+        (None, "", other) | (None, other, _) => other,
+    };
+    ReceivedMessage {
+        message_id: info.id.clone(),
+        chat: source.chat.to_string(),
+        from,
+        push_name: Some(info.push_name.clone()).filter(|n| !n.is_empty()),
+        kind: kind.to_owned(),
+        text,
+        timestamp: info.timestamp,
+    }
 }
 
 /// A code valid for `timeout` from `now`.
@@ -334,6 +378,20 @@ mod tests {
         assert!(matches!(one(Event::ConnectFailure(agent)), Signal::Failed { retry: false, .. }));
     }
 
+    fn inbound(info: MessageInfo, message: wa::Message) -> InboundMessage {
+        InboundMessage::builder().message(Arc::new(message)).info(Arc::new(info)).build()
+    }
+
+    fn batch(messages: Vec<InboundMessage>) -> Event {
+        Event::Messages(
+            MessageBatch::builder()
+                .messages(Arc::from(messages))
+                .origin(BatchOrigin::OfflineDrain)
+                .hook_committed(false)
+                .build(),
+        )
+    }
+
     #[test]
     fn messages_move_the_last_message_time_to_the_newest() {
         let at = |h| {
@@ -341,20 +399,52 @@ mod tests {
                 timestamp: Utc.with_ymd_and_hms(2026, 11, 22, h, 0, 0).unwrap(),
                 ..MessageInfo::default()
             };
-            InboundMessage::builder()
-                .message(Arc::new(wa::Message::default()))
-                .info(Arc::new(info))
-                .build()
+            inbound(info, wa::Message::default())
         };
-        let batch = MessageBatch::builder()
-            .messages(Arc::from(vec![at(8), at(9), at(7)]))
-            .origin(BatchOrigin::OfflineDrain)
-            .hook_committed(false)
-            .build();
+        let Signal::Message { at, received } = one(batch(vec![at(8), at(9), at(7)])) else {
+            panic!("not a message signal")
+        };
+        assert_eq!(at, Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap());
+        assert_eq!(received.len(), 3);
+        assert!(received.iter().all(|m| m.kind == "unknown" && m.text.is_none()));
+    }
+
+    #[test]
+    fn received_messages_carry_text_and_the_senders_number() {
+        let pn = |n: &str| Jid::pn(n);
+        let mut text = MessageInfo { push_name: "Ana".into(), ..MessageInfo::default() };
+        text.id = "3EB0A1".into();
+        text.source.sender = pn("4915112345678");
+        text.source.chat = pn("4915112345678");
+        let hello = wa::Message { conversation: Some("hello".into()), ..Default::default() };
+        // A sender addressed by its LID: the number comes as the alternative.
+        let mut image = MessageInfo { media_type: "image".into(), ..MessageInfo::default() };
+        image.source.sender = Jid::lid("100000000000001");
+        image.source.sender_alt = Some(pn("4917000000001"));
+        image.source.chat = "120363000000000001@g.us".parse().unwrap();
+        // Sent from the phone of this number itself, echoed to the linked device.
+        let mut own = MessageInfo::default();
+        own.source.is_from_me = true;
+        let Signal::Message { received, .. } = one(batch(vec![
+            inbound(text, hello),
+            inbound(image, wa::Message::default()),
+            inbound(own, wa::Message::default()),
+        ])) else {
+            panic!("not a message signal")
+        };
+        assert_eq!(received.len(), 2, "{received:?}");
+        assert_eq!(received[0].message_id, "3EB0A1");
+        assert_eq!(received[0].from, "+4915112345678");
+        assert_eq!(received[0].chat, "4915112345678@s.whatsapp.net");
+        assert_eq!(received[0].push_name.as_deref(), Some("Ana"));
         assert_eq!(
-            one(Event::Messages(batch)),
-            Signal::Message { at: Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap() }
+            (received[0].kind.as_str(), received[0].text.as_deref()),
+            ("text", Some("hello"))
         );
+        assert_eq!(received[1].from, "+4917000000001");
+        assert_eq!(received[1].chat, "120363000000000001@g.us");
+        assert_eq!((received[1].kind.as_str(), received[1].text.as_deref()), ("image", None));
+        assert_eq!(received[1].push_name, None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{
     components::Layout,
     routes::{
         DashboardPage, InstancesPage, LoginPage, SessionDetailPage, SessionsPage, SettingsPage,
-        SetupPage,
+        SetupPage, WebhooksPage,
     },
     status::{POLICY_META, page_policy, provide_status},
 };
@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("sessions/:id") view=SessionDetailPage/>
                     <Route path=path!("instances") view=InstancesPage/>
                     <Route path=path!("settings") view=SettingsPage/>
+                    <Route path=path!("settings/webhooks") view=WebhooksPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -11,6 +11,10 @@ use app::{
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::SessionHistory,
         instances::InstanceView,
+        webhooks::{
+            CreatedWebhook, DeliveryView, NewWebhook, Redeliver, Redelivered, UpdateWebhook,
+            WebhookView,
+        },
     },
     policy::Policies,
 };
@@ -160,5 +164,37 @@ impl Backend for AppState {
 
     async fn move_session(&self, id: String, instance: String) -> Result<(), AppError> {
         self.supervisor.move_session(&id, &instance).await.map_err(AppError::from)
+    }
+
+    async fn list_webhooks(&self) -> Result<Vec<WebhookView>, AppError> {
+        self.webhooks.list().await.map_err(AppError::from)
+    }
+
+    async fn create_webhook(&self, request: NewWebhook) -> Result<CreatedWebhook, AppError> {
+        self.webhooks.create(&request).await.map_err(AppError::from)
+    }
+
+    async fn update_webhook(
+        &self,
+        id: String,
+        request: UpdateWebhook,
+    ) -> Result<WebhookView, AppError> {
+        self.webhooks.update(&id, &request).await.map_err(AppError::from)
+    }
+
+    async fn delete_webhook(&self, id: String) -> Result<(), AppError> {
+        self.webhooks.delete(&id).await.map_err(AppError::from)
+    }
+
+    async fn webhook_deliveries(&self, id: String) -> Result<Vec<DeliveryView>, AppError> {
+        self.webhooks.deliveries(&id).await.map_err(AppError::from)
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        id: String,
+        request: Redeliver,
+    ) -> Result<Redelivered, AppError> {
+        self.webhooks.redeliver(&id, &request).await.map_err(AppError::from)
     }
 }

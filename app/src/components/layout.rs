@@ -31,7 +31,8 @@ pub fn Layout() -> impl IntoView {
                     <A href="/dashboard" exact=true>"Dashboard"</A>
                     <A href="/dashboard/sessions">"Sessions"</A>
                     <A href="/dashboard/instances">"Instances"</A>
-                    <A href="/dashboard/settings">"Settings"</A>
+                    <A href="/dashboard/settings" exact=true>"Settings"</A>
+                    <A href="/dashboard/settings/webhooks" attr:class="sub">"Webhooks"</A>
                 </nav>
                 <footer class="sidebar-footer">
                     <StatusBadge/>

@@ -12,6 +12,10 @@ use crate::{
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::SessionHistory,
         instances::InstanceView,
+        webhooks::{
+            CreatedWebhook, DeliveryView, NewWebhook, Redeliver, Redelivered, UpdateWebhook,
+            WebhookView,
+        },
     },
     policy::Policies,
 };
@@ -89,6 +93,27 @@ pub trait Backend: Send + Sync + 'static {
     async fn set_draining(&self, name: String, draining: bool) -> Result<(), AppError>;
     /// Asks for a session to move to the instance called `instance`.
     async fn move_session(&self, id: String, instance: String) -> Result<(), AppError>;
+
+    /// Every webhook endpoint, oldest first.
+    async fn list_webhooks(&self) -> Result<Vec<WebhookView>, AppError>;
+    /// Adds a webhook endpoint; the answer is the only place its secret appears.
+    async fn create_webhook(&self, request: NewWebhook) -> Result<CreatedWebhook, AppError>;
+    /// Changes a webhook endpoint (pausing and resuming it too).
+    async fn update_webhook(
+        &self,
+        id: String,
+        request: UpdateWebhook,
+    ) -> Result<WebhookView, AppError>;
+    /// Removes a webhook endpoint and its undelivered events.
+    async fn delete_webhook(&self, id: String) -> Result<(), AppError>;
+    /// An endpoint's newest deliveries, newest first.
+    async fn webhook_deliveries(&self, id: String) -> Result<Vec<DeliveryView>, AppError>;
+    /// Queues deliveries to an endpoint again.
+    async fn redeliver_webhook(
+        &self,
+        id: String,
+        request: Redeliver,
+    ) -> Result<Redelivered, AppError>;
 }
 
 /// The form in which the server provides its [`Backend`].

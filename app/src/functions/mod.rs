@@ -11,6 +11,7 @@ mod health;
 mod instances;
 mod keys;
 mod sessions;
+mod webhooks;
 
 pub use auth::*;
 #[cfg(feature = "ssr")]
@@ -19,3 +20,4 @@ pub use health::*;
 pub use instances::*;
 pub use keys::*;
 pub use sessions::*;
+pub use webhooks::*;

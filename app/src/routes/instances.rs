@@ -1,10 +1,16 @@
 //! The Instances page: the Lifeline instances sharing one database, how many sessions each
 //! holds and when each was last heard from, and draining one before maintenance.
 
+use std::time::Duration;
+
 use leptos::prelude::*;
 
 use crate::{
-    components::format::{clock, stamp},
+    components::{
+        TableHead,
+        format::{clock, stamp},
+        ticks_while_visible,
+    },
     functions::{DrainInstance, list_instances},
     model::instances::InstanceView,
     status::use_status,
@@ -12,28 +18,14 @@ use crate::{
 
 /// How often the list is read again while the page is shown: heartbeats come every few
 /// seconds, and a dead instance shows by its heartbeat falling behind.
-#[cfg(feature = "hydrate")]
-const REFRESH_EVERY_MS: u64 = 5_000;
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// `/dashboard/instances`.
 #[component]
 pub fn InstancesPage() -> impl IntoView {
     let status = use_status();
     let drain = ServerAction::<DrainInstance>::new();
-    let tick = RwSignal::new(0u32);
-    #[cfg(feature = "hydrate")]
-    {
-        // Leptos's own interval: its handle may go into `on_cleanup`, which needs `Send`.
-        let refresh = move || {
-            if status.visible.get_untracked() {
-                tick.update(|t| *t += 1);
-            }
-        };
-        let every = std::time::Duration::from_millis(REFRESH_EVERY_MS);
-        if let Ok(timer) = set_interval_with_handle(refresh, every) {
-            on_cleanup(move || timer.clear());
-        }
-    }
+    let tick = ticks_while_visible(REFRESH_EVERY);
     // Who holds which session changes on the event channel: the counts follow at once.
     let holders = move || {
         status.sessions.with(|list| {
@@ -72,16 +64,7 @@ fn InstanceTable(list: Vec<InstanceView>, drain: ServerAction<DrainInstance>) ->
     let alone = list.len() < 2;
     view! {
         <table class="instances" data-testid="instances">
-            <thead>
-                <tr>
-                    <th scope="col">"Name"</th>
-                    <th scope="col">"Sessions"</th>
-                    <th scope="col">"State"</th>
-                    <th scope="col">"Started"</th>
-                    <th scope="col">"Last heartbeat"</th>
-                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                </tr>
-            </thead>
+            <TableHead columns=&["Name", "Sessions", "State", "Started", "Last heartbeat"]/>
             <tbody>
                 {list.into_iter().map(|i| {
                     let (label, undo) = if i.draining {

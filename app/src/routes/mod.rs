@@ -6,6 +6,7 @@ mod login;
 mod session_detail;
 mod sessions;
 mod settings;
+mod webhooks;
 
 pub use dashboard::DashboardPage;
 pub use instances::InstancesPage;
@@ -13,3 +14,4 @@ pub use login::{LoginPage, SetupPage};
 pub use session_detail::SessionDetailPage;
 pub use sessions::SessionsPage;
 pub use settings::SettingsPage;
+pub use webhooks::WebhooksPage;

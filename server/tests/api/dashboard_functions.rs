@@ -2,7 +2,10 @@
 //! history, policies, connectors and the admin password.
 
 use app::{
-    functions::{ChangePassword, GetPolicies, GetSessionHistory, ListConnectors},
+    functions::{
+        ChangePassword, ChangeWebhook, CreateWebhook, GetPolicies, GetSessionHistory,
+        ListConnectors, ListWebhooks,
+    },
     model::{SessionStatus, history::SessionHistory},
     policy::{DashboardPolicy, Policies},
     status::POLICY_META,
@@ -157,5 +160,63 @@ async fn changing_the_admin_password_ends_other_logins_and_keeps_this_one() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("not an API key"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_webhooks_page_manages_endpoints_as_an_admin_only() {
+    let app = spawn_app().await;
+    let cookie = app.login().await;
+    let json_call = |path: &'static str, auth: (&'static str, String), body: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.anonymous()
+                .post(app.url(path))
+                .header(auth.0, auth.1)
+                .header("accept", "application/json")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let login = ("cookie", cookie.clone());
+    let new =
+        json!({"request": {"url": "http://127.0.0.1:9/hook", "events": ["message.received"]}});
+    let r = json_call(CreateWebhook::PATH, login.clone(), new.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let created: serde_json::Value = r.json().await.unwrap();
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Pausing and bad input, as the page sends them.
+    let pause = json!({"id": id, "request": {"enabled": false}});
+    let r = json_call(ChangeWebhook::PATH, login.clone(), pause).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["enabled"], false);
+    let bad = json!({"request": {"url": "ftp://x", "events": ["message.received"]}});
+    let r = json_call(CreateWebhook::PATH, login.clone(), bad).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("http:// or https://"));
+
+    // A key below admin reaches none of it; an admin key does.
+    let (read, _) = app.create_key(&cookie, "watcher", "read").await;
+    let r = call(&app, ListWebhooks::PATH, "", &[]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = json_call(CreateWebhook::PATH, ("x-api-key", read), new).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (admin, _) = app.create_key(&cookie, "ops", "admin").await;
+    let r = app
+        .anonymous()
+        .post(app.url(ListWebhooks::PATH))
+        .header("x-api-key", admin)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let listed: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed.as_array().unwrap().len(), 1, "the refused creations stored nothing");
     app.stop().await;
 }

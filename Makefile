@@ -84,14 +84,15 @@ TEST_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) \
   $(if $(wildcard /usr/bin/promtool),,prometheus) \
   $(if $(shell python3 -c 'import ensurepip, venv' 2>/dev/null && echo yes),,python3-venv)
 
-# The webhook tests check Lifeline's signatures with the Standard Webhooks Python library
-# too (scripts/verify-webhooks): an implementation that is not Lifeline's own. Its
-# verifier needs only the standard library, hence --no-deps.
-STANDARDWEBHOOKS_VERSION := 1.0.1
-WEBHOOK_VERIFIER := $(HOME)/.cache/lifeline/python
-export TEST_WEBHOOK_VERIFIER := $(WEBHOOK_VERIFIER)/bin/python
+# Some tests check Lifeline's output with Python tools that are not Lifeline's own: webhook
+# signatures with the Standard Webhooks library (scripts/verify-webhooks), the OpenAPI
+# document with openapi-spec-validator (scripts/validate-openapi). They live in a venv of
+# their own, pinned in scripts/test-requirements.txt, installed again when that file changes.
+TEST_PYTHON_DIR := $(HOME)/.cache/lifeline/python
+TEST_REQUIREMENTS := scripts/test-requirements.txt
+export TEST_PYTHON := $(TEST_PYTHON_DIR)/bin/python
 
-test-tools: ## install what the tests need where missing (Debian's Chromium, PostgreSQL, promtool, cargo-machete, a Python webhook verifier)
+test-tools: ## install what the tests need where missing (Debian's Chromium, PostgreSQL, promtool, cargo-machete, Python checkers of webhooks and OpenAPI)
 	@[ -z "$(strip $(TEST_PACKAGES))" ] || { \
 	  echo "Installing Debian packages for the tests: $(strip $(TEST_PACKAGES))"; \
 	  $(SUDO) apt-get update -qq && \
@@ -99,10 +100,12 @@ test-tools: ## install what the tests need where missing (Debian's Chromium, Pos
 	@[ "$$(cargo machete --version 2>/dev/null)" = "$(CARGO_MACHETE_VERSION)" ] || { \
 	  echo "Installing cargo-machete $(CARGO_MACHETE_VERSION) (once)"; \
 	  cargo install cargo-machete --locked --version $(CARGO_MACHETE_VERSION); }
-	@[ "$$($(WEBHOOK_VERIFIER)/bin/pip show standardwebhooks 2>/dev/null | sed -n 's/^Version: //p')" = "$(STANDARDWEBHOOKS_VERSION)" ] || { \
-	  echo "Installing the Python standardwebhooks $(STANDARDWEBHOOKS_VERSION) into $(WEBHOOK_VERIFIER) (once)"; \
-	  python3 -m venv $(WEBHOOK_VERIFIER) && \
-	  $(WEBHOOK_VERIFIER)/bin/pip install -q --no-deps standardwebhooks==$(STANDARDWEBHOOKS_VERSION); }
+	@stamp="$(TEST_PYTHON_DIR)/.installed-$$(sha256sum $(TEST_REQUIREMENTS) | cut -c1-16)"; \
+	[ -e "$$stamp" ] || { \
+	  echo "Installing the Python test tools ($(TEST_REQUIREMENTS)) into $(TEST_PYTHON_DIR)"; \
+	  python3 -m venv $(TEST_PYTHON_DIR) && \
+	  $(TEST_PYTHON_DIR)/bin/pip install -q --no-deps -r $(TEST_REQUIREMENTS) && \
+	  touch "$$stamp"; }
 
 clean: ## remove build output (the SQLite data in ./data stays)
 	cargo clean

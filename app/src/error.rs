@@ -13,6 +13,7 @@ use thiserror::Error;
 #[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(tag = "error", content = "message", rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum AppError {
     /// No session with that id.
     #[error("{0}")]

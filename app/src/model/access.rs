@@ -41,6 +41,7 @@ pub struct SetupForm<'a> {
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Scope {
     /// Look: health, metrics, sessions, the event channel.
     #[default]
@@ -76,6 +77,7 @@ pub enum Needs {
 
 /// An API key as listed (never the key itself, which is shown once at creation).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ApiKeyView {
     /// Stable identifier.
     pub id: String,
@@ -95,6 +97,7 @@ pub struct ApiKeyView {
 
 /// A key just created: the only time its full text is available.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedApiKey {
     /// The key to send as `x-api-key`. Not stored anywhere: copy it now.
     pub key: String,

@@ -7,6 +7,7 @@ use super::Scope;
 /// `POST /sessions`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreateSession {
     /// A name for people, 1 to 100 characters.
     pub name: String,
@@ -21,6 +22,7 @@ pub struct CreateSession {
 /// `PATCH /sessions/{id}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpdateSession {
     /// Whether restore and recovery may connect it without a person.
     pub auto_connect: Option<bool>,
@@ -29,6 +31,7 @@ pub struct UpdateSession {
 /// `POST /sessions/{id}/messages`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SendMessage {
     /// The recipient's phone number in international form, e.g. `+27821234567`.
     pub to: String,
@@ -39,6 +42,7 @@ pub struct SendMessage {
 /// `POST /keys`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewApiKey {
     /// What the key is for, 1 to 100 characters.
     pub name: String,
@@ -51,6 +55,7 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 
 /// The answer to a sent message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SentMessage {
     /// The upstream's id for the message.
     pub id: String,
@@ -59,6 +64,7 @@ pub struct SentMessage {
 /// What came of an operator action (`POST /sessions/{id}/reconnect` …): whether it worked,
 /// in words.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ActionResult {
     /// Whether the action was carried out.
     pub success: bool,

@@ -8,6 +8,7 @@ use super::SessionStatus;
 /// Overall state of a Lifeline server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum HealthStatus {
     /// Every session that should run is connected and the database answers.
     Ok,
@@ -30,6 +31,7 @@ impl HealthStatus {
 
 /// Sessions by coarse state, the `sessions` object of `GET /health`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionCounts {
     /// Every session Lifeline knows.
     pub total: u32,
@@ -43,6 +45,7 @@ pub struct SessionCounts {
 
 /// `GET /health`: the light report, cheap enough to poll every 30 s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Health {
     /// Derived with [`derive_status`].
     pub status: HealthStatus,
@@ -58,6 +61,7 @@ pub struct Health {
 /// monitoring.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeepHealth {
     /// Derived like the light report's, with the database measured just now.
     pub status: HealthStatus,
@@ -84,6 +88,7 @@ pub struct DeepHealth {
 /// How deep the webhook outbox is, in the deep report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OutboxHealth {
     /// Deliveries waiting for an attempt (retries included).
     pub pending: u64,
@@ -94,6 +99,7 @@ pub struct OutboxHealth {
 /// What happened today, in the deep report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TodayActivity {
     /// Counting since.
     pub since: DateTime<Utc>,
@@ -108,6 +114,7 @@ pub struct TodayActivity {
 /// The database part of the deep report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DatabaseHealth {
     /// Whether it answered.
     pub connected: bool,
@@ -118,6 +125,7 @@ pub struct DatabaseHealth {
 /// One session in the deep report: its state and link, then what recovery knows of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionHealth {
     /// The session's id.
     pub session_id: String,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One Lifeline instance and its load.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InstanceView {
     /// Its name (`LIFELINE_INSTANCE_NAME`, by default its host's name).
     pub name: String,
@@ -25,6 +26,7 @@ pub struct InstanceView {
 /// `POST /sessions/{id}/move`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MoveSession {
     /// The name of the instance to move the session to.
     pub instance: String,
@@ -33,6 +35,7 @@ pub struct MoveSession {
 /// `POST /instances/{name}/drain`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Drain {
     /// `true` hands every session over and takes none; `false` puts it back in service.
     pub draining: bool,

@@ -11,6 +11,7 @@ use super::{ParseError, session::text_enum};
 /// Why a recovery was attempted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Trigger {
     /// The database said connected, but the link was dead.
     DeadLink,
@@ -25,6 +26,7 @@ pub enum Trigger {
 /// What was done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Action {
     /// Dropped whatever link there was and connected anew.
     Reconnect,
@@ -35,6 +37,7 @@ pub enum Action {
 /// How it went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Outcome {
     /// Under way (a row stays so only if the server stopped in the middle).
     Started,
@@ -79,6 +82,7 @@ impl Trigger {
 
 /// One row of the recovery log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Recovery {
     /// When it began.
     pub at: DateTime<Utc>,

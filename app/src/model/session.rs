@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// database spelling is snake_case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum SessionStatus {
     /// New session waiting for a QR scan.
     QrPending,
@@ -29,6 +30,7 @@ pub enum SessionStatus {
 /// Why a session is in its state (mostly meaningful for `disconnected`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Reason {
     /// Every retry of the policy failed; `last_error` holds the last failure.
     GaveUp,
@@ -58,6 +60,7 @@ pub enum Reason {
 /// What the operator wants the session to be doing, apart from what it is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Desired {
     /// Keep it connected: restore and recovery act on it.
     Running,
@@ -195,6 +198,7 @@ impl Reason {
 
 /// One session's row, as listed on the Sessions page and returned by the API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionView {
     /// Stable identifier.
     pub id: String,

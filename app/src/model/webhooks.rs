@@ -9,6 +9,7 @@ use super::session::{ParseError, text_enum};
 
 /// What an endpoint can subscribe to. On the wire and in the `type` of each payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum EventType {
     /// Every real state change of a session, with reason, attempt and next retry.
     #[serde(rename = "session.status")]
@@ -60,6 +61,7 @@ impl EventType {
 
 /// An endpoint as listed (never its secret).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WebhookView {
     /// Stable identifier.
     pub id: String,
@@ -79,6 +81,7 @@ pub struct WebhookView {
 
 /// The answer to `POST /webhooks`: the endpoint and its signing secret, shown only here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedWebhook {
     /// The endpoint.
     #[serde(flatten)]
@@ -90,6 +93,7 @@ pub struct CreatedWebhook {
 /// `POST /webhooks`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewWebhook {
     /// `http://` or `https://`.
     pub url: String,
@@ -103,6 +107,7 @@ pub struct NewWebhook {
 /// `PATCH /webhooks/{id}`: what is present changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpdateWebhook {
     /// A new URL.
     #[serde(default)]
@@ -224,6 +229,7 @@ impl UpdateWebhook {
 /// Where a delivery is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum DeliveryState {
     /// Waiting for its next attempt.
     Pending,
@@ -241,6 +247,7 @@ text_enum!(DeliveryState, "delivery state", {
 
 /// One event's delivery to one endpoint, as the delivery log shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeliveryView {
     /// The delivery's number.
     pub id: i64,
@@ -271,6 +278,7 @@ pub struct DeliveryView {
 /// `POST /webhooks/{id}/redeliver`: one event again, or every failed delivery since a time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Redeliver {
     /// This event.
     EventId(String),
@@ -280,6 +288,7 @@ pub enum Redeliver {
 
 /// How many deliveries `POST /webhooks/{id}/redeliver` queued again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Redelivered {
     /// Queued again.
     pub queued: u64,
@@ -288,6 +297,7 @@ pub struct Redelivered {
 /// An incoming message, as `message.received` tells it: text with its content, other kinds
 /// (images, reactions, …) by their type only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ReceivedMessage {
     /// WhatsApp's id of the message.
     pub message_id: String,

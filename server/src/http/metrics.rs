@@ -2,9 +2,13 @@
 
 use axum::{extract::State, http::header, response::IntoResponse};
 
+use super::openapi::Failures;
 use crate::{db_probe::PROBE_TIMEOUT, state::AppState};
 
 /// The Prometheus text exposition.
+#[utoipa::path(
+    get, operation_id = "metrics", path = "/metrics", tag = "health", security(("api_key" = ["read"]), ("login" = [])), responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String), Failures)
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Read for each scrape; when the database does not answer in time the last values stay
     // (and `lifeline_database_up` says why).

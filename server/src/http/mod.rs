@@ -9,6 +9,8 @@ mod health;
 mod instances;
 mod keys;
 mod metrics;
+pub mod openapi;
+mod reference;
 mod security;
 pub mod serve;
 mod sessions;
@@ -88,7 +90,10 @@ pub fn router(state: AppState) -> Router {
     let mut public = Router::new()
         .route(HEALTH, get(health::light))
         .route(LIVEZ, get(health::livez))
-        .route(READYZ, get(health::readyz));
+        .route(READYZ, get(health::readyz))
+        .route("/openapi.json", get(openapi::document))
+        .route("/api", get(reference::page))
+        .route(reference::STYLESHEET, get(reference::stylesheet));
     if state.simulator.is_some() {
         operating = operating.route("/dev/simulator/sessions/{id}/fault", post(dev::fault));
     }

@@ -32,9 +32,12 @@ struct Body<'a, D: Serialize> {
 }
 
 /// `session.status`'s data: the session as it is now, and the status it left.
-#[derive(Serialize)]
-struct StatusData<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SessionStatusData)]
+pub struct StatusData<'a> {
+    /// The session as it is now.
     session: &'a SessionView,
+    /// The status it left.
     from: SessionStatus,
 }
 
@@ -69,8 +72,10 @@ pub fn session_status(view: &SessionView, from: SessionStatus) -> Outgoing {
 }
 
 /// `session.removed`'s data.
-#[derive(Serialize)]
-struct RemovedData<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SessionRemovedData)]
+pub struct RemovedData<'a> {
+    /// The session deleted.
     session_id: &'a str,
 }
 
@@ -85,11 +90,16 @@ pub fn recovery(recovery: &Recovery, at: DateTime<Utc>) -> Outgoing {
 }
 
 /// `message.sent`'s data.
-#[derive(Serialize)]
-struct SentData<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MessageSentData)]
+pub struct SentData<'a> {
+    /// The session it went out through.
     session_id: &'a str,
+    /// WhatsApp's id of the message, as `POST /sessions/{id}/messages` answered.
     message_id: &'a str,
+    /// The recipient.
     to: &'a str,
+    /// The text.
     text: &'a str,
 }
 
@@ -107,10 +117,14 @@ pub fn message_sent(
 }
 
 /// `session.qr`'s and `session.pair_code`'s data.
-#[derive(Serialize)]
-struct CodeData<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CodeData<'a> {
+    /// The session pairing.
     session_id: &'a str,
+    /// The QR code's payload (draw it as a QR image), or the eight characters to type on
+    /// the phone.
     code: &'a str,
+    /// When it stops being valid.
     expires_at: DateTime<Utc>,
 }
 
@@ -137,9 +151,12 @@ pub fn session_pair_code(
 }
 
 /// `message.received`'s data: the message and the session it arrived on.
-#[derive(Serialize)]
-struct ReceivedData<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MessageReceivedData)]
+pub struct ReceivedData<'a> {
+    /// The session it arrived on.
     session_id: &'a str,
+    /// The message.
     #[serde(flatten)]
     message: &'a ReceivedMessage,
 }

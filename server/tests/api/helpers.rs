@@ -741,3 +741,31 @@ impl Killable {
         launch_with(dir, settings, policy, database_url, launch).await
     }
 }
+
+/// Runs `scripts/<script>` with the tests' Python (`make test-tools` installs it and its
+/// pinned packages; `TEST_PYTHON` names it), `input` on its standard input: what it printed
+/// when it succeeded, or when it did not.
+pub async fn python_tool(script: &str, input: String) -> Result<String, String> {
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| {
+        format!("{}/.cache/lifeline/python/bin/python", std::env::var("HOME").unwrap_or_default())
+    });
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "no test Python at {python}: `make test-tools` installs it"
+    );
+    let script = format!("{}/../scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let run = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new(python)
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    });
+    let out = run.await.unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() { Ok(said) } else { Err(said) }
+}

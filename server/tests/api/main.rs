@@ -16,6 +16,7 @@ mod leases;
 mod lifecycle;
 mod monitor;
 mod observability;
+mod openapi;
 mod process;
 mod recovery;
 mod rekey;

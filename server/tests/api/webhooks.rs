@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use server::webhooks::payload;
 
 use crate::{
-    helpers::{Backend, TestApp, TestOptions, fresh_database, spawn_app_with},
+    helpers::{Backend, TestApp, TestOptions, fresh_database, python_tool, spawn_app_with},
     process::{Instance, PROCESS_API_KEY},
 };
 
@@ -156,16 +156,8 @@ fn header<'a>(r: &'a Received, name: &str) -> &'a str {
     r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
-/// Verifies `requests` with the Standard Webhooks Python library (`make test-tools`
-/// installs it; `TEST_WEBHOOK_VERIFIER` names its Python): what it said, or why not.
+/// Verifies `requests` with the Standard Webhooks Python library: what it said, or why not.
 async fn python_verifies(secret: &str, requests: &[Received]) -> Result<String, String> {
-    let python = std::env::var("TEST_WEBHOOK_VERIFIER").unwrap_or_else(|_| {
-        format!("{}/.cache/lifeline/python/bin/python", std::env::var("HOME").unwrap_or_default())
-    });
-    assert!(
-        std::path::Path::new(&python).exists(),
-        "no Python webhook verifier at {python}: `make test-tools` installs it"
-    );
     let job = json!({
         "secret": secret,
         "requests": requests.iter().map(|r| json!({
@@ -175,21 +167,7 @@ async fn python_verifies(secret: &str, requests: &[Received]) -> Result<String, 
             "body": r.body,
         })).collect::<Vec<_>>(),
     });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/verify-webhooks");
-    let run = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = std::process::Command::new(python)
-            .arg(script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("cannot run the Python verifier");
-        child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    });
-    let out = run.await.unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if out.status.success() { Ok(said) } else { Err(said) }
+    python_tool("verify-webhooks", job.to_string()).await
 }
 
 /// Adds an endpoint for `events` at `url`; its id and secret.

@@ -86,8 +86,9 @@ TEST_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) \
 
 # Some tests check Lifeline's output with Python tools that are not Lifeline's own: webhook
 # signatures with the Standard Webhooks library (scripts/verify-webhooks), the OpenAPI
-# document with openapi-spec-validator (scripts/validate-openapi). They live in a venv of
-# their own, pinned in scripts/test-requirements.txt, installed again when that file changes.
+# document with openapi-spec-validator (scripts/validate-openapi), the live API against it
+# with schemathesis. They live in a venv of their own, pinned in scripts/test-requirements.txt
+# and installed again when that file changes.
 TEST_PYTHON_DIR := $(HOME)/.cache/lifeline/python
 TEST_REQUIREMENTS := scripts/test-requirements.txt
 export TEST_PYTHON := $(TEST_PYTHON_DIR)/bin/python

@@ -742,10 +742,9 @@ impl Killable {
     }
 }
 
-/// Runs `scripts/<script>` with the tests' Python (`make test-tools` installs it and its
-/// pinned packages; `TEST_PYTHON` names it), `input` on its standard input: what it printed
-/// when it succeeded, or when it did not.
-pub async fn python_tool(script: &str, input: String) -> Result<String, String> {
+/// The tests' Python (`make test-tools` installs it and its pinned packages; `TEST_PYTHON`
+/// names it).
+pub fn test_python() -> std::path::PathBuf {
     let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| {
         format!("{}/.cache/lifeline/python/bin/python", std::env::var("HOME").unwrap_or_default())
     });
@@ -753,6 +752,13 @@ pub async fn python_tool(script: &str, input: String) -> Result<String, String> 
         std::path::Path::new(&python).exists(),
         "no test Python at {python}: `make test-tools` installs it"
     );
+    python.into()
+}
+
+/// Runs `scripts/<script>` with the tests' Python, `input` on its standard input: what it
+/// printed when it succeeded, or when it did not.
+pub async fn python_tool(script: &str, input: String) -> Result<String, String> {
+    let python = test_python();
     let script = format!("{}/../scripts/{script}", env!("CARGO_MANIFEST_DIR"));
     let run = tokio::task::spawn_blocking(move || {
         use std::io::Write;

@@ -25,18 +25,42 @@ const WANTS: &str = "e.enabled
     AND (e.all_sessions OR EXISTS (SELECT 1 FROM webhook_endpoint_sessions s
                                    WHERE s.endpoint_id = e.id AND s.session_id = $3))";
 
+/// The class of PostgreSQL's advisory locks that order a session's webhook events (the
+/// other half of each lock's key is the session's id, hashed): a number of Lifeline's own,
+/// apart from any other use of advisory locks in the same database.
+pub const SESSION_ORDER_LOCK: i32 = 0x4c_49_46_45; // "LIFE"
+
 /// The two statements that put an event into the outbox, for a transaction of the caller's
 /// (the journal's, so that the event is stored with the change that caused it). Both bind
 /// `$1` the event id, `$2` its type, `$3` its session, `$4` its body. Nothing is written
 /// when no endpoint wants the event; deliveries only follow a written event (each
 /// statement sees the endpoints anew, and one enabled in between must not get a delivery
 /// without its event).
+///
+/// Events of one session are delivered in the order of their deliveries' ids, so the ids
+/// must be given in the order the transactions commit. SQLite has one writer at a time,
+/// whose transaction holds the lock to its end. On PostgreSQL, transactions run side by side
+/// (the journal's and a sent message's, or two instances'): the first statement takes a
+/// per-session lock, held to the end of the transaction, before the event is written, so a
+/// second transaction about the same session waits and its ids come after. It is taken only
+/// when an endpoint wants the event: without endpoints nothing waits.
 pub fn enqueue_statements(db: &Db) -> [String; 2] {
     let now = now_ms(db);
+    let (lock, from) = match db {
+        Db::Sqlite(_) => (String::new(), ""),
+        Db::Postgres(_) => (
+            format!(
+                "WITH ordered AS (
+                     SELECT pg_advisory_xact_lock({SESSION_ORDER_LOCK}, hashtext($3::text)) AS held
+                 ) "
+            ),
+            " FROM ordered",
+        ),
+    };
     [
         format!(
-            "INSERT INTO webhook_events (id, event_type, session_id, body, created_ms)
-             SELECT $1, $2, $3, $4, {now}
+            "{lock}INSERT INTO webhook_events (id, event_type, session_id, body, created_ms)
+             SELECT $1, $2, $3, $4, {now}{from}
              WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE {WANTS})"
         ),
         format!(

@@ -613,3 +613,62 @@ crate::on_both_databases!(
     a_hostile_receiver_holds_up_no_other_endpoint,
     failed_deliveries_are_redelivered_and_a_failing_endpoint_is_paused,
 );
+
+/// On PostgreSQL, a transaction that queues an event for a session holds that session's
+/// ordering lock until it ends: another transaction about the same session cannot queue
+/// before it commits, so deliveries' ids follow the commits. One about another session, or
+/// an event no endpoint wants, holds nothing up.
+#[tokio::test]
+async fn postgres_queues_a_sessions_events_in_commit_order() {
+    use server::db::{
+        Db,
+        webhooks::{SESSION_ORDER_LOCK, create},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Postgres, &dir).await;
+    let db = Db::open(&url.parse().unwrap()).await.unwrap();
+    let Db::Postgres(pool) = &db else { unreachable!("a PostgreSQL database") };
+    let hook = app::model::webhooks::NewWebhook {
+        url: "http://127.0.0.1:9/hook".into(),
+        events: vec![app::model::webhooks::EventType::MessageSent],
+        sessions: Some(vec!["s1".into()]),
+    };
+    create(&db, "w1", &hook, "whsec_x").await.unwrap();
+    let free = |session: &'static str| async move {
+        let mut other = pool.acquire().await.unwrap();
+        sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_xact_lock($1, hashtext($2))")
+            .bind(SESSION_ORDER_LOCK)
+            .bind(session)
+            .fetch_one(&mut *other)
+            .await
+            .unwrap()
+    };
+    let mut tx = pool.begin().await.unwrap();
+    queue_in(&db, &mut tx, "s2").await;
+    assert!(free("s2").await, "no endpoint wants s2's events: nothing to order");
+    queue_in(&db, &mut tx, "s1").await;
+    assert!(!free("s1").await, "s1's events wait for this transaction");
+    assert!(free("s2").await);
+    tx.commit().await.unwrap();
+    assert!(free("s1").await, "committed: the next may queue");
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+}
+
+/// Queues a `message.sent` event for `session` in transaction `tx`, as the server does.
+async fn queue_in(db: &server::db::Db, tx: &mut sqlx::PgConnection, session: &str) {
+    let event = payload::message_sent(session, "m", "+27820000001", "hi", chrono::Utc::now());
+    for sql in server::db::webhooks::enqueue_statements(db) {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&event.id)
+            .bind(event.event_type.as_str())
+            .bind(&event.session_id)
+            .bind(&event.body)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+}

@@ -100,6 +100,9 @@ type Act = Action<(String, String, Op), Notice>;
 pub fn WebhooksPage() -> impl IntoView {
     let notice = RwSignal::new(None::<Notice>);
     let selected = RwSignal::new(None::<(String, String)>);
+    // Kept here, not in the table: the table is drawn anew on every refresh, and an open
+    // "delete?" question must survive that.
+    let confirming = RwSignal::new(None::<String>);
     let created = RwSignal::new(0u32);
     let tick = ticks_while_visible(REFRESH_EVERY);
     let act: Act = Action::new(|(id, url, op): &(String, String, Op)| {
@@ -140,7 +143,7 @@ pub fn WebhooksPage() -> impl IntoView {
                     }.into_any(),
                     Ok(list) => view! {
                         <PausedNotice list=list.clone()/>
-                        <EndpointTable list act selected/>
+                        <EndpointTable list act selected confirming/>
                     }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
@@ -158,7 +161,9 @@ fn PausedNotice(list: Vec<WebhookView>) -> impl IntoView {
         list.into_iter().filter(|w| !w.enabled && w.paused_reason.is_some()).collect();
     (!paused.is_empty()).then(|| {
         view! {
-            <div class="error" role="alert" data-testid="paused-webhooks">
+            // No live region: the list is drawn anew on every refresh, and a screen reader
+            // would read it out each time.
+            <div class="error" data-testid="paused-webhooks">
                 <p>"Lifeline paused these endpoints; their events wait until you resume them:"</p>
                 <ul>
                     {paused.into_iter().map(|w| view! {
@@ -208,10 +213,15 @@ fn AddWebhook(created: RwSignal<u32>) -> impl IntoView {
             Err(e) => view! { <p class="error" role="alert" data-testid="new-webhook">{e.to_string()}</p> }.into_any(),
         })
     };
+    // Only ids and names: the boxes are not drawn anew (losing focus) on every status change.
+    let known = Memo::new(move |_| {
+        status.sessions.with(|list| {
+            list.iter().flatten().map(|s| (s.id.clone(), s.name.clone())).collect::<Vec<_>>()
+        })
+    });
     let session_choices =
         move || {
-            status.sessions.get().unwrap_or_default().into_iter().map(|s| {
-            let id = s.id.clone();
+            known.get().into_iter().map(|(id, name)| {
             let checked = {
                 let id = id.clone();
                 move || only.with(|l| l.contains(&id))
@@ -220,7 +230,7 @@ fn AddWebhook(created: RwSignal<u32>) -> impl IntoView {
                 <label class="check">
                     <input type="checkbox" prop:checked=checked
                         on:change=move |e| toggle(only, id.clone(), event_target_checked(&e))/>
-                    {s.name}
+                    {name}
                 </label>
             }
         }).collect_view()
@@ -261,9 +271,9 @@ fn EndpointTable(
     list: Vec<WebhookView>,
     act: Act,
     selected: RwSignal<Option<(String, String)>>,
+    confirming: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let status = use_status();
-    let confirming = RwSignal::new(None::<String>);
     view! {
         <section aria-labelledby="webhook-endpoints">
             <h2 id="webhook-endpoints">"Endpoints"</h2>
@@ -291,6 +301,7 @@ fn EndpointTable(
                         };
                         let op2 = op.clone();
                         let show = (id.clone(), url.clone());
+                        let delete_label = format!("Delete {url}");
                         let (confirm_id, ask_id) = (id.clone(), id.clone());
                         let asking = move || confirming.get().as_deref() == Some(confirm_id.as_str());
                         view! {
@@ -308,7 +319,8 @@ fn EndpointTable(
                                     <Show when=asking fallback=move || {
                                         let ask_id = ask_id.clone();
                                         view! {
-                                            <button type="button" on:click=move |_| confirming.set(Some(ask_id.clone()))>"Delete"</button>
+                                            <button type="button" on:click=move |_| confirming.set(Some(ask_id.clone()))
+                                                aria-label=delete_label.clone()>"Delete"</button>
                                         }
                                     }>
                                         <span class="confirm">

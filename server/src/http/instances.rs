@@ -35,7 +35,7 @@ pub async fn drain(
 /// `POST /sessions/{id}/move` `{"instance": name}`: 202; the holder hands the session to
 /// that instance at its next renewal.
 #[utoipa::path(
-    post, operation_id = "move_session", path = "/sessions/{id}/move", tag = "instances", params(("id" = String, Path, description = "The session")), request_body = MoveSession, security(("api_key" = ["operate"]), ("login" = [])), responses((status = 204, description = "Asked; the holder hands the session over at its next lease renewal"), Failures)
+    post, operation_id = "move_session", path = "/sessions/{id}/move", tag = "instances", params(("id" = String, Path, description = "The session")), request_body = MoveSession, security(("api_key" = ["operate"]), ("login" = [])), responses((status = 202, description = "Asked; the holder hands the session over at its next lease renewal"), Failures)
 )]
 pub async fn move_session(
     State(state): State<AppState>,

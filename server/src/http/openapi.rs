@@ -44,6 +44,9 @@ pub enum Failures {
     /// The body is not sent as `application/json`.
     #[response(status = 415)]
     UnsupportedMediaType(AppError),
+    /// The `Host` is not one this server answers to (`--allowed-hosts`).
+    #[response(status = 421)]
+    UnknownHost(AppError),
     /// The request is well-formed but not valid; the message says why.
     #[response(status = 422)]
     Invalid(AppError),

@@ -179,7 +179,8 @@ pub async fn run_writer(writer: Writer, mut rx: mpsc::Receiver<Record>) {
                 }
                 Err(e) => {
                     // Every state entry writes the whole state, so the next change of each
-                    // session repairs its row; only history rows of this batch are lost.
+                    // session repairs its row; the history rows and webhook events of this
+                    // batch are lost.
                     tracing::error!(error = %e, lost = batch.len(), "giving up on session changes");
                     break;
                 }
@@ -291,8 +292,16 @@ async fn write(db: &Db, holder: &str, batch: &[(Token, Entry)]) -> Result<Writte
                     n == 1
                 }
                 Entry::Webhook { session_id, event } => {
+                    // On PostgreSQL the row is locked before the outbox takes the session's
+                    // ordering lock, the order every other writer takes them in (a delete
+                    // locks the row, then queues `session.removed`): no deadlock, and the
+                    // lease cannot change hands before the event is queued.
+                    let lock_row = match db {
+                        Db::Sqlite(_) => "",
+                        Db::Postgres(_) => " FOR SHARE",
+                    };
                     let held = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT 1 FROM sessions WHERE id = $1 AND {fence}"
+                        "SELECT 1 FROM sessions WHERE id = $1 AND {fence}{lock_row}"
                     )))
                     .bind(session_id)
                     .bind(holder)

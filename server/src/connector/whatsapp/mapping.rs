@@ -15,6 +15,7 @@ use whatsapp_rust::{
             message::MessageInfo,
         },
     },
+    wacore_binary::JidExt,
     waproto::whatsapp as wa,
 };
 
@@ -152,12 +153,19 @@ pub fn map(event: &Event, now: DateTime<Utc>) -> Option<Signal> {
             received: batch
                 .messages
                 .iter()
-                .filter(|m| !m.info.source.is_from_me)
+                .filter(|m| is_received(&m.info))
                 .map(|m| received(&m.info, &m.message))
                 .collect(),
         },
         _ => return None,
     })
+}
+
+/// Whether a message is one sent to this number: not its own (echoed from the phone), not
+/// a contact's status post, not a channel's post.
+fn is_received(info: &MessageInfo) -> bool {
+    let chat = &info.source.chat;
+    !info.source.is_from_me && !chat.is_status_broadcast() && !chat.is_newsletter()
 }
 
 /// An incoming message as the `message.received` webhook tells it.
@@ -168,9 +176,12 @@ fn received(info: &MessageInfo, message: &wa::Message) -> ReceivedMessage {
         .into_iter()
         .flatten()
         .find(|jid| jid.is_pn())
-        .map_or_else(|| source.sender.to_string(), |jid| format!("+{}", jid.user));
+        .map_or_else(|| source.sender.to_non_ad_string(), |jid| format!("+{}", jid.user));
     let text = message.text_content().map(str::to_owned);
+    // A deletion or an edit by the sender travels as a protocol message of type text.
+    let protocol = message.get_base_message().protocol_message.as_option().is_some();
     let kind = match (&text, info.media_type.as_str(), info.r#type.as_str()) {
+        (_, _, _) if protocol => "protocol",
         (Some(_), _, _) => "text",
         (None, "", "") => "unknown",
         (None, "", other) | (None, other, _) => other,
@@ -422,17 +433,36 @@ mod tests {
         image.source.sender = Jid::lid("100000000000001");
         image.source.sender_alt = Some(pn("4917000000001"));
         image.source.chat = "120363000000000001@g.us".parse().unwrap();
-        // Sent from the phone of this number itself, echoed to the linked device.
+        // Sent from the phone of this number itself, echoed to the linked device; a
+        // contact's status post; a channel's post: none is a message to this number.
         let mut own = MessageInfo::default();
         own.source.is_from_me = true;
+        let mut status = MessageInfo::default();
+        status.source.chat = "status@broadcast".parse().unwrap();
+        let mut channel = MessageInfo::default();
+        channel.source.chat = Jid::newsletter("120363000000000002");
+        // A deletion by a sender known only by LID (from one of its devices).
+        let mut deleted = MessageInfo { r#type: "text".into(), ..MessageInfo::default() };
+        deleted.source.sender = Jid::lid_device("100000000000002", 3);
+        let revoke = wa::Message {
+            protocol_message: whatsapp_rust::waproto::buffa::MessageField::some(
+                wa::message::ProtocolMessage::default(),
+            ),
+            ..Default::default()
+        };
         let Signal::Message { received, .. } = one(batch(vec![
             inbound(text, hello),
             inbound(image, wa::Message::default()),
             inbound(own, wa::Message::default()),
+            inbound(status, wa::Message::default()),
+            inbound(channel, wa::Message::default()),
+            inbound(deleted, revoke),
         ])) else {
             panic!("not a message signal")
         };
-        assert_eq!(received.len(), 2, "{received:?}");
+        assert_eq!(received.len(), 3, "{received:?}");
+        assert_eq!((received[2].kind.as_str(), received[2].text.as_deref()), ("protocol", None));
+        assert_eq!(received[2].from, "100000000000002@lid", "one sender, whatever its device");
         assert_eq!(received[0].message_id, "3EB0A1");
         assert_eq!(received[0].from, "+4915112345678");
         assert_eq!(received[0].chat, "4915112345678@s.whatsapp.net");

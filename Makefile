@@ -46,7 +46,7 @@ dev: tools ## rebuild and reload on every change (cargo leptos watch)
 	cargo leptos watch
 
 build: tools ## release build of the server and the dashboard
-	cargo leptos build --release
+	cargo leptos build --release --precompress
 
 # The integration suite runs on SQLite and on PostgreSQL: scripts/with-postgres starts a
 # throwaway PostgreSQL for it unless TEST_DATABASE_URL names one.
@@ -60,7 +60,7 @@ test-rust: test-tools ## Rust unit and integration tests (SQLite and PostgreSQL)
 test-e2e: tools test-tools ## Playwright in Debian's Chromium against the release build
 	e2e_data=$$(mktemp -d); trap 'rm -rf "$$e2e_data"' EXIT; \
 	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" \
-	  scripts/with-postgres cargo leptos end-to-end --release
+	  scripts/with-postgres cargo leptos end-to-end --release --precompress
 
 bench: build ## benchmarks: sessions and memory, restore, /health, /ws latency, real WhatsApp sessions, several instances, webhooks, bundle size
 	scripts/with-postgres cargo bench -p server --bench supervisor --bench http --bench ws --bench whatsapp --bench instances --bench webhooks

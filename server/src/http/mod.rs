@@ -32,6 +32,7 @@ use axum::{
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use tower::ServiceExt;
+use tower_http::compression::CompressionLayer;
 
 pub use auth::origin_allowed;
 pub use error::ApiFailure;
@@ -155,5 +156,8 @@ pub fn router(state: AppState) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.with_state(state)
+    // Brotli or gzip, as the client accepts, for what is made per request (pages, JSON,
+    // metrics). The site's files are compressed once at build time (`--precompress`) and
+    // served as they are: a response that already has a Content-Encoding passes untouched.
+    router.layer(CompressionLayer::new().br(true).gzip(true)).with_state(state)
 }

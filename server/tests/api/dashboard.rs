@@ -70,3 +70,41 @@ async fn unknown_pages_are_404_and_files_outside_the_site_are_not_served() {
     assert_eq!(app.get("/../data/lifeline.db").await.status(), 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn pages_and_answers_are_compressed_as_the_client_accepts() {
+    let app = crate::helpers::spawn_app().await;
+    let cookie = app.login().await;
+    let get = |path: &'static str, encodings: Option<&'static str>| {
+        let (app, cookie) = (&app, cookie.clone());
+        async move {
+            let mut request = app.anonymous().get(app.url(path)).header("cookie", cookie);
+            if let Some(encodings) = encodings {
+                request = request.header("accept-encoding", encodings);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    let encoding = |r: &reqwest::Response| {
+        r.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned())
+    };
+    // The page: brotli when accepted, gzip when only that is, as it is otherwise.
+    let br = get("/dashboard", Some("gzip, br")).await;
+    assert_eq!(br.status(), 200);
+    assert_eq!(encoding(&br).as_deref(), Some("br"));
+    assert!(br.headers()["vary"].to_str().unwrap().contains("accept-encoding"));
+    let gzip = get("/dashboard", Some("gzip")).await;
+    assert_eq!(encoding(&gzip).as_deref(), Some("gzip"));
+    let gz_bytes = gzip.bytes().await.unwrap();
+    let mut html = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz_bytes[..]), &mut html)
+        .unwrap();
+    assert!(html.contains("Lifeline"), "the page decompresses to itself");
+    let plain = get("/dashboard", None).await;
+    assert_eq!(encoding(&plain), None);
+    assert!(plain.text().await.unwrap().len() > gz_bytes.len(), "compression made it smaller");
+    // JSON for machines too (answers of a few bytes are sent as they are).
+    assert_eq!(encoding(&get("/openapi.json", Some("gzip")).await).as_deref(), Some("gzip"));
+    assert_eq!(encoding(&get("/sessions", Some("gzip")).await), None, "[] is not worth it");
+    app.stop().await;
+}

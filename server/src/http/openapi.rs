@@ -2,10 +2,15 @@
 //! read and write: `GET /openapi.json`. Its `webhooks` section describes what Lifeline POSTs
 //! to webhook endpoints.
 
-use app::{error::AppError, model::webhooks::EventType};
+use std::{borrow::Cow, sync::LazyLock};
+
+use app::{
+    error::AppError,
+    model::{recovery::Recovery, webhooks::EventType},
+};
 use axum::{Json, response::IntoResponse};
 use utoipa::{
-    Modify, OpenApi,
+    Modify, OpenApi, ToSchema,
     openapi::{
         self, ContentBuilder, HttpMethod, ObjectBuilder, PathItem, PathsBuilder, Ref, RefOr,
         ResponseBuilder, Schema, Type,
@@ -114,7 +119,7 @@ pub enum Failures {
         payload::SentData,
         payload::CodeData,
         payload::ReceivedData,
-        app::model::recovery::Recovery,
+        Recovery,
     )),
     modifiers(&Credentials, &Webhooks),
     tags(
@@ -151,14 +156,15 @@ struct Webhooks;
 
 impl Webhooks {
     /// The schema (in `components`) of the `data` of `event`'s requests.
-    fn data_schema(event: EventType) -> &'static str {
+    fn data_schema(event: EventType) -> Cow<'static, str> {
+        // The names the derives give (`#[schema(as = …)]`), not restated here.
         match event {
-            EventType::SessionStatus => "SessionStatusData",
-            EventType::SessionQr | EventType::SessionPairCode => "CodeData",
-            EventType::SessionRemoved => "SessionRemovedData",
-            EventType::Recovery => "Recovery",
-            EventType::MessageReceived => "MessageReceivedData",
-            EventType::MessageSent => "MessageSentData",
+            EventType::SessionStatus => payload::StatusData::name(),
+            EventType::SessionQr | EventType::SessionPairCode => payload::CodeData::name(),
+            EventType::SessionRemoved => payload::RemovedData::name(),
+            EventType::Recovery => Recovery::name(),
+            EventType::MessageReceived => payload::ReceivedData::name(),
+            EventType::MessageSent => payload::SentData::name(),
         }
     }
 
@@ -178,7 +184,7 @@ impl Webhooks {
                     )))
                     .description(Some("When it happened")),
             )
-            .property("data", Ref::from_schema_name(Self::data_schema(event)))
+            .property("data", Ref::from_schema_name(Self::data_schema(event).into_owned()))
             .required("type")
             .required("timestamp")
             .required("data")
@@ -241,7 +247,10 @@ impl Modify for Webhooks {
     }
 }
 
+/// The document, built once: it is fixed when Lifeline is built.
+pub static DOCUMENT: LazyLock<openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+
 /// `GET /openapi.json`: public, like the reference it describes.
 pub async fn document() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(&*DOCUMENT)
 }

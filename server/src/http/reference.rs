@@ -9,9 +9,8 @@ use axum::{
     response::{Html, IntoResponse},
 };
 use serde_json::{Map, Value};
-use utoipa::OpenApi;
 
-use super::openapi::ApiDoc;
+use super::openapi::DOCUMENT;
 
 /// Where the page's stylesheet is served.
 pub const STYLESHEET: &str = "/api/reference.css";
@@ -19,9 +18,9 @@ pub const STYLESHEET: &str = "/api/reference.css";
 /// The page allows its own stylesheet and nothing else.
 const POLICY: &str = "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Rendered once: the document is fixed when Lifeline is built.
+/// Rendered once, like the document.
 static PAGE: LazyLock<String> = LazyLock::new(|| {
-    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let doc = serde_json::to_value(&*DOCUMENT).unwrap_or_default();
     render(&doc)
 });
 
@@ -327,7 +326,7 @@ mod tests {
 
     #[test]
     fn every_operation_webhook_and_schema_has_its_anchor() {
-        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let doc = serde_json::to_value(&*DOCUMENT).unwrap();
         let page = render(&doc);
         for item in doc["paths"].as_object().unwrap().values() {
             for op in item.as_object().unwrap().values() {

@@ -45,8 +45,14 @@ test: tools test-tools test-rust test-e2e ## every test: Rust (all crates, SQLit
 dev: tools ## rebuild and reload on every change (cargo leptos watch)
 	cargo leptos watch
 
+# The release build splits the dashboard's WebAssembly into the first load and a chunk per
+# lazy page (--split), and compresses each file once, with brotli and gzip (--precompress).
+LEPTOS_RELEASE := --release --precompress --split
+
+# The list of hashed file names goes with the files, so an installed binary finds it.
 build: tools ## release build of the server and the dashboard
-	cargo leptos build --release --precompress
+	cargo leptos build $(LEPTOS_RELEASE)
+	cp "$(CARGO_TARGET_DIR)/release/hash.txt" target/site/hash.txt
 
 # The integration suite runs on SQLite and on PostgreSQL: scripts/with-postgres starts a
 # throwaway PostgreSQL for it unless TEST_DATABASE_URL names one.
@@ -60,11 +66,15 @@ test-rust: test-tools ## Rust unit and integration tests (SQLite and PostgreSQL)
 test-e2e: tools test-tools ## Playwright in Debian's Chromium against the release build
 	e2e_data=$$(mktemp -d); trap 'rm -rf "$$e2e_data"' EXIT; \
 	LIFELINE_ADDR=127.0.0.1:0 LIFELINE_DATA_DIR="$$e2e_data" \
-	  scripts/with-postgres cargo leptos end-to-end --release --precompress
+	  scripts/with-postgres cargo leptos end-to-end $(LEPTOS_RELEASE)
 
-bench: build ## benchmarks: sessions and memory, restore, /health, /ws latency, real WhatsApp sessions, several instances, webhooks, bundle size
+# The dashboard's load is measured next to the last build before it was compressed, named by
+# content and split (built once, in a target of its own, by scripts/bench-baseline).
+BENCH_BASELINE := 0d71ca2
+
+bench: build ## benchmarks: sessions and memory, restore, /health, /ws latency, real WhatsApp sessions, several instances, webhooks, dashboard load and bundle
 	scripts/with-postgres cargo bench -p server --bench supervisor --bench http --bench ws --bench whatsapp --bench instances --bench webhooks
-	scripts/bundle-size
+	scripts/bench-load $(BENCH_BASELINE)
 
 tools: end2end/node_modules/.installed ## install the build toolchain where missing
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)

@@ -17,4 +17,4 @@ pub mod routes;
 mod shell;
 pub mod status;
 
-pub use shell::{App, shell};
+pub use shell::{App, hash_file, shell};

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::{
+    Lazy,
     components::{ParentRoute, Route, Router, Routes},
     path,
 };
@@ -10,16 +11,15 @@ use leptos_router::{
 use crate::{
     components::Layout,
     routes::{
-        DashboardPage, InstancesPage, LoginPage, SessionDetailPage, SessionsPage, SettingsPage,
-        SetupPage, WebhooksPage,
+        DashboardPage, InstancesRoute, LoginRoute, SessionDetailRoute, SessionsRoute,
+        SettingsRoute, SetupRoute, WebhooksRoute,
     },
     status::{POLICY_META, page_policy, provide_status},
 };
 
 /// The whole HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    // Derived from the options so the stylesheet's name is defined once, in the build settings.
-    let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
+    let stylesheet = stylesheet_href(&options);
     // The browser runs on the schedules this server was started with; the head is not
     // hydrated, so the page reads them from here before anything polls.
     let policy = serde_json::to_string(&page_policy()).unwrap_or_default();
@@ -43,6 +43,39 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Where the page finds its stylesheet. Derived from the options, so its name is defined
+/// once, in the build settings; when the build named the site's files after their content,
+/// the hash comes from the file it wrote beside the binary (read once: it changes only
+/// with the binary).
+fn stylesheet_href(options: &LeptosOptions) -> String {
+    static HASHED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let hashed = HASHED.get_or_init(|| {
+        if !options.hash_files {
+            return None;
+        }
+        hash_of("css", &std::fs::read_to_string(hash_file(options)?).ok()?)
+    });
+    match hashed {
+        Some(hash) => format!("/{}/{}.{hash}.css", options.site_pkg_dir, options.output_name),
+        None => format!("/{}/{}.css", options.site_pkg_dir, options.output_name),
+    }
+}
+
+/// Where the build wrote the hashes of the site's files: beside the server binary, where
+/// Leptos's own scripts look for them.
+pub fn hash_file(options: &LeptosOptions) -> Option<std::path::PathBuf> {
+    Some(std::env::current_exe().ok()?.with_file_name(&*options.hash_file))
+}
+
+/// The hash the build gave the file with `extension`, from its hash file (lines such as
+/// `css: Xq3kTmd1Tv-_0pQJ2mZpVw`).
+fn hash_of(extension: &str, hashes: &str) -> Option<String> {
+    hashes.lines().find_map(|line| {
+        let (kind, hash) = line.split_once(':')?;
+        (kind.trim() == extension && !hash.trim().is_empty()).then(|| hash.trim().to_owned())
+    })
+}
+
 /// The dashboard: status context, frame and routes. Pages for people live under
 /// `/dashboard`; the root paths (`/sessions`, `/health`, …) are the REST API for machines.
 #[component]
@@ -53,17 +86,33 @@ pub fn App() -> impl IntoView {
         <Title text="Lifeline"/>
         <Router>
             <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
-                <Route path=path!("/dashboard/login") view=LoginPage/>
-                <Route path=path!("/dashboard/setup") view=SetupPage/>
+                <Route path=path!("/dashboard/login") view={Lazy::<LoginRoute>::new()}/>
+                <Route path=path!("/dashboard/setup") view={Lazy::<SetupRoute>::new()}/>
+                // The Dashboard page comes with the first load; the others as chunks.
                 <ParentRoute path=path!("/dashboard") view=Layout>
                     <Route path=path!("") view=DashboardPage/>
-                    <Route path=path!("sessions") view=SessionsPage/>
-                    <Route path=path!("sessions/:id") view=SessionDetailPage/>
-                    <Route path=path!("instances") view=InstancesPage/>
-                    <Route path=path!("settings") view=SettingsPage/>
-                    <Route path=path!("settings/webhooks") view=WebhooksPage/>
+                    <Route path=path!("sessions") view={Lazy::<SessionsRoute>::new()}/>
+                    <Route path=path!("sessions/:id") view={Lazy::<SessionDetailRoute>::new()}/>
+                    <Route path=path!("instances") view={Lazy::<InstancesRoute>::new()}/>
+                    <Route path=path!("settings") view={Lazy::<SettingsRoute>::new()}/>
+                    <Route path=path!("settings/webhooks") view={Lazy::<WebhooksRoute>::new()}/>
                 </ParentRoute>
             </Routes>
         </Router>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_of;
+
+    #[test]
+    fn finds_each_file_kind_in_the_build_hash_file() {
+        let hashes = "js: AAAAAAAAAAAAAAAAAAAAAA\nwasm: BBBBBBBBBBBBBBBBBBBBBB\n\
+                      css: CCCCCCCCCCCCCCCCCCCCCC\nmanifest: DDDDDDDDDDDDDDDDDDDDDD\n";
+        assert_eq!(hash_of("css", hashes).as_deref(), Some("CCCCCCCCCCCCCCCCCCCCCC"));
+        assert_eq!(hash_of("wasm", hashes).as_deref(), Some("BBBBBBBBBBBBBBBBBBBBBB"));
+        assert_eq!(hash_of("svg", hashes), None);
+        assert_eq!(hash_of("css", "css:\n"), None, "an empty hash is no hash");
     }
 }

@@ -1,6 +1,3 @@
-import { statSync } from 'node:fs';
-import path from 'node:path';
-
 import type { Route } from '@playwright/test';
 
 import { expect, hydrated, test } from './fixtures';
@@ -119,33 +116,4 @@ test('the dot follows /health as it changes, on the poll schedule', async ({ pag
   await page.clock.runFor(5_000);
   await expect(dot).toHaveAttribute('data-state', 'connected');
   await expect(badge).toHaveText('WhatsApp Connected');
-});
-
-test('the site files go out precompressed as the browser accepts, and the page compressed', async ({
-  page,
-  server,
-}) => {
-  const get = (path: string, accept: string) =>
-    page.request.get(`${server.url}${path}`, { headers: { 'accept-encoding': accept } });
-  const encoding = async (path: string, accept: string) => {
-    const response = await get(path, accept);
-    expect(response.ok(), path).toBeTruthy();
-    return response.headers()['content-encoding'];
-  };
-  // The release build compresses each file once (`--precompress`); the server picks one,
-  // and sends that file as it is (its length known), not compressed again per request.
-  const site = path.resolve(__dirname, '..', '..', 'target', 'site');
-  for (const file of ['/pkg/lifeline.wasm', '/pkg/lifeline.js', '/pkg/lifeline.css']) {
-    expect(await encoding(file, 'gzip, deflate, br'), file).toBe('br');
-    expect(await encoding(file, 'gzip'), file).toBe('gzip');
-    expect(await encoding(file, 'identity'), file).toBeUndefined();
-    const length = (await get(file, 'br')).headers()['content-length'];
-    expect(Number(length), file).toBe(statSync(path.join(site, `${file}.br`)).size);
-  }
-  expect(await encoding('/dashboard', 'gzip, deflate, br')).toBe('br');
-  // And the browser itself gets them that way and hydrates.
-  const wasm = page.waitForResponse((r) => r.url().endsWith('.wasm'));
-  await page.goto(`${server.url}/dashboard`);
-  await hydrated(page);
-  expect((await wasm).headers()['content-encoding']).toBe('br');
 });

@@ -49,6 +49,8 @@ export interface ServerOptions {
   adminPassword?: string | null;
   /** Extra arguments for `lifeline serve`. */
   args?: string[];
+  /** Another build to run (the benchmarks compare two): its binary and its site folder. */
+  build?: { bin: string; siteRoot: string };
 }
 
 /** A real `lifeline serve` process on its own port and data folder. */
@@ -80,7 +82,7 @@ export class LifelineServer {
   async launch(): Promise<void> {
     const log = createWriteStream(this.logPath, { flags: 'a' });
     const proc = spawn(
-      lifelineBin,
+      this.options.build?.bin ?? lifelineBin,
       [
         'serve',
         '--simulator',
@@ -121,7 +123,7 @@ export class LifelineServer {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NO_COLOR: '1',
-      LEPTOS_SITE_ROOT: path.join(repoRoot, 'target', 'site'),
+      LEPTOS_SITE_ROOT: this.options.build?.siteRoot ?? path.join(repoRoot, 'target', 'site'),
       LIFELINE_API_KEY: API_KEY,
     };
     // The Makefile gives cargo-leptos's own server a throwaway setup; ours choose their own.

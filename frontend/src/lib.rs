@@ -7,10 +7,14 @@ use wasm_bindgen::prelude::wasm_bindgen;
 #[wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
-    // Marks the page live: tests (and curious operators) can tell a hydrated page from one
-    // that only rendered on the server.
-    if let Some(body) = document().body() {
+    // Pages other than the Dashboard are lazy routes: hydrating one first fetches its chunk,
+    // so hydration is a task of its own on the browser's event loop (it sets up Leptos's
+    // executor as it starts).
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = document().body() else { return };
+        leptos::mount::hydrate_from_async(body.clone(), app::App).await.forget();
+        // Marks the page live: tests (and curious operators) can tell a hydrated page from
+        // one that only rendered on the server.
         let _ = body.set_attribute("data-hydrated", "true");
-    }
+    });
 }

@@ -5,13 +5,31 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 
 use super::{StatusBadge, StatusDot, StatusPopover};
-use crate::functions::Logout;
+use crate::{
+    functions::Logout,
+    routes::prefetch_when_idle,
+    status::{Indicator, use_status},
+};
 
 /// Header, sidebar and the current page.
 #[component]
 pub fn Layout() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let popover = RwSignal::new(false);
+    // The other pages' chunks are fetched once the first load has done its job (the dot
+    // shows the server's answer), so they never compete with it on a slow network. Effects
+    // run in the browser only.
+    let status = use_status();
+    Effect::new(move |prefetched: Option<bool>| {
+        if prefetched == Some(true) {
+            return true;
+        }
+        let answered = status.reading().indicator != Indicator::Checking;
+        if answered {
+            prefetch_when_idle();
+        }
+        answered
+    });
     view! {
         <div class="frame">
             <header class="topbar">

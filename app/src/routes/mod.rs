@@ -1,5 +1,6 @@
 //! The dashboard's pages, one per file.
 
+mod chunks;
 mod dashboard;
 mod instances;
 mod login;
@@ -8,6 +9,10 @@ mod sessions;
 mod settings;
 mod webhooks;
 
+pub use chunks::{
+    InstancesRoute, LoginRoute, SessionDetailRoute, SessionsRoute, SettingsRoute, SetupRoute,
+    WebhooksRoute, prefetch_when_idle,
+};
 pub use dashboard::DashboardPage;
 pub use instances::InstancesPage;
 pub use login::{LoginPage, SetupPage};

@@ -2,6 +2,7 @@
 //! server functions for people, and the checks and headers every response gets.
 
 mod auth;
+mod cache;
 mod dev;
 mod error;
 mod guard;
@@ -135,15 +136,24 @@ pub fn router(state: AppState) -> Router {
                 if uri.path().starts_with("/dashboard") {
                     return pages(uri, state, request).await;
                 }
-                // The file is asked for as the dashboard's handler asks: a plain GET that
-                // keeps only the accepted encodings.
+                // The file is asked for as a plain GET that keeps only the accepted
+                // encodings and the browser's copy's date (to answer "not modified").
                 let mut probe = Request::builder().uri(uri.clone());
-                if let Some(encodings) = request.headers().get(header::ACCEPT_ENCODING) {
-                    probe = probe.header(header::ACCEPT_ENCODING, encodings);
+                for name in [header::ACCEPT_ENCODING, header::IF_MODIFIED_SINCE] {
+                    if let Some(value) = request.headers().get(&name) {
+                        probe = probe.header(name, value);
+                    }
                 }
                 let probe = probe.body(Body::empty()).expect("a URI from a request is valid");
                 match files.oneshot(probe).await {
-                    Ok(found) if found.status() == StatusCode::OK => found.into_response(),
+                    Ok(mut found)
+                        if matches!(found.status(), StatusCode::OK | StatusCode::NOT_MODIFIED) =>
+                    {
+                        found
+                            .headers_mut()
+                            .insert(header::CACHE_CONTROL, cache::for_file(uri.path()));
+                        found.into_response()
+                    }
                     _ => error::no_such_route(&uri).into_response(),
                 }
             }

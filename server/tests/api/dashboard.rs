@@ -108,3 +108,32 @@ async fn pages_and_answers_are_compressed_as_the_client_accepts() {
     assert_eq!(encoding(&get("/sessions", Some("gzip")).await), None, "[] is not worth it");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn files_named_by_their_content_are_kept_a_year_and_the_rest_checked_each_time() {
+    let app = crate::helpers::spawn_app().await;
+    let site = std::path::PathBuf::from(&*app.state.leptos.site_root);
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("pkg/lifeline.Xq3kTmd1Tv-_0pQJ2mZpVw.wasm"), b"\0asm").unwrap();
+    std::fs::write(site.join("pkg/lifeline.wasm"), b"\0asm").unwrap();
+    std::fs::write(site.join("favicon.svg"), b"<svg/>").unwrap();
+    let cache = |r: &reqwest::Response| r.headers()["cache-control"].to_str().unwrap().to_owned();
+
+    let hashed = app.get("/pkg/lifeline.Xq3kTmd1Tv-_0pQJ2mZpVw.wasm").await;
+    assert_eq!(hashed.status(), 200);
+    assert_eq!(cache(&hashed), "public, max-age=31536000, immutable");
+    for file in ["/pkg/lifeline.wasm", "/favicon.svg"] {
+        let plain = app.get(file).await;
+        assert_eq!(plain.status(), 200, "{file}");
+        assert_eq!(cache(&plain), "no-cache", "{file}");
+        // Checked again with the date of the copy the browser has: unchanged, no body.
+        let modified = plain.headers()["last-modified"].clone();
+        let again = app.anonymous().get(app.url(file)).header("if-modified-since", modified);
+        let again = again.send().await.unwrap();
+        assert_eq!(again.status(), 304, "{file}");
+        assert_eq!(cache(&again), "no-cache", "{file}");
+    }
+    // The page names the files of the release that rendered it: never used unchecked.
+    assert_eq!(cache(&page(&app, "/dashboard").await), "no-cache");
+    app.stop().await;
+}

@@ -14,7 +14,7 @@ use crate::{
         DashboardPage, InstancesRoute, LoginRoute, SessionDetailRoute, SessionsRoute,
         SettingsRoute, SetupRoute, WebhooksRoute,
     },
-    status::{POLICY_META, page_policy, provide_status},
+    status::{HEALTH_META, POLICY_META, page_health, page_policy, provide_status},
 };
 
 /// The whole HTML document the server renders around [`App`].
@@ -23,6 +23,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The browser runs on the schedules this server was started with; the head is not
     // hydrated, so the page reads them from here before anything polls.
     let policy = serde_json::to_string(&page_policy()).unwrap_or_default();
+    // And the state it starts from: the server's own report as the page is rendered.
+    let health = page_health().and_then(|h| serde_json::to_string(&h).ok());
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -30,6 +32,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name=POLICY_META content=policy/>
+                {health.map(|health| view! { <meta name=HEALTH_META content=health/> })}
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link rel="stylesheet" href=stylesheet/>
                 <AutoReload options=options.clone()/>
@@ -45,8 +48,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// Where the page finds its stylesheet. Derived from the options, so its name is defined
 /// once, in the build settings; when the build named the site's files after their content,
-/// the hash comes from the file it wrote beside the binary (read once: it changes only
-/// with the binary).
+/// the hash comes from the build's hash file (read once: it changes only with a new
+/// release, which is a new process).
 fn stylesheet_href(options: &LeptosOptions) -> String {
     static HASHED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let hashed = HASHED.get_or_init(|| {
@@ -61,8 +64,9 @@ fn stylesheet_href(options: &LeptosOptions) -> String {
     }
 }
 
-/// Where the build wrote the hashes of the site's files: beside the server binary, where
-/// Leptos's own scripts look for them.
+/// Where Leptos's own scripts look for the build's hash file: its name in the options, in
+/// the server binary's folder (cargo-leptos writes it there), or, when the options give an
+/// absolute path, that path.
 pub fn hash_file(options: &LeptosOptions) -> Option<std::path::PathBuf> {
     Some(std::env::current_exe().ok()?.with_file_name(&*options.hash_file))
 }
@@ -81,7 +85,7 @@ fn hash_of(extension: &str, hashes: &str) -> Option<String> {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_status(page_policy());
+    provide_status(page_policy(), page_health());
     view! {
         <Title text="Lifeline"/>
         <Router>

@@ -48,6 +48,7 @@ interface Figures {
   wholeBytes: number;
   secondBytes: number;
   fast3gMs: number;
+  fast3gLiveMs: number;
   files: number;
 }
 
@@ -138,6 +139,7 @@ async function measure(browser: Browser, build: Build, log: string): Promise<Fig
 
     // Fast 3G, empty cache each time.
     const times: number[] = [];
+    const live: number[] = [];
     for (let i = 0; i < SLOW_LOADS; i++) {
       const slow = await loggedIn(browser, server);
       const slowPage = await slow.newPage();
@@ -147,15 +149,19 @@ async function measure(browser: Browser, build: Build, log: string): Promise<Fig
       await slowPage.goto(`${server.url}/dashboard`, { waitUntil: 'commit', timeout: 60_000 });
       await dotIsReal(slowPage);
       times.push(Date.now() - started);
+      // And until the page answers clicks: the WebAssembly has hydrated it.
+      await expect(slowPage.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 60_000 });
+      live.push(Date.now() - started);
       await slow.close();
     }
-    times.sort((a, b) => a - b);
+    const median = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)];
     return {
       build: build.name,
       firstBytes,
       wholeBytes,
       secondBytes,
-      fast3gMs: times[Math.floor(times.length / 2)],
+      fast3gMs: median(times),
+      fast3gLiveMs: median(live),
       files,
     };
   } finally {
@@ -178,6 +184,7 @@ test('first load, whole app, second visit and Fast 3G, next to the baseline', as
     ['whole app, every chunk, KB', ...results.map((r) => kb(r.wholeBytes)), `<= ${GOALS.wholeKb}`],
     ['second visit, KB', ...results.map((r) => kb(r.secondBytes)), `<= ${GOALS.secondKb}`],
     [`Fast 3G: dot shows the real state, ms (median of ${SLOW_LOADS})`, ...results.map((r) => String(r.fast3gMs)), `< ${GOALS.fast3gMs}`],
+    [`Fast 3G: page live (hydrated), ms (median of ${SLOW_LOADS})`, ...results.map((r) => String(r.fast3gLiveMs)), ''],
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const table = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));

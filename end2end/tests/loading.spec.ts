@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Route } from '@playwright/test';
 
 import { expect, hydrated, test } from './fixtures';
+import { ADMIN_PASSWORD } from './server';
 
 // The release build the tests run against (`cargo leptos end-to-end --release --split`).
 const pkg = path.resolve(__dirname, '..', '..', 'target', 'site', 'pkg');
@@ -130,4 +131,23 @@ test('site files are compressed, named by content and kept a year; the page is c
   await page.goto(`${server.url}/dashboard`);
   await hydrated(page);
   expect((await wasm).headers()['content-encoding']).toBe('br');
+});
+
+test('the dot shows the server state from the first paint, before any script has run', async ({
+  browser,
+  server,
+}) => {
+  await server.pairedSession('Front desk');
+  // A browser that runs no script at all sees what a slow phone sees before the
+  // WebAssembly arrives.
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const login = await context.request.post(`${server.url}/api/auth/login`, {
+    form: { username: 'admin', password: ADMIN_PASSWORD, next: '' },
+  });
+  expect(login.ok()).toBeTruthy();
+  const page = await context.newPage();
+  await page.goto(`${server.url}/dashboard`);
+  await expect(page.getByTestId('status-dot')).toHaveAttribute('data-state', 'connected');
+  await expect(page.getByTestId('status-badge')).toHaveText('WhatsApp Connected');
+  await context.close();
 });

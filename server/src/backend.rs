@@ -7,7 +7,8 @@ use app::{
     error::AppError,
     functions::Backend,
     model::{
-        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, Needs, Scope, SessionView, SetupForm,
+        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, Health, Needs, Scope, SessionView,
+        SetupForm,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::SessionHistory,
         instances::InstanceView,
@@ -83,6 +84,10 @@ impl Backend for AppState {
 
     async fn revoke_api_key(&self, id: String) -> Result<(), AppError> {
         self.access.revoke_key(&id).await.map_err(AppError::from)
+    }
+
+    fn light_health(&self) -> Health {
+        self.board.health()
     }
 
     async fn deep_health(&self) -> Result<DeepHealth, AppError> {

@@ -8,7 +8,8 @@ use leptos::prelude::use_context;
 use crate::{
     error::AppError,
     model::{
-        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, Needs, Scope, SessionView, SetupForm,
+        ApiKeyView, AuthState, CreatedApiKey, DeepHealth, Health, Needs, Scope, SessionView,
+        SetupForm,
         api::{ActionResult, CreateSession, SendMessage, SentMessage},
         history::SessionHistory,
         instances::InstanceView,
@@ -56,6 +57,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Revokes an API key.
     async fn revoke_api_key(&self, id: String) -> Result<(), AppError>;
 
+    /// The light health report, from memory (as `GET /health` answers).
+    fn light_health(&self) -> Health;
     /// The deep health report.
     async fn deep_health(&self) -> Result<DeepHealth, AppError>;
     /// The policies the server runs with.

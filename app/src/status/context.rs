@@ -89,13 +89,16 @@ impl StatusState {
     }
 }
 
-/// Creates the status state, provides it as context and, in the browser, opens the event
-/// channel and starts polling.
-pub fn provide_status(policy: DashboardPolicy) -> StatusState {
+/// Creates the status state from the report the page was rendered with (if any), provides
+/// it as context and, in the browser, opens the event channel and starts polling.
+pub fn provide_status(policy: DashboardPolicy, rendered: Option<Health>) -> StatusState {
+    // The report the page was rendered with is the first answer: the server gave it.
+    let reachable = rendered.as_ref().map(|_| true);
+    let last_checked = rendered.as_ref().map(|h| h.timestamp);
     let state = StatusState {
-        health: RwSignal::new(None),
-        reachable: RwSignal::new(None),
-        last_checked: RwSignal::new(None),
+        health: RwSignal::new(rendered),
+        reachable: RwSignal::new(reachable),
+        last_checked: RwSignal::new(last_checked),
         last_error: RwSignal::new(None),
         is_checking: RwSignal::new(false),
         deep: RwSignal::new(None),

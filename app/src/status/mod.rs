@@ -27,15 +27,8 @@ pub use summary::{Facts, Summary, mask_phone, summarize};
 /// the defaults when the page carries none.
 pub fn page_policy() -> crate::policy::DashboardPolicy {
     #[cfg(feature = "hydrate")]
-    {
-        let content = leptos::prelude::document()
-            .query_selector(&format!("meta[name={POLICY_META}]"))
-            .ok()
-            .flatten()
-            .and_then(|meta| meta.get_attribute("content"));
-        if let Some(policy) = content.and_then(|c| serde_json::from_str(&c).ok()) {
-            return policy;
-        }
+    if let Some(policy) = from_meta(POLICY_META) {
+        return policy;
     }
     #[cfg(not(feature = "hydrate"))]
     {
@@ -47,5 +40,46 @@ pub fn page_policy() -> crate::policy::DashboardPolicy {
     crate::policy::DashboardPolicy::default()
 }
 
+/// The light health report the page was rendered with (`<meta name="lifeline-health">`):
+/// the dot shows the server's state from the first paint, before the WebAssembly has
+/// loaded, and the browser starts from the same reading, so hydration changes nothing.
+/// `None` where there is none (a server without a backend, a page without the element).
+pub fn page_health() -> Option<crate::model::Health> {
+    #[cfg(feature = "hydrate")]
+    let health = from_meta(HEALTH_META);
+    #[cfg(all(feature = "ssr", not(feature = "hydrate")))]
+    let health = {
+        use leptos::prelude::{provide_context, use_context};
+        // Read once per render: the `<meta>` and the rendered dot must agree.
+        #[derive(Clone)]
+        struct Rendered(Option<crate::model::Health>);
+        match use_context::<Rendered>() {
+            Some(Rendered(health)) => health,
+            None => {
+                let health = use_context::<crate::functions::SharedBackend>()
+                    .map(|backend| backend.light_health());
+                provide_context(Rendered(health.clone()));
+                health
+            }
+        }
+    };
+    #[cfg(not(any(feature = "hydrate", feature = "ssr")))]
+    let health = None;
+    health
+}
+
+/// The JSON in the `content` of the page's `<meta name=…>`.
+#[cfg(feature = "hydrate")]
+fn from_meta<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    let content = leptos::prelude::document()
+        .query_selector(&format!("meta[name={name}]"))
+        .ok()
+        .flatten()
+        .and_then(|meta| meta.get_attribute("content"))?;
+    serde_json::from_str(&content).ok()
+}
+
 /// The name of the `<meta>` element that carries the dashboard's schedules.
 pub const POLICY_META: &str = "lifeline-policy";
+/// The name of the `<meta>` element that carries the light health report at render time.
+pub const HEALTH_META: &str = "lifeline-health";

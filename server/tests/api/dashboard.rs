@@ -137,3 +137,39 @@ async fn files_named_by_their_content_are_kept_a_year_and_the_rest_checked_each_
     assert_eq!(cache(&page(&app, "/dashboard").await), "no-cache");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_page_is_rendered_with_the_servers_state_in_the_dot() {
+    let app = spawn_app().await;
+    let state = |html: &str| {
+        let at = html.find(r#"data-testid="status-dot""#).expect("the dot is on the page");
+        let tag = &html[html[..at].rfind('<').unwrap()..at + html[at..].find('>').unwrap()];
+        tag.split(r#"data-state=""#).nth(1).unwrap().split('"').next().unwrap().to_owned()
+    };
+    // No session yet: red from the first paint, not "checking" until a script runs.
+    let html = page(&app, "/dashboard").await.text().await.unwrap();
+    assert_eq!(state(&html), "disconnected");
+    // The browser starts from the very report the page shows (so hydration changes nothing).
+    let meta = html.split(r#"<meta name="lifeline-health" content=""#).nth(1).expect("meta");
+    let report = html_escape_decode(meta.split('"').next().unwrap());
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["sessions"]["total"], 0);
+
+    app.paired_session("Front desk").await;
+    let html = page(&app, "/dashboard").await.text().await.unwrap();
+    assert_eq!(state(&html), "connected");
+    // The login page too: the light report is public, as `GET /health` is.
+    let login = app.anonymous().get(app.url("/dashboard/login")).send().await.unwrap();
+    assert!(login.text().await.unwrap().contains(r#"<meta name="lifeline-health""#));
+    app.stop().await;
+}
+
+/// The attribute escaping of the rendered page, undone.
+fn html_escape_decode(attribute: &str) -> String {
+    attribute
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}

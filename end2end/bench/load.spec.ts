@@ -3,14 +3,14 @@ import path from 'node:path';
 
 import { type Browser, type BrowserContext, expect, type Page, test } from '@playwright/test';
 
-import { ADMIN_PASSWORD, LifelineServer } from '../tests/server';
+import { ADMIN_PASSWORD, LifelineServer, lifelineBin } from '../tests/server';
 
 /**
  * What the dashboard costs a browser on a phone's network: bytes over the wire for the first
  * load with an empty cache, for the whole app (every chunk, once the idle prefetch is done)
  * and for a second visit, and the time until the dot shows the server's real state on
- * Chrome's "Fast 3G" profile. Each build in LIFELINE_BENCH_BUILDS (JSON: name, bin,
- * siteRoot) is measured in the same run, so the figures stand next to their baseline.
+ * Chrome's "Fast 3G" profile. This build and the one in LIFELINE_BENCH_BASELINE (JSON: name,
+ * bin, siteRoot) are measured in the same run, so the figures stand next to their baseline.
  */
 
 interface Build {
@@ -20,15 +20,15 @@ interface Build {
 }
 
 const repoRoot = path.resolve(__dirname, '..', '..');
-const builds: Build[] = process.env.LIFELINE_BENCH_BUILDS
-  ? JSON.parse(process.env.LIFELINE_BENCH_BUILDS)
-  : [
-      {
-        name: 'this build',
-        bin: path.join(process.env.CARGO_TARGET_DIR ?? path.join(repoRoot, 'target'), 'release', 'lifeline'),
-        siteRoot: path.join(repoRoot, 'target', 'site'),
-      },
-    ];
+/** This clone's release build, and the baseline scripts/bench-baseline built, if given. */
+const builds: Build[] = [
+  {
+    name: 'this build',
+    bin: lifelineBin,
+    siteRoot: path.join(repoRoot, 'target', 'site'),
+  },
+  ...(process.env.LIFELINE_BENCH_BASELINE ? [JSON.parse(process.env.LIFELINE_BENCH_BASELINE)] : []),
+];
 
 /** Chrome DevTools' "Fast 3G": 1.6 Mbit/s down and 750 kbit/s up at 90 %, 562.5 ms latency. */
 const FAST_3G = {

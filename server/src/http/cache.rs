@@ -28,12 +28,11 @@ pub fn for_file(path: &str) -> HeaderValue {
 /// says whether its bytes can change.
 fn carries_content_hash(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let mut parts = name.split('.');
-    // The first part is the name and the last the extension; a hash is in between.
-    let _stem = parts.next();
-    let mut middle: Vec<&str> = parts.collect();
-    middle.pop();
-    middle.iter().any(|part| {
+    // The part before the first dot is the name and the part after the last the extension;
+    // a hash is in between.
+    let Some((_, rest)) = name.split_once('.') else { return false };
+    let Some((middle, _)) = rest.rsplit_once('.') else { return false };
+    middle.split('.').any(|part| {
         part.len() == HASH_LEN
             && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             // The loader's name before the build hashes it is all underscores.

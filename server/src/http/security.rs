@@ -21,16 +21,14 @@ fn page_csp(nonce: &str) -> String {
 /// Sets the page's content and cache policies, the first with this render's nonce (called
 /// in each page render's context).
 pub fn page_policy() {
-    if let (Some(nonce), Some(response)) =
-        (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+    let Some(response) = use_context::<ResponseOptions>() else { return };
+    if let Some(nonce) = leptos::nonce::use_nonce()
         && let Ok(value) = HeaderValue::from_str(&page_csp(&nonce))
     {
         response.insert_header(header::CONTENT_SECURITY_POLICY, value);
     }
     // A page names the files of the release that rendered it: always asked for anew.
-    if let Some(response) = use_context::<ResponseOptions>() {
-        response.insert_header(header::CACHE_CONTROL, super::cache::REVALIDATE);
-    }
+    response.insert_header(header::CACHE_CONTROL, super::cache::REVALIDATE);
 }
 
 /// Headers every response gets; the strict policy unless a page set its own; HSTS when the

@@ -2,16 +2,31 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+// Spelled out field by field rather than with a `strftime` pattern: chrono's pattern
+// interpreter would otherwise be compiled into the dashboard's first load for two formats.
 
 /// `2026-11-22 10:03 UTC`, or `never`.
 pub fn stamp(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    t.map_or_else(
+        || "never".to_owned(),
+        |t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        },
+    )
 }
 
 /// `10:03:07 UTC`: for what happened today, where the date is noise.
 pub fn clock(t: DateTime<Utc>) -> String {
-    t.format("%H:%M:%S UTC").to_string()
+    format!("{:02}:{:02}:{:02} UTC", t.hour(), t.minute(), t.second())
 }
 
 /// `3 d 4 h`, `2 h 5 min`, `7 min 3 s` or `12 s`: how long something has lasted (an
@@ -40,6 +55,16 @@ pub fn span(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_before() {
+        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.678Z").unwrap().to_utc();
+        assert_eq!(stamp(Some(t)), t.format("%Y-%m-%d %H:%M UTC").to_string());
+        assert_eq!(stamp(Some(t)), "2026-01-02 03:04 UTC");
+        assert_eq!(stamp(None), "never");
+        assert_eq!(clock(t), t.format("%H:%M:%S UTC").to_string());
+        assert_eq!(clock(t), "03:04:05 UTC");
+    }
 
     #[test]
     fn lasting_reads_naturally() {

@@ -5,7 +5,10 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::{
-    components::{QrImage, format::stamp},
+    components::{
+        QrImage,
+        format::{self, stamp},
+    },
     functions::{
         create_session, delete_session, list_connectors, list_sessions, logout_session,
         reconnect_session, send_message, set_auto_connect, start_session, stop_session,
@@ -217,7 +220,7 @@ fn PairingCard(id: String, status: StatusState) -> impl IntoView {
                     Some(qr) => view! {
                         <QrImage payload=Signal::derive(move || code.get().map(|c| c.code).unwrap_or_default())
                             label=format!("QR code to link {name}")/>
-                        <p class="muted">"This code changes every few seconds; it expires at " {qr.expires_at.format("%H:%M:%S UTC").to_string()} "."</p>
+                        <p class="muted">"This code changes every few seconds; it expires at " {format::clock(qr.expires_at)} "."</p>
                     }.into_any(),
                     None => view! { <p class="muted">"Waiting for a QR code…"</p> }.into_any(),
                 },
@@ -231,7 +234,7 @@ fn PairingCard(id: String, status: StatusState) -> impl IntoView {
                 view! {
                     <p class="pair-code">"Or on the phone: Link with phone number instead, then enter "
                         <strong data-testid="pair-code">{shown}</strong>
-                        <span class="muted">" (until " {c.expires_at.format("%H:%M:%S UTC").to_string()} ")"</span>
+                        <span class="muted">" (until " {format::clock(c.expires_at)} ")"</span>
                     </p>
                 }
             });

@@ -11,8 +11,8 @@ use leptos_router::{
 use crate::{
     components::Layout,
     routes::{
-        DashboardPage, InstancesRoute, LoginRoute, SessionDetailRoute, SessionsRoute,
-        SettingsRoute, SetupRoute, WebhooksRoute,
+        DashboardPage, InstancesRoute, LoginRoute, SPLIT_MANIFEST_META, SessionDetailRoute,
+        SessionsRoute, SettingsRoute, SetupRoute, WebhooksRoute,
     },
     status::{HEALTH_META, POLICY_META, page_health, page_policy, provide_status},
 };
@@ -25,6 +25,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let policy = serde_json::to_string(&page_policy()).unwrap_or_default();
     // And the state it starts from: the server's own report as the page is rendered.
     let health = page_health().and_then(|h| serde_json::to_string(&h).ok());
+    let manifest = split_manifest_href(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -33,6 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name=POLICY_META content=policy/>
                 {health.map(|health| view! { <meta name=HEALTH_META content=health/> })}
+                {manifest.map(|href| view! { <meta name=SPLIT_MANIFEST_META content=href/> })}
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link rel="stylesheet" href=stylesheet/>
                 <AutoReload options=options.clone()/>
@@ -62,6 +64,25 @@ fn stylesheet_href(options: &LeptosOptions) -> String {
         Some(hash) => format!("/{}/{}.{hash}.css", options.site_pkg_dir, options.output_name),
         None => format!("/{}/{}.css", options.site_pkg_dir, options.output_name),
     }
+}
+
+/// Where the browser finds the build's split manifest, which lists the chunk files of each
+/// lazy page: it fetches them once it is idle. `None` for a build that is not split. Read
+/// once, as the stylesheet's name.
+fn split_manifest_href(options: &LeptosOptions) -> Option<&'static str> {
+    static HREF: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HREF.get_or_init(|| {
+        let name = if options.hash_files {
+            let hashes = std::fs::read_to_string(hash_file(options)?).ok()?;
+            format!("__wasm_split_manifest.{}.json", hash_of("manifest", &hashes)?)
+        } else {
+            "__wasm_split_manifest.json".to_owned()
+        };
+        let pkg = &options.site_pkg_dir;
+        let on_disk = std::path::Path::new(&*options.site_root).join(&**pkg).join(&name);
+        on_disk.exists().then(|| format!("/{pkg}/{name}"))
+    })
+    .as_deref()
 }
 
 /// Where Leptos's own scripts look for the build's hash file: its name in the options, in

@@ -1,10 +1,11 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import type { Route } from '@playwright/test';
 
 import { expect, hydrated, test } from './fixtures';
-import { ADMIN_PASSWORD } from './server';
+import { ADMIN_PASSWORD, lifelineBin } from './server';
 
 // The release build the tests run against (`cargo leptos end-to-end --release --split`).
 const pkg = path.resolve(__dirname, '..', '..', 'target', 'site', 'pkg');
@@ -22,6 +23,15 @@ function chunksOf(route: string): string[] {
   const entries = Object.entries(manifest()).filter(([name]) => name.includes(`${key}_view`));
   expect(entries.length, `one lazy view for ${route}`).toBe(1);
   return entries[0][1];
+}
+
+/** The chunk files of the pages reachable from the frame, each once, Sessions' first. */
+function frameChunks(): string[] {
+  const files: string[] = [];
+  for (const route of ['SessionsRoute', 'SessionDetailRoute', 'InstancesRoute', 'SettingsRoute', 'WebhooksRoute']) {
+    for (const chunk of chunksOf(route)) if (!files.includes(`/pkg/${chunk}.wasm`)) files.push(`/pkg/${chunk}.wasm`);
+  }
+  return files;
 }
 
 const isChunk = (url: string) => /\/pkg\/.+\.wasm$/.test(url) && !/\/pkg\/lifeline\./.test(url);
@@ -150,4 +160,149 @@ test('the dot shows the server state from the first paint, before any script has
   await expect(page.getByTestId('status-dot')).toHaveAttribute('data-state', 'connected');
   await expect(page.getByTestId('status-badge')).toHaveText('WhatsApp Connected');
   await context.close();
+});
+
+/** `bytes` with every `from` replaced by `to`, a name of the same length. */
+function renamedIn(bytes: Buffer, from: string, to: string): Buffer {
+  expect(to).toHaveLength(from.length);
+  for (let at = bytes.indexOf(from); at >= 0; at = bytes.indexOf(from, at + to.length)) bytes.write(to, at);
+  return bytes;
+}
+
+/**
+ * A copy of the build as the next release of the dashboard would be: its script, its split
+ * loader and its WebAssembly (which name one another) under new names, its pages pointing
+ * to them, and this build's names gone.
+ */
+function nextRelease(): { siteRoot: string; script: string } {
+  const siteRoot = mkdtempSync(path.join(os.tmpdir(), 'lifeline-release-'));
+  cpSync(path.dirname(pkg), siteRoot, { recursive: true });
+  const hashFile = path.join(siteRoot, 'hash.txt');
+  let hashes = readFileSync(hashFile, 'utf8');
+  const renamed = new Map<string, string>();
+  for (const [kind, file] of [
+    ['js', 'lifeline.#.js'],
+    ['split', '__wasm_split.#.js'],
+    ['wasm', 'lifeline.#.wasm'],
+  ]) {
+    const old = new RegExp(`^${kind}: *(\\S+)$`, 'm').exec(hashes)![1];
+    const next = `Next${kind}`.padEnd(old.length, 'X');
+    hashes = hashes.replace(`${kind}: ${old}`, `${kind}: ${next}`);
+    renamed.set(file.replace('#', old), file.replace('#', next));
+  }
+  writeFileSync(hashFile, hashes);
+  const dir = path.join(siteRoot, 'pkg');
+  for (const [old, next] of renamed) {
+    // Served uncompressed: the compressed copies hold the old names.
+    let bytes = readFileSync(path.join(dir, old));
+    for (const [o, n] of renamed) bytes = renamedIn(bytes, o, n);
+    writeFileSync(path.join(dir, next), bytes);
+    for (const suffix of ['', '.br', '.gz']) rmSync(path.join(dir, old + suffix), { force: true });
+  }
+  return { siteRoot, script: renamed.get([...renamed.keys()][0])! };
+}
+
+test('a tab open across a new release loads its next page from the new release', async ({ page, server }) => {
+  const original = { bin: lifelineBin, siteRoot: path.dirname(pkg) };
+  const script = page.locator('link[rel=modulepreload][href*="/pkg/lifeline."]');
+  await server.pairedSession('Front desk');
+  await page.goto(`${server.url}/dashboard`);
+  await hydrated(page);
+  await expect(page.getByTestId('status-dot')).toHaveAttribute('data-state', 'connected');
+  const originalScript = (await script.getAttribute('href'))!;
+  // A mark on the page's window: gone once the browser loads a new document.
+  const mark = () => page.evaluate(() => ((window as any).sameDocument = true));
+  const marked = () => page.evaluate(() => (window as any).sameDocument === true);
+  await mark();
+  const asked = () =>
+    page.waitForResponse((r) => r.request().method() === 'HEAD' && /\/pkg\/lifeline\..+\.js$/.test(r.url()));
+
+  // A restart of the same build: the tab asks, its files are still there, it carries on.
+  let answer = asked();
+  await server.stop();
+  await expect(page.getByTestId('status-dot')).not.toHaveAttribute('data-state', 'connected');
+  await server.upgrade(original);
+  expect((await answer).status()).toBe(200);
+  await expect(page.getByTestId('status-dot')).toHaveAttribute('data-state', 'connected');
+  await page.getByRole('link', { name: 'Settings', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Settings', level: 1 })).toBeVisible();
+  expect(await marked(), 'the router changed the page in place').toBe(true);
+  await expect(page.locator('html')).not.toHaveAttribute('data-outdated');
+
+  const release = nextRelease();
+  try {
+    // A new release: the tab's script is gone, so its next navigation loads the page afresh.
+    answer = asked();
+    await server.upgrade({ bin: lifelineBin, siteRoot: release.siteRoot });
+    expect((await answer).status()).toBe(404);
+    await expect(page.locator('html')).toHaveAttribute('data-outdated', '');
+    let load = page.waitForRequest((r) => r.isNavigationRequest());
+    await page.getByRole('link', { name: 'Sessions', exact: true }).click();
+    expect(new URL((await load).url()).pathname).toBe('/dashboard/sessions');
+    await expect(script).toHaveAttribute('href', new RegExp(release.script));
+    await hydrated(page);
+    expect(await marked(), 'a new document').toBe(false);
+    await expect(page.getByRole('heading', { name: 'Sessions', level: 1 })).toBeVisible();
+    await expect(page.getByTestId('status-dot')).toHaveAttribute('data-state', 'connected');
+    await expect(page.locator('html')).not.toHaveAttribute('data-outdated');
+
+    // The new page is current: the router takes the next click. Then the original build
+    // comes back, this page is the outdated one, and Back loads afresh too.
+    await mark();
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await expect(page.getByRole('heading', { name: 'Settings', level: 1 })).toBeVisible();
+    expect(await marked()).toBe(true);
+    answer = asked();
+    await server.upgrade(original);
+    expect((await answer).status()).toBe(404);
+    await expect(page.locator('html')).toHaveAttribute('data-outdated', '');
+    load = page.waitForRequest((r) => r.isNavigationRequest());
+    await page.goBack();
+    expect(new URL((await load).url()).pathname).toBe('/dashboard/sessions');
+    await expect(script).toHaveAttribute('href', originalScript);
+    await hydrated(page);
+    expect(await marked(), 'a new document').toBe(false);
+    await expect(page.getByRole('heading', { name: 'Sessions', level: 1 })).toBeVisible();
+  } finally {
+    await server.stop();
+    rmSync(release.siteRoot, { recursive: true, force: true });
+  }
+});
+
+test('chunks the idle prefetch cannot fetch cost nothing: the page lives on and fetches them on the click', async ({
+  page,
+  server,
+}) => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // The network fails every chunk until the test lets them through.
+  let failing = true;
+  const failed: string[] = [];
+  await page.route(
+    (url) => isChunk(url.pathname),
+    async (route: Route) => {
+      if (!failing) return route.continue();
+      failed.push(new URL(route.request().url()).pathname);
+      await route.abort('internetdisconnected');
+    },
+  );
+  const id = await server.pairedSession('Front desk');
+  await page.goto(`${server.url}/dashboard`);
+  await hydrated(page);
+  await expect(page.getByTestId('status-dot')).toHaveAttribute('data-state', 'connected');
+  // The prefetch tries each chunk of the frame's pages once: Sessions' first.
+  const listed = frameChunks();
+  expect(listed.slice(0, chunksOf('SessionsRoute').length)).toEqual(chunksOf('SessionsRoute').map((c) => `/pkg/${c}.wasm`));
+  await expect.poll(() => failed).toEqual(listed);
+  expect(errors).toEqual([]);
+
+  // Still alive: the event channel moves the dot, and Sessions loads its chunk on the click.
+  await server.api('POST', `/sessions/${id}/stop`);
+  await expect(page.getByTestId('status-dot')).not.toHaveAttribute('data-state', 'connected');
+  failing = false;
+  await page.getByRole('link', { name: 'Sessions', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Sessions', level: 1 })).toBeVisible();
+  const row = page.getByTestId('session-row').filter({ hasText: 'Front desk' });
+  await expect(row.getByTestId('session-state')).not.toHaveText('Connected');
+  expect(errors).toEqual([]);
 });

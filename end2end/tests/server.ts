@@ -135,6 +135,14 @@ export class LifelineServer {
     return env;
   }
 
+  /** Stops the process and starts `build` in its place, on the same port and data: a new
+   * release deployed over this one. */
+  async upgrade(build: { bin: string; siteRoot: string }): Promise<void> {
+    await this.stop();
+    this.options.build = build;
+    await this.launch();
+  }
+
   /** SIGTERM, as a service manager stops it; waits for the exit. */
   async stop(): Promise<void> {
     await this.signal('SIGTERM');

@@ -10,8 +10,8 @@ mod settings;
 mod webhooks;
 
 pub use chunks::{
-    InstancesRoute, LoginRoute, SessionDetailRoute, SessionsRoute, SettingsRoute, SetupRoute,
-    WebhooksRoute, prefetch_when_idle,
+    InstancesRoute, LoginRoute, SPLIT_MANIFEST_META, SessionDetailRoute, SessionsRoute,
+    SettingsRoute, SetupRoute, WebhooksRoute, frame_chunks, prefetch_when_idle,
 };
 pub use dashboard::DashboardPage;
 pub use instances::InstancesPage;

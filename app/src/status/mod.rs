@@ -12,6 +12,8 @@ mod live;
 mod page;
 #[cfg(feature = "hydrate")]
 mod poller;
+#[cfg(any(test, feature = "hydrate"))]
+mod release;
 #[cfg(feature = "hydrate")]
 mod socket;
 mod socket_state;

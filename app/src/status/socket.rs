@@ -41,6 +41,8 @@ struct Manager {
     attempts: u32,
     /// Whether the current socket ever opened (a failed reconnect is not news).
     opened: bool,
+    /// How many sockets have opened in the page's life.
+    connections: u32,
     retry: Option<Timeout>,
     heartbeat: Option<Interval>,
     pong_deadline: Option<Timeout>,
@@ -68,6 +70,7 @@ pub fn start(state: StatusState, policy: SocketPolicy) {
         generation: 0,
         attempts: 0,
         opened: false,
+        connections: 0,
         retry: None,
         heartbeat: None,
         pong_deadline: None,
@@ -181,6 +184,11 @@ impl Manager {
         }
         self.attempts = 0;
         self.opened = true;
+        // The channel is back: the server may be a new release, without this tab's files.
+        if self.connections > 0 {
+            super::release::check();
+        }
+        self.connections += 1;
         // Every connection begins with a snapshot, which brings the page up to date: no
         // resume is asked for.
         self.state.socket.set(SocketState::Open);

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -177,7 +177,10 @@ function renamedIn(bytes: Buffer, from: string, to: string): Buffer {
 function nextRelease(): { siteRoot: string; script: string } {
   const siteRoot = mkdtempSync(path.join(os.tmpdir(), 'lifeline-release-'));
   cpSync(path.dirname(pkg), siteRoot, { recursive: true });
+  // The build's hash file: in the site folder after `make build`, beside the binary after
+  // `cargo leptos end-to-end`; the server prefers the site folder's.
   const hashFile = path.join(siteRoot, 'hash.txt');
+  if (!existsSync(hashFile)) cpSync(path.join(path.dirname(lifelineBin), 'hash.txt'), hashFile);
   let hashes = readFileSync(hashFile, 'utf8');
   const renamed = new Map<string, string>();
   for (const [kind, file] of [

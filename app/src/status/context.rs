@@ -122,6 +122,7 @@ pub fn provide_status(policy: DashboardPolicy, rendered: Option<Health>) -> Stat
         Effect::new(move |_| {
             untrack(|| {
                 super::page::watch(state);
+                super::release::watch(state);
                 super::poller::start(state);
                 super::socket::start(state, policy.socket.clone());
             })

@@ -4,11 +4,11 @@
 //! and their names carry a hash of their content. After a new release the server no
 //! longer has the chunks of the one this tab loaded: the router's next lazy navigation
 //! would ask for a file that is gone, and a chunk that fails to load stops the whole
-//! WebAssembly module. So whenever the event channel comes back (the server may have
-//! restarted), the page asks whether its own files are still served; once one is not, the
-//! tab is outdated and every navigation from then on is a full page load, which brings
-//! the new release. A release that did not change the dashboard keeps the same file
-//! names, and the tab carries on as it was.
+//! WebAssembly module. So whenever the event channel comes back, or the server answers
+//! again after it did not (it may have restarted), the page asks whether its own files are
+//! still served; once one is not, the tab is outdated and every navigation from then on is
+//! a full page load, which brings the new release. A release that did not change the
+//! dashboard keeps the same file names, and the tab carries on as it was.
 
 /// What a click on a link looked like, as far as following it is concerned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,39 +41,66 @@ mod browser {
     use std::cell::Cell;
 
     use gloo_net::http::{Method, RequestBuilder};
-    use leptos::prelude::{document, window};
+    use leptos::prelude::{Effect, Get, document, window};
     use wasm_bindgen::{JsCast, closure::Closure};
     use web_sys::{Element, Event, MouseEvent, RequestCache, Url};
 
     use super::{Click, navigates_here};
+    use crate::status::StatusState;
 
     thread_local! {
         static OUTDATED: Cell<bool> = const { Cell::new(false) };
+        static ASKING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Asks again whenever the server answers after it did not: a page whose event channel
+    /// cannot get through (a proxy that drops it) still notices a restart by its polls.
+    pub fn watch(state: StatusState) {
+        Effect::watch(
+            move || state.reachable.get(),
+            |now, before, _| {
+                if *now == Some(true) && before == Some(&Some(false)) {
+                    check();
+                }
+            },
+            false,
+        );
     }
 
     /// Asks, in the background, whether the server still has this page's scripts and
     /// WebAssembly; if it answers that one is gone, every later navigation loads the page
     /// afresh.
     pub fn check() {
-        if OUTDATED.get() {
+        // The channel and the poller may both see the server come back: one question.
+        if OUTDATED.get() || ASKING.replace(true) {
             return;
         }
         let files = own_files();
         leptos::task::spawn_local(async move {
-            for file in files {
-                // The files are cached for a year: only the server can say whether they
-                // still exist. An error or any other answer proves nothing; the next
-                // reconnect asks again.
-                let answer = RequestBuilder::new(&file)
-                    .method(Method::HEAD)
-                    .cache(RequestCache::NoStore)
-                    .send()
-                    .await;
-                if matches!(answer, Ok(response) if response.status() == 404) {
-                    return outdated();
-                }
+            let gone = any_gone(files).await;
+            ASKING.set(false);
+            if gone {
+                outdated();
             }
         });
+    }
+
+    /// Whether the server answers that one of `files` does not exist.
+    async fn any_gone(files: Vec<String>) -> bool {
+        for file in files {
+            // The files are cached for a year: only the server can say whether they still
+            // exist. An error or any other answer proves nothing; the next reconnect asks
+            // again.
+            let answer = RequestBuilder::new(&file)
+                .method(Method::HEAD)
+                .cache(RequestCache::NoStore)
+                .send()
+                .await;
+            if matches!(answer, Ok(response) if response.status() == 404) {
+                return true;
+            }
+        }
+        false
     }
 
     /// The URLs of the files the page loaded its code from, from the preload hints the
@@ -149,7 +176,7 @@ mod browser {
 }
 
 #[cfg(feature = "hydrate")]
-pub use browser::check;
+pub use browser::{check, watch};
 
 #[cfg(test)]
 mod tests {

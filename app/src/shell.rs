@@ -48,35 +48,40 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The build's hash file (`css: …`, `manifest: …` lines), when the build named the site's
+/// files after their content. Read once: it changes only with a new release, which is a new
+/// process.
+fn build_hashes(options: &LeptosOptions) -> Option<&'static str> {
+    static HASHES: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HASHES
+        .get_or_init(|| {
+            if !options.hash_files {
+                return None;
+            }
+            std::fs::read_to_string(hash_file(options)?).ok()
+        })
+        .as_deref()
+}
+
 /// Where the page finds its stylesheet. Derived from the options, so its name is defined
-/// once, in the build settings; when the build named the site's files after their content,
-/// the hash comes from the build's hash file (read once: it changes only with a new
-/// release, which is a new process).
+/// once, in the build settings, with the hash from the build's hash file where there is one.
 fn stylesheet_href(options: &LeptosOptions) -> String {
-    static HASHED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let hashed = HASHED.get_or_init(|| {
-        if !options.hash_files {
-            return None;
-        }
-        hash_of("css", &std::fs::read_to_string(hash_file(options)?).ok()?)
-    });
-    match hashed {
+    match build_hashes(options).and_then(|hashes| hash_of("css", hashes)) {
         Some(hash) => format!("/{}/{}.{hash}.css", options.site_pkg_dir, options.output_name),
         None => format!("/{}/{}.css", options.site_pkg_dir, options.output_name),
     }
 }
 
 /// Where the browser finds the build's split manifest, which lists the chunk files of each
-/// lazy page: it fetches them once it is idle. `None` for a build that is not split. Read
-/// once, as the stylesheet's name.
+/// lazy page: it fetches them once it is idle. `None` for a build that is not split. Looked
+/// up once, as the hash file is read once.
 fn split_manifest_href(options: &LeptosOptions) -> Option<&'static str> {
     static HREF: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     HREF.get_or_init(|| {
-        let name = if options.hash_files {
-            let hashes = std::fs::read_to_string(hash_file(options)?).ok()?;
-            format!("__wasm_split_manifest.{}.json", hash_of("manifest", &hashes)?)
-        } else {
-            "__wasm_split_manifest.json".to_owned()
+        let name = match build_hashes(options) {
+            Some(hashes) => format!("__wasm_split_manifest.{}.json", hash_of("manifest", hashes)?),
+            None if options.hash_files => return None,
+            None => "__wasm_split_manifest.json".to_owned(),
         };
         let pkg = &options.site_pkg_dir;
         let on_disk = std::path::Path::new(&*options.site_root).join(&**pkg).join(&name);

@@ -78,16 +78,16 @@ const FROM_THE_FRAME: [&str; 5] = [
 ];
 
 /// The files (`/pkg/chunk_3.<hash>.wasm`, …) of the pages reachable from the frame, from the
-/// build's split manifest (lazy view → the chunks it needs), each once, the likeliest
-/// first click's first.
-pub fn frame_chunks(manifest: &str, pkg_dir: &str) -> Result<Vec<String>, serde_json::Error> {
+/// build's split manifest (lazy view → the chunks it needs) and the URL path of the folder
+/// they are in (`/pkg`), each once, the likeliest first click's first.
+pub fn frame_chunks(manifest: &str, dir: &str) -> Result<Vec<String>, serde_json::Error> {
     let views: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(manifest)?;
     let mut files: Vec<String> = Vec::new();
     for page in FROM_THE_FRAME {
         let prefix = format!("__{page}_view_");
         for chunks in views.iter().filter(|(view, _)| view.starts_with(&prefix)).map(|(_, c)| c) {
             for chunk in chunks {
-                let file = format!("/{pkg_dir}/{chunk}.wasm");
+                let file = format!("{dir}/{chunk}.wasm");
                 if !files.contains(&file) {
                     files.push(file);
                 }
@@ -109,22 +109,14 @@ pub fn prefetch_when_idle() {
         use gloo_net::http::Request;
         use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 
-        let Some(manifest) = leptos::prelude::document()
-            .query_selector(&format!("meta[name={SPLIT_MANIFEST_META}]"))
-            .ok()
-            .flatten()
-            .and_then(|meta| meta.get_attribute("content"))
-        else {
-            return;
-        };
+        let Some(manifest) = crate::status::meta_content(SPLIT_MANIFEST_META) else { return };
         let prefetch = Closure::once_into_js(move || {
             leptos::task::spawn_local(async move {
                 let Ok(response) = Request::get(&manifest).send().await else { return };
                 let Ok(text) = response.text().await else { return };
-                let pkg_dir = manifest.rsplit_once('/').map_or("", |(dir, _)| dir);
-                let Ok(files) = frame_chunks(&text, pkg_dir.trim_start_matches('/')) else {
-                    return;
-                };
+                // The chunks sit beside the manifest.
+                let dir = manifest.rsplit_once('/').map_or("", |(dir, _)| dir);
+                let Ok(files) = frame_chunks(&text, dir) else { return };
                 for file in files {
                     // One after the other: a phone's link is not flooded, and the body is
                     // read so the browser keeps the whole file.
@@ -170,7 +162,7 @@ mod tests {
             "__setup_route_view_1": ["chunk_9.L", "split___setup_route_view_1.F"],
             "__session_detail_route_view_1": ["chunk_2.C", "split___session_detail_route_view_1.G"]
         }"#;
-        let files = frame_chunks(manifest, "pkg").unwrap();
+        let files = frame_chunks(manifest, "/pkg").unwrap();
         assert_eq!(
             files,
             [
@@ -181,6 +173,6 @@ mod tests {
                 "/pkg/split___settings_route_view_1.E.wasm",
             ]
         );
-        assert!(frame_chunks("not json", "pkg").is_err());
+        assert!(frame_chunks("not json", "/pkg").is_err());
     }
 }

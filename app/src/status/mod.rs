@@ -73,12 +73,17 @@ pub fn page_health() -> Option<crate::model::Health> {
 /// The JSON in the `content` of the page's `<meta name=…>`.
 #[cfg(feature = "hydrate")]
 fn from_meta<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
-    let content = leptos::prelude::document()
+    serde_json::from_str(&meta_content(name)?).ok()
+}
+
+/// The `content` of the page's `<meta name=…>`, which the server rendered for the browser.
+#[cfg(feature = "hydrate")]
+pub fn meta_content(name: &str) -> Option<String> {
+    leptos::prelude::document()
         .query_selector(&format!("meta[name={name}]"))
         .ok()
         .flatten()
-        .and_then(|meta| meta.get_attribute("content"))?;
-    serde_json::from_str(&content).ok()
+        .and_then(|meta| meta.get_attribute("content"))
 }
 
 /// The name of the `<meta>` element that carries the dashboard's schedules.

@@ -57,7 +57,7 @@ pub enum Event {
 }
 
 /// An [`Event`] with its place in the stream.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Envelope {
     /// Strictly increasing, starting at 1; a gap tells a client it missed something.
     pub seq: u64,
@@ -66,4 +66,11 @@ pub struct Envelope {
     /// What happened.
     #[serde(flatten)]
     pub event: Event,
+}
+
+impl Envelope {
+    /// Reads an event as the server sent it (see `ws_read` for why this is not derived).
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        super::ws_read::envelope(text)
+    }
 }

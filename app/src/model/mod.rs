@@ -10,6 +10,7 @@ pub mod recovery;
 mod session;
 pub mod webhooks;
 pub mod ws;
+mod ws_read;
 
 pub use access::{
     ApiKeyView, AuthState, CreatedApiKey, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Needs, Scope,

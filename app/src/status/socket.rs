@@ -224,7 +224,7 @@ impl Manager {
         if generation != self.generation {
             return;
         }
-        let Ok(frame) = serde_json::from_str::<ServerFrame>(text) else { return };
+        let Ok(frame) = ServerFrame::from_json(text) else { return };
         match self.live.apply(frame) {
             Applied::Changed => self.show(),
             Applied::Pong => self.pong_deadline = None,

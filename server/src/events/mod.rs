@@ -161,7 +161,7 @@ mod tests {
         bus.publish(removed("b"));
         let first = rx.recv().await.unwrap();
         assert_eq!(first.envelope.seq, 2);
-        assert_eq!(serde_json::from_str::<Envelope>(&first.json).unwrap(), first.envelope);
+        assert_eq!(Envelope::from_json(&first.json).unwrap(), first.envelope);
         assert_eq!(rx.recv().await.unwrap().envelope.seq, 3);
     }
 

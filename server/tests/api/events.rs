@@ -66,7 +66,7 @@ async fn next(ws: &mut Ws) -> Result<ServerFrame, Option<CloseCode>> {
             .expect("no frame within 10 s");
         match message {
             Some(Ok(Message::Text(text))) => {
-                return Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")));
+                return Ok(ServerFrame::from_json(&text).unwrap_or_else(|e| panic!("{e}: {text}")));
             }
             Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| f.code)),
             Some(Ok(_)) => continue,

@@ -10,8 +10,10 @@ use thiserror::Error;
 
 /// What can go wrong behind a dashboard call or a REST request, in words an operator can
 /// act on. The variant is the stable code machines match on; the text is for people.
-#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize, strum::IntoStaticStr)]
-#[serde(tag = "error", content = "message", rename_all = "snake_case")]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString,
+)]
+#[serde(tag = "error", content = "message", rename_all = "snake_case", from = "ErrorBody")]
 #[strum(serialize_all = "snake_case")]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum AppError {
@@ -110,7 +112,59 @@ impl AppError {
     }
 }
 
+/// The wire form as it is read. Not the derived reading of the adjacently tagged enum:
+/// that one buffers the body in case `message` comes before `error`, and compiles every
+/// reader a second time for the buffer, which the browser pays for in WebAssembly.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    message: String,
+}
+
+impl From<ErrorBody> for AppError {
+    /// A code this build does not know (a newer server's) keeps its message as an
+    /// internal error rather than failing to read at all.
+    fn from(body: ErrorBody) -> Self {
+        let mut error = body.error.parse().unwrap_or(AppError::Internal(String::new()));
+        *error.message_mut() = body.message;
+        error
+    }
+}
+
 impl AppError {
+    fn message_mut(&mut self) -> &mut String {
+        match self {
+            AppError::NoSuchSession(message)
+            | AppError::NoSuchInstance(message)
+            | AppError::NoSuchKey(message)
+            | AppError::NoSuchWebhook(message)
+            | AppError::InvalidRequest(message)
+            | AppError::MalformedJson(message)
+            | AppError::PayloadTooLarge(message)
+            | AppError::UnsupportedMediaType(message)
+            | AppError::NoSuchRoute(message)
+            | AppError::MethodNotAllowed(message)
+            | AppError::ConnectorUnavailable(message)
+            | AppError::NotPaired(message)
+            | AppError::SessionStopped(message)
+            | AppError::StillRestoring(message)
+            | AppError::UpstreamRefused(message)
+            | AppError::UpstreamTimeout(message)
+            | AppError::Conflict(message)
+            | AppError::ShuttingDown(message)
+            | AppError::DatabaseError(message)
+            | AppError::Unauthorized(message)
+            | AppError::Forbidden(message)
+            | AppError::UnknownHost(message)
+            | AppError::TooManyAttempts(message)
+            | AppError::Busy(message)
+            | AppError::RequestTimeout(message)
+            | AppError::HolderUnavailable(message)
+            | AppError::Unreachable(message)
+            | AppError::Internal(message) => message,
+        }
+    }
+
     /// The HTTP status that goes with the error, on every surface.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -209,5 +263,20 @@ mod tests {
             assert_eq!(v, serde_json::json!({"error": e.code(), "message": "x"}));
             assert_eq!(serde_json::from_value::<AppError>(v).unwrap(), e);
         }
+    }
+
+    #[test]
+    fn a_code_this_build_does_not_know_keeps_its_message() {
+        let read = |text: &str| serde_json::from_str::<AppError>(text);
+        assert_eq!(
+            read(r#"{"message":"first","error":"not_paired"}"#).unwrap(),
+            AppError::NotPaired("first".into()),
+            "the fields in either order"
+        );
+        assert_eq!(
+            read(r#"{"error":"added_later","message":"what happened"}"#).unwrap(),
+            AppError::Internal("what happened".into())
+        );
+        assert!(read(r#"{"error":"not_paired"}"#).unwrap_err().to_string().contains("`message`"));
     }
 }

@@ -81,7 +81,7 @@ impl PollPolicy {
 /// when to stop. Every retry schedule in Lifeline is one: restoring and reconnecting
 /// sessions, the browser's event channel, and its health poller while the server is away.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "BackoffFields")]
 pub enum Backoff {
     /// Fixed waits, one per retry: `[5 s, 15 s, 45 s]` retries three times; with
     /// `repeat_last`, the last wait repeats for ever instead.
@@ -102,6 +102,43 @@ pub enum Backoff {
         #[serde(default)]
         cap: Option<Duration>,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BackoffKind {
+    Steps,
+    Doubling,
+}
+
+#[derive(Deserialize)]
+struct BackoffFields {
+    kind: BackoffKind,
+    delays: Option<Vec<Duration>>,
+    #[serde(default)]
+    repeat_last: bool,
+    base: Option<Duration>,
+    retries: Option<u32>,
+    cap: Option<Duration>,
+}
+
+impl TryFrom<BackoffFields> for Backoff {
+    type Error = String;
+
+    fn try_from(f: BackoffFields) -> Result<Self, String> {
+        let missing = |name: &str| format!("missing field `{name}`");
+        Ok(match f.kind {
+            BackoffKind::Steps => Backoff::Steps {
+                delays: f.delays.ok_or_else(|| missing("delays"))?,
+                repeat_last: f.repeat_last,
+            },
+            BackoffKind::Doubling => Backoff::Doubling {
+                base: f.base.ok_or_else(|| missing("base"))?,
+                retries: f.retries.ok_or_else(|| missing("retries"))?,
+                cap: f.cap,
+            },
+        })
+    }
 }
 
 impl Backoff {
@@ -452,5 +489,30 @@ mod tests {
             .map(|failures| p.next_light_delay(LightPoll::Unreachable { failures }).as_secs())
             .collect();
         assert_eq!(waits, [5, 5, 10, 30, 30, 30, 30]);
+    }
+
+    #[test]
+    fn ladders_read_back_as_written_and_say_what_is_missing() {
+        let ladders = [
+            SupervisorPolicy::default().restore,
+            SupervisorPolicy::default().reconnect,
+            Backoff::Steps { delays: vec![secs(1)], repeat_last: true },
+            Backoff::Doubling { base: secs(1), retries: 10, cap: Some(secs(10)) },
+        ];
+        for ladder in ladders {
+            let text = serde_json::to_string(&ladder).unwrap();
+            assert_eq!(serde_json::from_str::<Backoff>(&text).unwrap(), ladder, "{text}");
+        }
+        // The optional fields have their defaults; the other kind's fields are ignored.
+        let read = |text: &str| serde_json::from_str::<Backoff>(text);
+        assert_eq!(
+            read(r#"{"delays":[{"secs":2,"nanos":0}],"base":null,"kind":"steps"}"#).unwrap(),
+            Backoff::Steps { delays: vec![secs(2)], repeat_last: false }
+        );
+        let refused = |text: &str| read(text).unwrap_err().to_string();
+        assert!(refused(r#"{"kind":"steps"}"#).contains("missing field `delays`"));
+        assert!(refused(r#"{"kind":"doubling","base":{"secs":1,"nanos":0}}"#).contains("`retries`"));
+        assert!(refused(r#"{"kind":"spiral"}"#).contains("unknown variant `spiral`"));
+        assert!(refused(r#"{"delays":[]}"#).contains("missing field `kind`"));
     }
 }

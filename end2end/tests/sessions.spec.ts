@@ -15,7 +15,10 @@ test('add a session: its QR code is drawn in the page, rotates, and gives way to
   const form = page.getByTestId('add-session');
   await form.getByLabel('Name').fill('Support line');
   await expect(form.getByLabel('Connector')).toHaveValue('simulator');
+  // The server draws the code: the page's WebAssembly carries no QR encoder.
+  const drawn = page.waitForResponse((r) => r.url().endsWith('/api/sessions/qr') && r.ok());
   await form.getByRole('button', { name: 'Add session' }).click();
+  await drawn;
 
   // An SVG QR code, in the page, with a name for screen readers.
   const qr = page.getByTestId('qr-code');

@@ -12,6 +12,8 @@ mod table_head;
 
 pub use layout::Layout;
 pub use qr::QrImage;
+#[cfg(feature = "ssr")]
+pub use qr::qr_svg;
 pub use reconnect::ReconnectControl;
 pub use refresh::ticks_while_visible;
 pub use status_badge::StatusBadge;

@@ -35,6 +35,15 @@ pub async fn create_session(
         .map_err(super::fail)
 }
 
+/// Draws a pairing QR code (the text the event channel announced) as SVG. The server draws
+/// it so that the browser carries no QR encoder; whoever may read the event channel, where
+/// the code is announced, may have it drawn.
+#[server(endpoint = "sessions/qr")]
+pub async fn draw_qr(payload: String) -> Result<String, AppError> {
+    super::authorized(Needs::Key(Scope::Read)).await?;
+    crate::components::qr_svg(&payload).map_err(|e| super::fail(AppError::InvalidRequest(e)))
+}
+
 /// Connects a session anew and reports the first outcome.
 #[server]
 pub async fn reconnect_session(id: String) -> Result<ActionResult, AppError> {

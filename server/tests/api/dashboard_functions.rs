@@ -3,7 +3,7 @@
 
 use app::{
     functions::{
-        ChangePassword, ChangeWebhook, CreateWebhook, GetPolicies, GetSessionHistory,
+        ChangePassword, ChangeWebhook, CreateWebhook, DrawQr, GetPolicies, GetSessionHistory,
         ListConnectors, ListWebhooks,
     },
     model::{SessionStatus, history::SessionHistory},
@@ -42,6 +42,31 @@ async fn the_page_carries_the_schedules_the_server_was_started_with() {
     let policy: DashboardPolicy = serde_json::from_str(content).expect("the policy does not parse");
     assert_eq!(policy, DashboardPolicy::default().scaled(0.1));
     assert_eq!(policy.poll.light_every.as_secs(), 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_server_draws_pairing_qr_codes_for_the_page() {
+    let app = spawn_app().await;
+    let cookie = app.login().await;
+    let r = call(&app, DrawQr::PATH, &cookie, &[("payload", "2@abcdef,ghijkl,mnopqr")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let svg: String = r.json().await.unwrap();
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+    let other: String = call(&app, DrawQr::PATH, &cookie, &[("payload", "2@other")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(svg, other, "another payload, another picture");
+
+    // More than a QR code can hold is refused with the reason, not drawn half.
+    let r = call(&app, DrawQr::PATH, &cookie, &[("payload", &"x".repeat(4_000))]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("cannot draw this code as QR"));
+    // Only for whoever may read the event channel, where the codes are announced.
+    let r = call(&app, DrawQr::PATH, "lifeline_session=forged", &[("payload", "2@abc")]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
 

@@ -621,6 +621,21 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Only the headers that carry credentials (API key, bearer token, login cookie): what a
+/// long-lived connection keeps to check its credentials again later, instead of every
+/// header of its request.
+pub fn credential_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    for name in
+        [header::HeaderName::from_static("x-api-key"), header::AUTHORIZATION, header::COOKIE]
+    {
+        for value in headers.get_all(&name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
 /// The session token in the `Cookie` header, under the cookie name `cookie`.
 pub fn session_token<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str> {
     headers
@@ -657,5 +672,23 @@ mod tests {
         assert_eq!(session_token(&c, SECURE_COOKIE), Some("def"));
         c.insert("cookie", HeaderValue::from_static("lifeline_session="));
         assert_eq!(session_token(&c, COOKIE), None);
+    }
+
+    #[test]
+    fn a_channel_keeps_only_the_headers_that_carry_credentials() {
+        let mut h = HeaderMap::new();
+        h.insert("user-agent", HeaderValue::from_static("Mozilla/5.0 (a long string)"));
+        h.insert("sec-websocket-key", HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
+        h.insert("authorization", HeaderValue::from_static("Bearer k2"));
+        h.append("cookie", HeaderValue::from_static("theme=dark"));
+        h.append("cookie", HeaderValue::from_static("lifeline_session=abc"));
+        let kept = credential_headers(&h);
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert!(kept.get("user-agent").is_none());
+        // What credentials are read from it is what is read from the whole request.
+        assert_eq!(presented_key(&kept), presented_key(&h));
+        assert_eq!(session_token(&kept, COOKIE), Some("abc"));
+        h.insert("x-api-key", HeaderValue::from_static("k1"));
+        assert_eq!(presented_key(&credential_headers(&h)), Some("k1"));
     }
 }

@@ -53,11 +53,8 @@ async fn the_server_draws_pairing_qr_codes_for_the_page() {
     assert_eq!(r.status(), StatusCode::OK);
     let svg: String = r.json().await.unwrap();
     assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
-    let other: String = call(&app, DrawQr::PATH, &cookie, &[("payload", "2@other")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let other: String =
+        call(&app, DrawQr::PATH, &cookie, &[("payload", "2@other")]).await.json().await.unwrap();
     assert_ne!(svg, other, "another payload, another picture");
 
     // More than a QR code can hold is refused with the reason, not drawn half.

@@ -1,7 +1,12 @@
 //! One client's event channel: snapshot, then every event in order, heartbeats both ways,
 //! resume on request, and a clean close for every way it can end.
 
-use std::time::Instant;
+use std::{
+    future::{Future, poll_fn},
+    pin::pin,
+    task::Poll,
+    time::{Duration, Instant},
+};
 
 use app::model::ws::{ClientFrame, Control, close};
 use axum::{
@@ -37,32 +42,32 @@ impl Ending {
 pub async fn serve(
     mut socket: WebSocket,
     state: AppState,
-    headers: HeaderMap,
+    credentials: HeaderMap,
     _ticket: Ticket,
     watch: Watch,
 ) {
     state.metrics.ws_clients(1);
-    let ending = run(&mut socket, &state, &headers, &watch).await;
+    let ending = run(&mut socket, &state, &credentials, &watch).await;
     if let Some(ending) = ending {
         tracing::debug!(code = ending.code, reason = ending.reason, "closing an event channel");
         let frame = CloseFrame { code: ending.code, reason: Utf8Bytes::from_static(ending.reason) };
-        let close = socket.send(Message::Close(Some(frame)));
-        let _ = tokio::time::timeout(state.ws.send_timeout, close).await;
+        let _ = send_within(&mut socket, Message::Close(Some(frame)), state.ws.send_timeout).await;
     }
     state.metrics.ws_clients(-1);
 }
 
 /// Runs the channel; `Some` when the server ends it, `None` when the client went away.
+/// `credentials` are the headers of the request that opened it that carry credentials.
 async fn run(
     socket: &mut WebSocket,
     state: &AppState,
-    headers: &HeaderMap,
+    credentials: &HeaderMap,
     watch: &Watch,
 ) -> Option<Ending> {
     let limits = &state.ws;
     // A revocation between the request's authentication and the watch taking hold is not
     // seen by the watch; this sees it.
-    if state.access.authenticate(headers).await.is_none() {
+    if state.access.authenticate(credentials).await.is_none() {
         return Some(Ending::new(close::CREDENTIALS_EXPIRED, REVOKED));
     }
     // Subscribing before the snapshot is taken means no event falls between the two.
@@ -87,12 +92,18 @@ async fn run(
     heartbeat.tick().await;
     let mut awaiting_pong: Option<Instant> = None;
     let mut delivered: u64 = 0;
+    // Made once for the channel's life: made anew on every turn of the loop, each would
+    // join and leave its token's list of waiters once per event, and every channel of the
+    // server waits on the same shutdown token (as every channel of one login does on its
+    // revocation), so each event would have every channel queue for one lock.
+    let mut shutdown = pin!(state.shutdown.cancelled());
+    let mut revoked = pin!(watch.revoked());
     loop {
         tokio::select! {
-            _ = state.shutdown.cancelled() => {
+            _ = &mut shutdown => {
                 return Some(Ending::new(close::GOING_AWAY, "server shutting down"));
             }
-            _ = watch.revoked() => return Some(Ending::new(close::CREDENTIALS_EXPIRED, REVOKED)),
+            _ = &mut revoked => return Some(Ending::new(close::CREDENTIALS_EXPIRED, REVOKED)),
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) => return None,
                 Some(Ok(Message::Close(_))) => return None,
@@ -121,15 +132,16 @@ async fn run(
                     if delivered.is_multiple_of(CHECK_EVERY) && events.len() > limits.max_behind {
                         return Some(Ending::new(close::TOO_SLOW, "too far behind the event stream; reconnect and resume"));
                     }
+                    // The text made once at publishing, shared: no copy per client.
                     let frame = Message::Text(published.json.clone());
-                    match tokio::time::timeout(limits.send_timeout, socket.send(frame)).await {
-                        Ok(Ok(())) if delivered.is_multiple_of(CHECK_EVERY) => {
+                    match send_within(socket, frame, limits.send_timeout).await {
+                        Ok(()) if delivered.is_multiple_of(CHECK_EVERY) => {
                             let lag = (Utc::now() - published.envelope.at).to_std().unwrap_or_default();
                             state.metrics.event_lag(lag);
                         }
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return None,
-                        Err(_) => return Some(Ending::new(close::TOO_SLOW, "not reading; reconnect and resume")),
+                        Ok(()) => {}
+                        Err(Unsent::Failed) => return None,
+                        Err(Unsent::TimedOut) => return Some(Ending::new(close::TOO_SLOW, "not reading; reconnect and resume")),
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
@@ -142,14 +154,13 @@ async fn run(
                     return Some(Ending::new(close::HEARTBEAT_MISSED, "no answer to pings"));
                 }
                 // A login that ended or a key that was revoked ends the channel too.
-                if state.access.authenticate(headers).await.is_none() {
+                if state.access.authenticate(credentials).await.is_none() {
                     return Some(Ending::new(close::CREDENTIALS_EXPIRED, REVOKED));
                 }
                 if awaiting_pong.is_none() {
                     awaiting_pong = Some(Instant::now());
                 }
-                let ping = socket.send(Message::Ping(Default::default()));
-                if !matches!(tokio::time::timeout(limits.send_timeout, ping).await, Ok(Ok(()))) {
+                if send_within(socket, Message::Ping(Default::default()), limits.send_timeout).await.is_err() {
                     return None;
                 }
             }
@@ -163,7 +174,7 @@ async fn answer(
     state: &AppState,
     text: &str,
     snapshot_seq: u64,
-) -> Result<(), axum::Error> {
+) -> Result<(), Unsent> {
     match serde_json::from_str::<ClientFrame>(text) {
         Ok(ClientFrame::Ping) => send(socket, state, &Control::Pong).await,
         Ok(ClientFrame::Resume { after_seq }) => {
@@ -198,13 +209,35 @@ fn text(value: &impl serde::Serialize) -> Message {
     Message::Text(serde_json::to_string(value).unwrap_or_default().into())
 }
 
-async fn send(
+async fn send(socket: &mut WebSocket, state: &AppState, control: &Control) -> Result<(), Unsent> {
+    send_within(socket, text(control), state.ws.send_timeout).await
+}
+
+/// Why a frame did not go out.
+#[derive(Debug)]
+enum Unsent {
+    /// The connection failed.
+    Failed,
+    /// It could not leave within the limit: the client is not reading.
+    TimedOut,
+}
+
+/// Sends `message`, giving up after `limit`. A frame that leaves at once (the socket's
+/// buffer has room, as it has for a client that reads) is sent without arming a timer:
+/// at every event, every client would otherwise put one in the runtime's timer wheel and
+/// take it out again, which costs more than the send.
+async fn send_within(
     socket: &mut WebSocket,
-    state: &AppState,
-    control: &Control,
-) -> Result<(), axum::Error> {
-    match tokio::time::timeout(state.ws.send_timeout, socket.send(text(control))).await {
-        Ok(result) => result,
-        Err(_) => Err(axum::Error::new("send timed out")),
-    }
+    message: Message,
+    limit: Duration,
+) -> Result<(), Unsent> {
+    let mut sending = pin!(socket.send(message));
+    let first = poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
+    let result = match first {
+        Poll::Ready(result) => result,
+        Poll::Pending => {
+            tokio::time::timeout(limit, sending).await.map_err(|_| Unsent::TimedOut)?
+        }
+    };
+    result.map_err(|_| Unsent::Failed)
 }

@@ -13,7 +13,7 @@ use axum::{
 
 use super::{error::ApiFailure, origin_allowed};
 use crate::{
-    access::Caller,
+    access::{Caller, credential_headers},
     client_addr::{ClientAddr, limit_key},
     state::AppState,
 };
@@ -47,7 +47,14 @@ pub async fn upgrade(
     // Revoking the key or ending the login closes the channel at once, not at the next
     // heartbeat.
     let watch = state.access.watch(&caller);
+    // What the connection keeps to check its credentials at every heartbeat.
+    let credentials = credential_headers(&headers);
+    // A client only sends small frames (ping, resume), so a read buffer the size of the
+    // largest one it may send is enough; the transport's default (128 KiB, written to in
+    // full on every read) would be most of what each connected dashboard costs. A larger
+    // frame still grows the buffer as it needs.
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| connection::serve(socket, state, headers, ticket, watch))
+        .read_buffer_size(limits.max_message)
+        .on_upgrade(move |socket| connection::serve(socket, state, credentials, ticket, watch))
 }

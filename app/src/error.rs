@@ -11,7 +11,15 @@ use thiserror::Error;
 /// What can go wrong behind a dashboard call or a REST request, in words an operator can
 /// act on. The variant is the stable code machines match on; the text is for people.
 #[derive(
-    Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Error,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
 )]
 #[serde(tag = "error", content = "message", rename_all = "snake_case", from = "ErrorBody")]
 #[strum(serialize_all = "snake_case")]

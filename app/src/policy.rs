@@ -511,7 +511,9 @@ mod tests {
         );
         let refused = |text: &str| read(text).unwrap_err().to_string();
         assert!(refused(r#"{"kind":"steps"}"#).contains("missing field `delays`"));
-        assert!(refused(r#"{"kind":"doubling","base":{"secs":1,"nanos":0}}"#).contains("`retries`"));
+        assert!(
+            refused(r#"{"kind":"doubling","base":{"secs":1,"nanos":0}}"#).contains("`retries`")
+        );
         assert!(refused(r#"{"kind":"spiral"}"#).contains("unknown variant `spiral`"));
         assert!(refused(r#"{"delays":[]}"#).contains("missing field `kind`"));
     }

@@ -143,6 +143,10 @@ impl Backend for AppState {
         self.supervisor.set_auto_connect(&id, on).await.map_err(AppError::from)
     }
 
+    async fn set_primary(&self, id: String, on: bool) -> Result<SessionView, AppError> {
+        self.supervisor.set_primary(&id, on).await.map_err(AppError::from)
+    }
+
     async fn logout_session(&self, id: String) -> Result<SessionView, AppError> {
         self.supervisor.logout(&id).await.map_err(AppError::from)
     }

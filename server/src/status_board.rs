@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::model::{Desired, Health, SessionView, Tally, derive_status};
+use app::model::{Counted, Health, SessionView, Tally, derive_status};
 use chrono::{SubsecRound, Utc};
 use tokio::sync::watch;
 
@@ -21,10 +21,6 @@ use tokio::sync::watch;
 struct Sessions {
     views: HashMap<String, SessionView>,
     tally: Tally,
-}
-
-fn should_run(view: &SessionView) -> bool {
-    view.desired == Desired::Running
 }
 
 /// Sessions by id, their counts, and the database's last known condition.
@@ -56,9 +52,9 @@ impl StatusBoard {
     /// Adds or replaces a session's view, keeping the counts in step.
     pub fn upsert(&self, view: SessionView) {
         let mut s = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
-        s.tally.add(view.status, should_run(&view));
+        s.tally.add(Counted::from(&view));
         if let Some(old) = s.views.insert(view.id.clone(), view) {
-            s.tally.remove(old.status, should_run(&old));
+            s.tally.remove(Counted::from(&old));
         }
     }
 
@@ -66,7 +62,7 @@ impl StatusBoard {
     pub fn remove(&self, id: &str) {
         let mut s = self.sessions.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = s.views.remove(id) {
-            s.tally.remove(old.status, should_run(&old));
+            s.tally.remove(Counted::from(&old));
         }
     }
 
@@ -138,7 +134,7 @@ impl StatusBoard {
 
 #[cfg(test)]
 mod tests {
-    use app::model::{HealthStatus, SessionStatus};
+    use app::model::{Desired, HealthStatus, SessionStatus};
 
     use super::*;
 

@@ -82,6 +82,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn stop_session(&self, id: String) -> Result<SessionView, AppError>;
     /// Allows or forbids connecting without a person.
     async fn set_auto_connect(&self, id: String, on: bool) -> Result<SessionView, AppError>;
+    /// Marks a session as one that matters most (or no longer).
+    async fn set_primary(&self, id: String, on: bool) -> Result<SessionView, AppError>;
     /// Logs a session out and forgets its credentials.
     async fn logout_session(&self, id: String) -> Result<SessionView, AppError>;
     /// Deletes a session.

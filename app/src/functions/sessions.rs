@@ -80,6 +80,17 @@ pub async fn set_auto_connect(id: String, on: bool) -> Result<SessionView, AppEr
         .map_err(super::fail)
 }
 
+/// Marks a session as one that matters most, or no longer: while any is marked, the dot
+/// and the health status speak for the marked ones.
+#[server]
+pub async fn set_primary(id: String, on: bool) -> Result<SessionView, AppError> {
+    super::authorized(Needs::Key(Scope::Operate))
+        .await?
+        .set_primary(id, on)
+        .await
+        .map_err(super::fail)
+}
+
 /// Logs a session out and forgets its credentials.
 #[server]
 pub async fn logout_session(id: String) -> Result<SessionView, AppError> {

@@ -25,7 +25,12 @@ pub struct CreateSession {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpdateSession {
     /// Whether restore and recovery may connect it without a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_connect: Option<bool>,
+    /// Whether it is one of the sessions that matter most: while any session is marked,
+    /// `GET /health` is `ok` when every marked session that should run is connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
 }
 
 /// `POST /sessions/{id}/messages`.

@@ -158,6 +158,10 @@ pub struct SessionHealth {
     pub last_connected_age_seconds: Option<u64>,
     /// What the operator wants it to do.
     pub desired: super::Desired,
+    /// Whether the operator marked it as one that matters most (while any session is, the
+    /// report's status speaks for the marked ones).
+    #[serde(default)]
+    pub primary: bool,
     /// Automatic recoveries the watchdog may still make this hour (a person always may);
     /// null when the recovery log could not be read.
     pub recovery_budget_left: Option<u32>,
@@ -168,11 +172,32 @@ pub struct SessionHealth {
     pub held_by: Option<String>,
 }
 
+/// What counting a session takes from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// Its observed state.
+    pub status: SessionStatus,
+    /// Whether its desired state is running (one an operator stopped on purpose does not
+    /// make the server degraded).
+    pub should_run: bool,
+    /// Whether the operator marked it as one that matters most.
+    pub primary: bool,
+}
+
+impl From<&super::SessionView> for Counted {
+    fn from(view: &super::SessionView) -> Counted {
+        Counted {
+            status: view.status,
+            should_run: view.desired == super::Desired::Running,
+            primary: view.primary,
+        }
+    }
+}
+
 /// Running counts from which [`SessionCounts`] and the health status follow.
 ///
-/// Besides the public counts it keeps how many sessions *should* run (desired running and
-/// active) and how many of those are connected: a session an operator stopped on purpose
-/// does not make the server degraded.
+/// Besides the public counts it keeps how many sessions *should* run and how many of those
+/// are connected, overall and among the sessions marked primary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     /// The public counts.
@@ -181,20 +206,28 @@ pub struct Tally {
     pub wanted: u32,
     /// Of those, the connected ones.
     pub wanted_connected: u32,
+    /// Sessions marked primary, whatever their desired state.
+    pub primaries: u32,
+    /// Marked sessions whose desired state is running.
+    pub wanted_primary: u32,
+    /// Of those, the connected ones.
+    pub wanted_primary_connected: u32,
 }
 
 impl Tally {
     /// Counts one session in.
-    pub fn add(&mut self, status: SessionStatus, should_run: bool) {
-        self.adjust(status, should_run, |n| *n += 1);
+    pub fn add(&mut self, session: Counted) {
+        self.adjust(session, |n| *n += 1);
     }
 
-    /// Counts one session out (the reverse of [`Tally::add`] with the same arguments).
-    pub fn remove(&mut self, status: SessionStatus, should_run: bool) {
-        self.adjust(status, should_run, |n| *n = n.saturating_sub(1));
+    /// Counts one session out (the reverse of [`Tally::add`] with the same session).
+    pub fn remove(&mut self, session: Counted) {
+        self.adjust(session, |n| *n = n.saturating_sub(1));
     }
 
-    fn adjust(&mut self, status: SessionStatus, should_run: bool, step: impl Fn(&mut u32)) {
+    fn adjust(&mut self, session: Counted, step: impl Fn(&mut u32)) {
+        let Counted { status, should_run, primary } = session;
+        let connected = status == SessionStatus::Connected;
         step(&mut self.counts.total);
         step(match status {
             SessionStatus::Connected => &mut self.counts.connected,
@@ -203,31 +236,50 @@ impl Tally {
             }
             SessionStatus::Disconnected | SessionStatus::LoggedOut => &mut self.counts.disconnected,
         });
+        if primary {
+            step(&mut self.primaries);
+        }
         if should_run {
             step(&mut self.wanted);
-            if status == SessionStatus::Connected {
+            if connected {
                 step(&mut self.wanted_connected);
             }
+            if primary {
+                step(&mut self.wanted_primary);
+                if connected {
+                    step(&mut self.wanted_primary_connected);
+                }
+            }
+        }
+    }
+
+    /// Whether every session the status speaks for is connected: the marked ones that
+    /// should run while any session is marked primary, else every one that should run.
+    pub fn all_up(&self) -> bool {
+        if self.primaries > 0 {
+            self.wanted_primary_connected >= self.wanted_primary
+        } else {
+            self.wanted_connected >= self.wanted
         }
     }
 }
 
-impl FromIterator<(SessionStatus, bool)> for Tally {
-    fn from_iter<I: IntoIterator<Item = (SessionStatus, bool)>>(iter: I) -> Self {
+impl FromIterator<Counted> for Tally {
+    fn from_iter<I: IntoIterator<Item = Counted>>(iter: I) -> Self {
         let mut tally = Tally::default();
-        for (status, should_run) in iter {
-            tally.add(status, should_run);
+        for session in iter {
+            tally.add(session);
         }
         tally
     }
 }
 
-/// The status of both reports: `error` when the database does not answer,
-/// `degraded` when a session that should run is not connected, `ok` otherwise.
+/// The status of both reports: `error` when the database does not answer, `degraded` when
+/// a session the status speaks for ([`Tally::all_up`]) is not connected, `ok` otherwise.
 pub fn derive_status(tally: &Tally, database_ok: bool) -> HealthStatus {
     if !database_ok {
         HealthStatus::Error
-    } else if tally.wanted_connected < tally.wanted {
+    } else if !tally.all_up() {
         HealthStatus::Degraded
     } else {
         HealthStatus::Ok
@@ -239,9 +291,13 @@ mod tests {
     use super::*;
     use SessionStatus::*;
 
+    fn counted(status: SessionStatus, should_run: bool, primary: bool) -> Counted {
+        Counted { status, should_run, primary }
+    }
+
     #[test]
     fn buckets_cover_every_state_once() {
-        let tally: Tally = SessionStatus::ALL.iter().map(|s| (*s, false)).collect();
+        let tally: Tally = SessionStatus::ALL.iter().map(|s| counted(*s, false, false)).collect();
         let c = tally.counts;
         assert_eq!(c.total, 6);
         assert_eq!(c.connected + c.connecting + c.disconnected, c.total);
@@ -252,28 +308,41 @@ mod tests {
     fn remove_undoes_add() {
         let mut t = Tally::default();
         for s in SessionStatus::ALL {
-            for should_run in [true, false] {
+            for (should_run, primary) in
+                [(true, false), (false, false), (true, true), (false, true)]
+            {
                 let before = t;
-                t.add(*s, should_run);
-                t.remove(*s, should_run);
+                t.add(counted(*s, should_run, primary));
+                t.remove(counted(*s, should_run, primary));
                 assert_eq!(t, before);
+                t.add(counted(*s, should_run, primary));
             }
         }
     }
 
     #[test]
     fn derivation_matrix() {
+        let of = |sessions: &[(SessionStatus, bool, bool)]| -> Tally {
+            sessions.iter().map(|&(s, run, primary)| counted(s, run, primary)).collect()
+        };
         let none = Tally::default();
-        let all_up: Tally = [(Connected, true), (Connected, true)].into_iter().collect();
-        let one_down: Tally = [(Connected, true), (Reconnecting, true)].into_iter().collect();
-        let stopped_on_purpose: Tally =
-            [(Connected, true), (Disconnected, false)].into_iter().collect();
+        let all_up = of(&[(Connected, true, false), (Connected, true, false)]);
+        let one_down = of(&[(Connected, true, false), (Reconnecting, true, false)]);
+        let stopped_on_purpose = of(&[(Connected, true, false), (Disconnected, false, false)]);
+        // With a session marked primary, only the marked ones count...
+        let primary_up = of(&[(Connected, true, true), (Reconnecting, true, false)]);
+        let primary_down = of(&[(Reconnecting, true, true), (Connected, true, false)]);
+        // ...and a marked one stopped on purpose does not hand the say back to the others.
+        let primary_stopped = of(&[(Disconnected, false, true), (Reconnecting, true, false)]);
 
         assert_eq!(derive_status(&none, true), HealthStatus::Ok);
         assert_eq!(derive_status(&all_up, true), HealthStatus::Ok);
         assert_eq!(derive_status(&one_down, true), HealthStatus::Degraded);
         assert_eq!(derive_status(&stopped_on_purpose, true), HealthStatus::Ok);
-        for t in [none, all_up, one_down, stopped_on_purpose] {
+        assert_eq!(derive_status(&primary_up, true), HealthStatus::Ok);
+        assert_eq!(derive_status(&primary_down, true), HealthStatus::Degraded);
+        assert_eq!(derive_status(&primary_stopped, true), HealthStatus::Ok);
+        for t in [none, all_up, one_down, stopped_on_purpose, primary_up, primary_down] {
             assert_eq!(derive_status(&t, false), HealthStatus::Error);
         }
     }
@@ -302,6 +371,7 @@ mod tests {
                 last_message_age_seconds: None,
                 last_connected_age_seconds: Some(0),
                 desired: super::super::Desired::Running,
+                primary: true,
                 recovery_budget_left: Some(3),
                 held_by: Some("a".into()),
             }],
@@ -326,6 +396,7 @@ mod tests {
             "socketAlive",
             "recoveryBudgetLeft",
             "heldBy",
+            "primary",
         ] {
             assert!(s.get(field).is_some(), "{field} missing: {s}");
         }

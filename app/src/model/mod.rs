@@ -18,7 +18,7 @@ pub use access::{
 };
 pub use event::{Envelope, Event};
 pub use health::{
-    DatabaseHealth, DeepHealth, Health, HealthStatus, OutboxHealth, SessionCounts, SessionHealth,
-    Tally, TodayActivity, derive_status,
+    Counted, DatabaseHealth, DeepHealth, Health, HealthStatus, OutboxHealth, SessionCounts,
+    SessionHealth, Tally, TodayActivity, derive_status,
 };
 pub use session::{Desired, ParseError, Reason, SessionStatus, SessionView};

@@ -226,6 +226,10 @@ pub struct SessionView {
     pub last_message_at: Option<DateTime<Utc>>,
     /// Whether restore and recovery may connect it without a person.
     pub auto_connect: bool,
+    /// Whether the operator marked it as one that matters most: while any session is
+    /// marked, the health status (and the dashboard's dot) speaks for the marked ones only.
+    #[serde(default)]
+    pub primary: bool,
     /// What the operator wants it to be doing.
     pub desired: Desired,
     /// When it was created.
@@ -256,6 +260,7 @@ impl SessionView {
             last_connected_at: None,
             last_message_at: None,
             auto_connect: true,
+            primary: false,
             desired: Desired::Running,
             created_at: now,
             updated_at: now,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    Envelope, Event, Health, HealthStatus, SessionView, Tally, derive_status,
+    Counted, Envelope, Event, Health, HealthStatus, SessionView, Tally, derive_status,
     recovery::Recovery,
     ws::{Control, ServerFrame},
 };
@@ -132,10 +132,7 @@ impl Live {
     /// Keeps the report's counts and status in step with the sessions.
     fn recount(&mut self) {
         let (Some(health), Some(sessions)) = (&mut self.health, &self.sessions) else { return };
-        let tally: Tally = sessions
-            .iter()
-            .map(|s| (s.status, s.desired == crate::model::Desired::Running))
-            .collect();
+        let tally: Tally = sessions.iter().map(Counted::from).collect();
         health.sessions = tally.counts;
         // The database's condition is not in the events: keep what the server last said.
         health.status = derive_status(&tally, health.status != HealthStatus::Error);

@@ -267,9 +267,10 @@ pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
             sqlx::query(
                 "INSERT INTO sessions (id, name, connector, phone_number, auth_state,
                         is_active, auto_connect, desired, status, reason, last_error, attempt,
-                        next_retry_at, last_connected_at, last_message_at, created_at, updated_at)
+                        next_retry_at, last_connected_at, last_message_at, created_at, updated_at,
+                        is_primary)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                         $17)",
+                         $17, $18)",
             )
             .bind(&s.id)
             .bind(&s.name)
@@ -288,6 +289,7 @@ pub async fn copy(from: &Db, to: &Db) -> Result<Copied, CopyError> {
             .bind(s.last_message_at)
             .bind(s.created_at)
             .bind(s.updated_at)
+            .bind(s.is_primary)
             .execute(&mut *tx)
             .await?;
         }

@@ -22,7 +22,7 @@ pub struct StoredSession {
     pub is_active: bool,
 }
 
-/// A row of `sessions` as stored (the `is_primary` column is unused).
+/// A row of `sessions` as stored.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct SessionRow {
     pub(super) id: String,
@@ -39,6 +39,7 @@ pub(super) struct SessionRow {
     pub(super) last_connected_at: Option<DateTime<Utc>>,
     pub(super) last_message_at: Option<DateTime<Utc>>,
     pub(super) auto_connect: bool,
+    pub(super) is_primary: bool,
     pub(super) desired: String,
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
@@ -48,7 +49,7 @@ impl SessionRow {
     /// The columns it is read from, in its order.
     pub(super) const COLUMNS: &str = "id, name, connector, phone_number, auth_state, is_active, \
          status, reason, last_error, attempt, next_retry_at, last_connected_at, last_message_at, \
-         auto_connect, desired, created_at, updated_at";
+         auto_connect, is_primary, desired, created_at, updated_at";
 }
 
 impl TryFrom<SessionRow> for StoredSession {
@@ -74,6 +75,7 @@ impl TryFrom<SessionRow> for StoredSession {
             last_connected_at: r.last_connected_at,
             last_message_at: r.last_message_at,
             auto_connect: r.auto_connect,
+            primary: r.is_primary,
             created_at: r.created_at,
             updated_at: r.updated_at,
             held_by: None,
@@ -148,8 +150,8 @@ async fn write(
     let sql = format!(
         "INSERT INTO sessions (id, name, connector, phone_number, auth_state, is_active,
                                auto_connect, desired, status, reason, attempt, created_at,
-                               updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
+                               updated_at, is_primary)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) {on_conflict}"
     );
     let lease = format!(
         "INSERT INTO session_leases (session_id, holder, token, expires_ms)
@@ -172,6 +174,7 @@ async fn write(
         .bind(i64::from(v.attempt))
         .bind(v.created_at)
         .bind(v.updated_at)
+        .bind(v.primary)
         .execute(&mut *tx)
         .await?;
         if let Some((holder, ttl)) = held {
@@ -207,18 +210,36 @@ pub async fn set_desired(
     Ok(n == 1)
 }
 
-/// Sets whether restore and recovery may connect the session; `false` when there is none.
-pub async fn set_auto_connect(
+/// A yes-or-no setting of a session's row.
+#[derive(Clone, Copy, Debug)]
+pub enum Flag {
+    /// Whether restore and recovery may connect it without a person.
+    AutoConnect,
+    /// Whether the operator marked it as one that matters most.
+    Primary,
+}
+
+impl Flag {
+    fn column(self) -> &'static str {
+        match self {
+            Flag::AutoConnect => "auto_connect",
+            Flag::Primary => "is_primary",
+        }
+    }
+}
+
+/// Sets one of a session's flags; `false` when there is no such session.
+pub async fn set_flag(
     db: &Db,
     id: &str,
-    auto_connect: bool,
+    flag: Flag,
+    on: bool,
     at: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    let n = on_pool!(db, pool => sqlx::query(
-        "UPDATE sessions SET auto_connect = $2, updated_at = $3 WHERE id = $1"
-    )
+    let sql = format!("UPDATE sessions SET {} = $2, updated_at = $3 WHERE id = $1", flag.column());
+    let n = on_pool!(db, pool => sqlx::query(sqlx::AssertSqlSafe(sql))
     .bind(id)
-    .bind(auto_connect)
+    .bind(on)
     .bind(at)
     .execute(pool)
     .await

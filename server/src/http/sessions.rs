@@ -42,7 +42,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.supervisor.create(&request).await?)))
 }
 
-/// `PATCH /sessions/{id}` `{"auto_connect": bool}`.
+/// `PATCH /sessions/{id}` `{"auto_connect": bool, "primary": bool}` (either or both).
 #[utoipa::path(
     patch, operation_id = "update_session", path = "/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "The session")), request_body = UpdateSession, security(("api_key" = ["operate"]), ("login" = [])), responses((status = 200, description = "The session as it is now", body = SessionView), Failures)
 )]
@@ -51,12 +51,19 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(update): ApiJson<UpdateSession>,
 ) -> ApiResult<Json<SessionView>> {
-    let Some(on) = update.auto_connect else {
-        return Err(ApiFailure(app::error::AppError::InvalidRequest(
-            "nothing to change: send {\"auto_connect\": true|false}".into(),
-        )));
-    };
-    Ok(Json(state.supervisor.set_auto_connect(&id, on).await?))
+    let mut view = None;
+    if let Some(on) = update.auto_connect {
+        view = Some(state.supervisor.set_auto_connect(&id, on).await?);
+    }
+    if let Some(on) = update.primary {
+        view = Some(state.supervisor.set_primary(&id, on).await?);
+    }
+    view.map(Json).ok_or_else(|| {
+        ApiFailure(app::error::AppError::InvalidRequest(
+            "nothing to change: send {\"auto_connect\": true|false} or {\"primary\": true|false}"
+                .into(),
+        ))
+    })
 }
 
 /// `DELETE /sessions/{id}`: 204.

@@ -293,6 +293,7 @@ mod tests {
             last_message_age_seconds: None,
             last_connected_age_seconds: None,
             desired,
+            primary: false,
             held_by: None,
             recovery_budget_left: Some(3),
         }

@@ -27,7 +27,10 @@ use crate::{
         ConnectError, ConnectRequest, Connector, Ending, EventSink, Link, LinkError, Progress,
         Report, ShownCode, Upstream,
     },
-    db::leases::{Fence, Token},
+    db::{
+        leases::{Fence, Token},
+        sessions::Flag,
+    },
     events::EventBus,
     metrics::Metrics,
     status_board::StatusBoard,
@@ -84,7 +87,7 @@ pub enum SendFailure {
 enum Command {
     Input(Input, Option<String>),
     SetDesired(Desired),
-    SetAutoConnect(bool),
+    SetFlag(Flag, bool),
     Logout(oneshot::Sender<()>),
     Send {
         to: String,
@@ -148,9 +151,9 @@ impl SessionHandle {
         self.command(Command::SetDesired(desired)).await
     }
 
-    /// Records the auto-connect flag on the view.
-    pub async fn set_auto_connect(&self, on: bool) -> Result<(), Gone> {
-        self.command(Command::SetAutoConnect(on)).await
+    /// Records one of the session's flags on the view.
+    pub async fn set_flag(&self, flag: Flag, on: bool) -> Result<(), Gone> {
+        self.command(Command::SetFlag(flag, on)).await
     }
 
     /// Logs the session out upstream (best effort) and forgets its credentials.
@@ -371,8 +374,11 @@ impl Actor {
                 self.view.desired = desired;
                 self.announce();
             }
-            Command::SetAutoConnect(on) => {
-                self.view.auto_connect = on;
+            Command::SetFlag(flag, on) => {
+                match flag {
+                    Flag::AutoConnect => self.view.auto_connect = on,
+                    Flag::Primary => self.view.primary = on,
+                }
                 self.announce();
             }
             Command::Logout(reply) => {

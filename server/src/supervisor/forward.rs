@@ -40,6 +40,11 @@ pub enum Command {
         /// Allowed.
         on: bool,
     },
+    /// Mark or unmark the session as one that matters most.
+    SetPrimary {
+        /// Marked.
+        on: bool,
+    },
     /// Log out upstream.
     Logout,
     /// Delete the session.

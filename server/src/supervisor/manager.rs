@@ -39,7 +39,7 @@ use crate::{
     db::{
         Db, DbError, commands,
         leases::{self, Held, Token},
-        sessions::{self, StoredSession},
+        sessions::{self, Flag, StoredSession},
     },
     events::{EventBus, relay},
     metrics::Metrics,
@@ -424,13 +424,13 @@ impl Supervisor {
         Ok(self.settled_view(&handle).await)
     }
 
-    /// [`Self::set_auto_connect`] of a session this instance runs.
-    async fn set_auto_connect_here(&self, id: &str, on: bool) -> Result<SessionView> {
+    /// [`Self::set_auto_connect`] and [`Self::set_primary`] of a session this instance runs.
+    async fn set_flag_here(&self, id: &str, flag: Flag, on: bool) -> Result<SessionView> {
         let handle = self.handle(id)?;
-        if !sessions::set_auto_connect(&self.inner.db, id, on, Utc::now()).await? {
+        if !sessions::set_flag(&self.inner.db, id, flag, on, Utc::now()).await? {
             return Err(SupervisorError::NotFound(id.to_owned()));
         }
-        handle.set_auto_connect(on).await.map_err(gone)?;
+        handle.set_flag(flag, on).await.map_err(gone)?;
         Ok(self.settled_view(&handle).await)
     }
 
@@ -579,6 +579,12 @@ impl Supervisor {
         self.act(id, Command::SetAutoConnect { on }).await?.view()
     }
 
+    /// Marks a session as one that matters most (or no longer): while any is marked, the
+    /// health status speaks for the marked ones only.
+    pub async fn set_primary(&self, id: &str, on: bool) -> Result<SessionView> {
+        self.act(id, Command::SetPrimary { on }).await?.view()
+    }
+
     /// Logs a session out upstream and forgets its credentials.
     pub async fn logout(&self, id: &str) -> Result<SessionView> {
         self.act(id, Command::Logout).await?.view()
@@ -603,7 +609,10 @@ impl Supervisor {
             Command::Start => Outcome::View(self.start_here(id).await?),
             Command::Stop => Outcome::View(self.stop_here(id).await?),
             Command::SetAutoConnect { on } => {
-                Outcome::View(self.set_auto_connect_here(id, on).await?)
+                Outcome::View(self.set_flag_here(id, Flag::AutoConnect, on).await?)
+            }
+            Command::SetPrimary { on } => {
+                Outcome::View(self.set_flag_here(id, Flag::Primary, on).await?)
             }
             Command::Logout => Outcome::View(self.logout_here(id).await?),
             Command::Delete => {

@@ -74,6 +74,7 @@ impl Supervisor {
                     next_retry_at: v.next_retry_at,
                     last_error: v.last_error,
                     desired: v.desired,
+                    primary: v.primary,
                 }
             })
             .collect();

@@ -246,6 +246,7 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("to".to_owned()),
                     Just("text".to_owned()),
                     Just("auto_connect".to_owned()),
+                    Just("primary".to_owned()),
                     Just("scope".to_owned()),
                     Just("kind".to_owned()),
                     Just("count".to_owned()),

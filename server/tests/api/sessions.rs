@@ -148,8 +148,63 @@ async fn send_restores_the_session_first(backend: Backend) {
     app.stop().await;
 }
 
+/// PATCHes `body` onto session `id`.
+async fn patch(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
+    app.client.patch(app.url(&format!("/sessions/{id}"))).json(&body).send().await.unwrap()
+}
+
+async fn primary_sessions_decide_the_health_status(backend: Backend) {
+    let app = spawn_on(backend).await;
+    let shop = app.paired_session("Shop").await;
+    let spare = app.paired_session("Spare").await;
+    let health = async || app.get("/health").await.json::<Value>().await.unwrap()["status"].clone();
+    app.fault(&spare, json!({"kind": "refuse", "count": 100})).await;
+    app.fault(&spare, json!({"kind": "drop"})).await;
+    app.until(&spare, |v| v.status != SessionStatus::Connected).await;
+    // No session marked: every one that should run counts.
+    assert_eq!(health().await, "degraded");
+
+    let r = patch(&app, &shop, json!({"primary": true})).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["primary"].as_bool(), v["auto_connect"].as_bool()), (Some(true), Some(true)));
+    // The marked one is up: the spare being down does not make the server degraded.
+    assert_eq!(health().await, "ok");
+    let deep: Value = app.get("/health/deep").await.json().await.unwrap();
+    assert_eq!(deep["status"], "ok");
+    let marked: Vec<_> =
+        deep["sessions"].as_array().unwrap().iter().map(|s| s["primary"].clone()).collect();
+    assert!(marked.contains(&json!(true)) && marked.contains(&json!(false)), "{marked:?}");
+
+    // The marked one down: degraded, whatever the others do.
+    app.fault(&shop, json!({"kind": "refuse", "count": 100})).await;
+    app.fault(&shop, json!({"kind": "drop"})).await;
+    app.until(&shop, |v| v.status != SessionStatus::Connected).await;
+    assert_eq!(health().await, "degraded");
+
+    // Both flags in one request; nothing at all is refused with what to send.
+    let r = patch(&app, &shop, json!({"primary": false, "auto_connect": false})).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["primary"].as_bool(), v["auto_connect"].as_bool()), (Some(false), Some(false)));
+    let (status, body) = error_of(patch(&app, &shop, json!({})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["message"].as_str().unwrap().contains("primary"), "{body}");
+
+    // Stored: a restart keeps the mark.
+    patch(&app, &spare, json!({"primary": true})).await;
+    app.state.supervisor.flush_journal().await;
+    let rows = server::db::sessions::load_all(&app.db().await).await.unwrap();
+    let flags: Vec<_> = rows.iter().map(|r| (r.view.name.as_str(), r.view.primary)).collect();
+    assert!(flags.contains(&("Spare", true)) && flags.contains(&("Shop", false)), "{flags:?}");
+    let app = app.restart().await;
+    let v: Value = app.get(&format!("/sessions/{spare}")).await.json().await.unwrap();
+    assert_eq!(v["primary"], true);
+    app.stop().await;
+}
+
 on_both_databases!(
     create_pair_list_get_and_delete,
+    primary_sessions_decide_the_health_status,
     stop_start_auto_connect_and_logout,
     reconnect_reports_the_outcome_in_the_seed_shape,
     send_restores_the_session_first,
